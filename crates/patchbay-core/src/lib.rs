@@ -1,0 +1,13 @@
+//! Domain types and platform primitives shared by every Patchbay face.
+//!
+//! Nothing here knows about HTTP or SQL: the secrets vault, token hashing,
+//! the seed document model and its validation, the rate limiter and the clock.
+
+pub mod clock;
+pub mod hashing;
+pub mod ratelimit;
+pub mod seed;
+pub mod vault;
+
+pub use clock::{Clock, ManualClock, SystemClock};
+pub use vault::{Sealed, Vault, VaultError};

@@ -1,0 +1,853 @@
+//! The seed document (normative format: `shared/seed-format.md`).
+//!
+//! Parsing rejects unknown fields; validation checks every cross-reference and
+//! value constraint, and reports the JSON path of the first problem. A valid
+//! document becomes a [`SeedPlan`]: tenant-keyed records (secret parts split
+//! off for the vault) and hashed credentials, ready for one store transaction.
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+use serde::Deserialize;
+use serde_json::{Map, Value, json};
+
+use crate::hashing::token_hash;
+
+/// A seed problem: the JSON path of the first bad value and what is wrong with it.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{path}: {message}")]
+pub struct SeedError {
+    pub path: String,
+    pub message: String,
+}
+
+impl SeedError {
+    pub fn new(path: impl Into<String>, message: impl Into<String>) -> Self {
+        Self { path: path.into(), message: message.into() }
+    }
+}
+
+// ---------------------------------------------------------------- document --
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct SeedDoc {
+    pub network: Option<NetworkSection>,
+    pub export: Option<ExportSection>,
+    pub integrations: Option<IntegrationsSection>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct NetworkSection {
+    #[serde(default)]
+    pub enterprises: Vec<NetEnterprise>,
+    #[serde(default)]
+    pub users: Vec<NetUser>,
+    #[serde(default)]
+    pub clients: Vec<NetClient>,
+    #[serde(default)]
+    pub partners: Vec<NetPartner>,
+    #[serde(default)]
+    pub connections: Vec<NetConnection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetEnterprise {
+    pub id: String,
+    pub name: String,
+    #[serde(default)]
+    pub oes_license: bool,
+    pub trust_org: Option<String>,
+    #[serde(default)]
+    pub partner_eligible: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenSpec {
+    pub token: String,
+    #[serde(default)]
+    pub scopes: Vec<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct NetUser {
+    pub id: String,
+    #[serde(default)]
+    pub enterprises: Vec<String>,
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetClient {
+    pub id: String,
+    pub enterprise_id: String,
+    pub wallet_id: Option<String>,
+    pub public_key: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetPartner {
+    pub id: String,
+    pub enterprise_id: String,
+    pub name: String,
+    pub institution_identifier: String,
+    pub connection_key_schema: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    pub trust_org: Option<String>,
+    #[serde(default)]
+    pub stable_partner: bool,
+    pub callback_url: Option<String>,
+    pub public_key: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct NetConnection {
+    pub id: String,
+    pub client_id: String,
+    pub partner_id: String,
+    pub name: String,
+    #[serde(default = "yes")]
+    pub active: bool,
+    pub nonce: String,
+    pub connection_key: Map<String, Value>,
+    pub partners_connection_id: Option<String>,
+    pub partners_client_id: Option<String>,
+    pub created_at: Option<String>,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+pub struct ExportSection {
+    #[serde(default)]
+    pub itwins: Vec<ExItwin>,
+    #[serde(default)]
+    pub imodels: Vec<ExImodel>,
+    #[serde(default)]
+    pub users: Vec<ExUser>,
+    #[serde(default)]
+    pub connections: Vec<ExConnection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExItwin {
+    pub id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExImodel {
+    pub id: String,
+    #[serde(rename = "iTwinId")]
+    pub itwin_id: String,
+    pub display_name: String,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExUser {
+    pub id: String,
+    #[serde(default)]
+    pub tokens: Vec<TokenSpec>,
+    #[serde(default)]
+    pub itwins: BTreeMap<String, Vec<String>>,
+    #[serde(default = "yes")]
+    pub authorized_for_runs: bool,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExConnection {
+    pub id: String,
+    #[serde(rename = "iModelId")]
+    pub imodel_id: String,
+    pub display_name: String,
+    #[serde(default = "user_auth")]
+    pub authentication_type: String,
+    pub owner_user_id: String,
+}
+
+#[derive(Debug, Deserialize, Default)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct IntegrationsSection {
+    #[serde(default)]
+    pub organizations: Vec<InOrganization>,
+    #[serde(default)]
+    pub customers: Vec<InCustomer>,
+    #[serde(default)]
+    pub connector_configs: Vec<InConnectorConfig>,
+    #[serde(default)]
+    pub connections: Vec<InConnection>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InOrganization {
+    pub id: String,
+    pub name: String,
+    pub api_key: Option<String>,
+    pub webhook_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InCustomer {
+    pub org_id: String,
+    pub id: String,
+    pub api_key: Option<String>,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InConnectorConfig {
+    pub id: String,
+    pub org_id: String,
+    pub connector_name: String,
+    pub display_name: Option<String>,
+    #[serde(default)]
+    pub disabled: bool,
+    #[serde(default)]
+    pub config: Map<String, Value>,
+    pub overrides: Option<InOverrides>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InOverrides {
+    pub token_url: Option<String>,
+    pub authorize_url: Option<String>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct InConnection {
+    pub id: String,
+    pub connector_config_id: String,
+    pub customer_id: String,
+    pub display_name: Option<String>,
+    #[serde(default = "healthy")]
+    pub status: String,
+    #[serde(default)]
+    pub metadata: Map<String, Value>,
+    #[serde(default)]
+    pub settings: Map<String, Value>,
+}
+
+fn yes() -> bool {
+    true
+}
+fn user_auth() -> String {
+    "User".into()
+}
+fn healthy() -> String {
+    "healthy".into()
+}
+
+// -------------------------------------------------------------------- plan --
+
+/// Record kinds, as stored.
+pub mod kind {
+    pub const NET_ENTERPRISE: &str = "network.enterprise";
+    pub const NET_USER: &str = "network.user";
+    pub const NET_CLIENT: &str = "network.client";
+    pub const NET_PARTNER: &str = "network.partner";
+    pub const NET_CONNECTION: &str = "network.connection";
+    pub const EX_ITWIN: &str = "export.itwin";
+    pub const EX_IMODEL: &str = "export.imodel";
+    pub const EX_USER: &str = "export.user";
+    pub const EX_CONNECTION: &str = "export.connection";
+    pub const IN_ORG: &str = "integrations.organization";
+    pub const IN_CUSTOMER: &str = "integrations.customer";
+    pub const IN_CCFG: &str = "integrations.connector_config";
+    pub const IN_CONNECTION: &str = "integrations.connection";
+}
+
+/// Where a record's tenant key comes from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Tenant {
+    Known(String),
+    /// The tenant of the referenced record (an index into [`SeedPlan::refs`]),
+    /// which is not in the document and must be read from the store.
+    OfRef(usize),
+}
+
+/// One object to upsert.
+#[derive(Debug, Clone)]
+pub struct PlannedRecord {
+    pub tenant: Tenant,
+    pub kind: &'static str,
+    pub id: String,
+    /// Public attributes, stored as JSON.
+    pub data: Value,
+    /// Secret attributes, stored only encrypted.
+    pub secret: Option<Value>,
+}
+
+/// A reference to an object that the document does not contain; it must
+/// already exist in the store (optionally under a given tenant).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ExternalRef {
+    pub path: String,
+    pub kind: &'static str,
+    pub id: String,
+    pub tenant: Option<String>,
+}
+
+/// A bearer token or API key, hashed.
+#[derive(Debug, Clone)]
+pub struct PlannedCredential {
+    pub hash: Vec<u8>,
+    pub face: &'static str,
+    pub principal_kind: &'static str,
+    pub principal_id: String,
+    pub tenant: Tenant,
+    pub scopes: Vec<String>,
+}
+
+/// Everything a valid document asks the store to write.
+#[derive(Debug, Default)]
+pub struct SeedPlan {
+    pub records: Vec<PlannedRecord>,
+    pub refs: Vec<ExternalRef>,
+    pub credentials: Vec<PlannedCredential>,
+    /// Principals whose credential set the document states in full:
+    /// (face, principal_kind, principal_id); their other credentials are removed.
+    pub credential_owners: Vec<(&'static str, &'static str, String)>,
+    /// Objects per section, for the admin API's `{"applied": ...}` answer.
+    pub counts: BTreeMap<&'static str, usize>,
+}
+
+/// Parses a document (JSON), rejecting unknown fields with their path.
+pub fn parse(bytes: &[u8]) -> Result<SeedDoc, SeedError> {
+    let de = &mut serde_json::Deserializer::from_slice(bytes);
+    let doc: SeedDoc = serde_path_to_error::deserialize(de).map_err(|e| {
+        let path = e.path().to_string();
+        let path = if path == "." || path.is_empty() { "$".to_string() } else { format!("$.{path}") };
+        let msg = e.inner().to_string();
+        // serde_json appends " at line L column C"; keep it, it helps humans.
+        SeedError::new(path, msg)
+    })?;
+    Ok(doc)
+}
+
+/// Parses and validates a document into a plan.
+pub fn plan(bytes: &[u8]) -> Result<SeedPlan, SeedError> {
+    let doc = parse(bytes)?;
+    Planner::default().run(doc)
+}
+
+#[derive(Default)]
+struct Planner {
+    out: SeedPlan,
+    /// (kind, id) -> tenant of records in this document.
+    seen: HashMap<(&'static str, String), String>,
+    tokens: HashMap<String, String>,
+}
+
+fn is_uuid(s: &str) -> bool {
+    uuid::Uuid::try_parse(s).is_ok() && s.len() == 36
+}
+
+fn non_empty(path: &str, v: &str) -> Result<(), SeedError> {
+    if v.trim().is_empty() { Err(SeedError::new(path, "must not be empty")) } else { Ok(()) }
+}
+
+fn uuid_field(path: &str, v: &str) -> Result<(), SeedError> {
+    if is_uuid(v) { Ok(()) } else { Err(SeedError::new(path, format!("{v:?} is not a UUID"))) }
+}
+
+fn one_of(path: &str, v: &str, allowed: &[&str]) -> Result<(), SeedError> {
+    if allowed.contains(&v) {
+        Ok(())
+    } else {
+        Err(SeedError::new(path, format!("{v:?} is not one of {}", allowed.join(", "))))
+    }
+}
+
+fn url_field(path: &str, v: &str) -> Result<(), SeedError> {
+    let ok = (v.starts_with("http://") || v.starts_with("https://")) && v.len() > 8 && !v.contains(' ');
+    if ok { Ok(()) } else { Err(SeedError::new(path, format!("{v:?} is not an http(s) URL"))) }
+}
+
+fn timestamp_field(path: &str, v: &str) -> Result<(), SeedError> {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|_| ())
+        .map_err(|_| SeedError::new(path, format!("{v:?} is not an RFC 3339 timestamp")))
+}
+
+/// Canonical form of an RFC 3339 timestamp: UTC, milliseconds.
+fn canonical_ts(v: &str) -> String {
+    chrono::DateTime::parse_from_rfc3339(v)
+        .map(|t| t.with_timezone(&chrono::Utc).to_rfc3339_opts(chrono::SecondsFormat::Millis, true))
+        .unwrap_or_else(|_| v.to_string())
+}
+
+const NET_SCHEMAS: &[&str] = &["token", "tokenAndSignature", "apiKeyAndSecret", "clearloop"];
+
+/// Required secret fields per connection-key schema (reference bitgo-oes §3).
+fn connection_key_fields(schema: &str) -> &'static [&'static str] {
+    match schema {
+        "token" => &["connectionToken"],
+        "tokenAndSignature" => &["connectionToken", "signature"],
+        "apiKeyAndSecret" => &["apiKey", "apiSecret"],
+        "clearloop" => &["apiKey", "apiSecret", "clientAccountId", "companyRegistrationNumber"],
+        _ => &[],
+    }
+}
+
+impl Planner {
+    fn add(
+        &mut self,
+        path: &str,
+        tenant: Tenant,
+        kind: &'static str,
+        id: &str,
+        data: Value,
+        secret: Option<Value>,
+    ) -> Result<(), SeedError> {
+        let key = (kind, id.to_string());
+        if self.seen.contains_key(&key) {
+            return Err(SeedError::new(format!("{path}.id"), format!("duplicate id {id:?}")));
+        }
+        if let Tenant::Known(t) = &tenant {
+            self.seen.insert(key, t.clone());
+        } else {
+            self.seen.insert(key, String::new());
+        }
+        self.out.records.push(PlannedRecord { tenant, kind, id: id.to_string(), data, secret });
+        Ok(())
+    }
+
+    /// Resolves a reference: the tenant of an in-document record, or an external ref.
+    fn reference(
+        &mut self,
+        path: String,
+        kind: &'static str,
+        id: &str,
+        tenant: Option<&str>,
+    ) -> Result<Tenant, SeedError> {
+        non_empty(&path, id)?;
+        if let Some(t) = self.seen.get(&(kind, id.to_string())) {
+            if let Some(want) = tenant
+                && t != want
+            {
+                return Err(SeedError::new(path, format!("{id:?} belongs to another tenant than {want:?}")));
+            }
+            if t.is_empty() {
+                // The referenced record's own tenant comes from the store; refer to the same ref.
+                let idx = self
+                    .out
+                    .records
+                    .iter()
+                    .find(|r| r.kind == kind && r.id == id)
+                    .and_then(|r| match r.tenant {
+                        Tenant::OfRef(i) => Some(i),
+                        Tenant::Known(_) => None,
+                    })
+                    .expect("records with unknown tenant refer to an external ref");
+                return Ok(Tenant::OfRef(idx));
+            }
+            return Ok(Tenant::Known(t.clone()));
+        }
+        self.out.refs.push(ExternalRef { path, kind, id: id.to_string(), tenant: tenant.map(str::to_string) });
+        Ok(Tenant::OfRef(self.out.refs.len() - 1))
+    }
+
+    fn tokens(
+        &mut self,
+        path: &str,
+        face: &'static str,
+        principal_kind: &'static str,
+        principal_id: &str,
+        tenant: Tenant,
+        tokens: &[TokenSpec],
+    ) -> Result<(), SeedError> {
+        self.out.credential_owners.push((face, principal_kind, principal_id.to_string()));
+        for (i, t) in tokens.iter().enumerate() {
+            let p = format!("{path}[{i}]");
+            self.credential(
+                &format!("{p}.token"),
+                face,
+                principal_kind,
+                principal_id,
+                tenant.clone(),
+                &t.token,
+                &t.scopes,
+            )?;
+            for (j, s) in t.scopes.iter().enumerate() {
+                non_empty(&format!("{p}.scopes[{j}]"), s)?;
+            }
+        }
+        Ok(())
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn credential(
+        &mut self,
+        path: &str,
+        face: &'static str,
+        principal_kind: &'static str,
+        principal_id: &str,
+        tenant: Tenant,
+        raw: &str,
+        scopes: &[String],
+    ) -> Result<(), SeedError> {
+        non_empty(path, raw)?;
+        if raw.chars().any(char::is_whitespace) {
+            return Err(SeedError::new(path, "must not contain whitespace"));
+        }
+        if let Some(other) = self.tokens.insert(raw.to_string(), path.to_string()) {
+            return Err(SeedError::new(path, format!("the same token is already given at {other}")));
+        }
+        self.out.credentials.push(PlannedCredential {
+            hash: token_hash(raw),
+            face,
+            principal_kind,
+            principal_id: principal_id.to_string(),
+            tenant,
+            scopes: scopes.to_vec(),
+        });
+        Ok(())
+    }
+
+    fn run(mut self, doc: SeedDoc) -> Result<SeedPlan, SeedError> {
+        if let Some(n) = doc.network {
+            self.network(n)?;
+        }
+        if let Some(e) = doc.export {
+            self.export(e)?;
+        }
+        if let Some(i) = doc.integrations {
+            self.integrations(i)?;
+        }
+        Ok(self.out)
+    }
+
+    fn network(&mut self, n: NetworkSection) -> Result<(), SeedError> {
+        use kind::*;
+        let total = n.enterprises.len() + n.users.len() + n.clients.len() + n.partners.len() + n.connections.len();
+        for (i, e) in n.enterprises.iter().enumerate() {
+            let p = format!("$.network.enterprises[{i}]");
+            non_empty(&format!("{p}.id"), &e.id)?;
+            non_empty(&format!("{p}.name"), &e.name)?;
+            let data = json!({"name": e.name, "oesLicense": e.oes_license, "trustOrg": e.trust_org,
+                              "partnerEligible": e.partner_eligible});
+            self.add(&p, Tenant::Known(e.id.clone()), NET_ENTERPRISE, &e.id, data, None)?;
+        }
+        for (i, u) in n.users.iter().enumerate() {
+            let p = format!("$.network.users[{i}]");
+            non_empty(&format!("{p}.id"), &u.id)?;
+            let mut uniq = HashSet::new();
+            for (j, ent) in u.enterprises.iter().enumerate() {
+                let ep = format!("{p}.enterprises[{j}]");
+                if !uniq.insert(ent) {
+                    return Err(SeedError::new(ep, format!("enterprise {ent:?} listed twice")));
+                }
+                self.reference(ep, NET_ENTERPRISE, ent, None)?;
+            }
+            // Users are principals of the whole Network face, not of one enterprise.
+            let tenant = Tenant::Known("network".into());
+            self.add(&p, tenant.clone(), NET_USER, &u.id, json!({"enterprises": u.enterprises}), None)?;
+            self.tokens(&format!("{p}.tokens"), "network", "user", &u.id, tenant, &u.tokens)?;
+        }
+        for (i, c) in n.clients.iter().enumerate() {
+            let p = format!("$.network.clients[{i}]");
+            uuid_field(&format!("{p}.id"), &c.id)?;
+            let tenant = self.reference(format!("{p}.enterpriseId"), NET_ENTERPRISE, &c.enterprise_id, None)?;
+            let pk = &c.public_key;
+            let pk_ok = pk.len() == 66 && (pk.starts_with("02") || pk.starts_with("03")) && hex::decode(pk).is_ok();
+            if !pk_ok {
+                return Err(SeedError::new(
+                    format!("{p}.publicKey"),
+                    "must be a 33-byte compressed secp256k1 public key in hex",
+                ));
+            }
+            let data =
+                json!({"enterpriseId": c.enterprise_id, "walletId": c.wallet_id, "publicKey": pk.to_lowercase()});
+            self.add(&p, tenant, NET_CLIENT, &c.id, data, None)?;
+        }
+        for (i, pt) in n.partners.iter().enumerate() {
+            let p = format!("$.network.partners[{i}]");
+            uuid_field(&format!("{p}.id"), &pt.id)?;
+            let tenant = self.reference(format!("{p}.enterpriseId"), NET_ENTERPRISE, &pt.enterprise_id, None)?;
+            non_empty(&format!("{p}.name"), &pt.name)?;
+            non_empty(&format!("{p}.institutionIdentifier"), &pt.institution_identifier)?;
+            one_of(&format!("{p}.connectionKeySchema"), &pt.connection_key_schema, NET_SCHEMAS)?;
+            if let Some(u) = &pt.callback_url {
+                url_field(&format!("{p}.callbackUrl"), u)?;
+            }
+            let data = json!({"enterpriseId": pt.enterprise_id, "name": pt.name,
+                "institutionIdentifier": pt.institution_identifier,
+                "connectionKeySchema": pt.connection_key_schema, "active": pt.active,
+                "trustOrg": pt.trust_org, "stablePartner": pt.stable_partner,
+                "callbackUrl": pt.callback_url, "publicKey": pt.public_key});
+            self.add(&p, tenant, NET_PARTNER, &pt.id, data, None)?;
+        }
+        for (i, c) in n.connections.iter().enumerate() {
+            let p = format!("$.network.connections[{i}]");
+            uuid_field(&format!("{p}.id"), &c.id)?;
+            uuid_field(&format!("{p}.clientId"), &c.client_id)?;
+            uuid_field(&format!("{p}.partnerId"), &c.partner_id)?;
+            let tenant = self.reference(format!("{p}.clientId"), NET_CLIENT, &c.client_id, None)?;
+            self.reference(format!("{p}.partnerId"), NET_PARTNER, &c.partner_id, None)?;
+            non_empty(&format!("{p}.name"), &c.name)?;
+            non_empty(&format!("{p}.nonce"), &c.nonce)?;
+            let kp = format!("{p}.connectionKey");
+            let schema = match c.connection_key.get("schema") {
+                Some(Value::String(s)) => s.clone(),
+                _ => return Err(SeedError::new(format!("{kp}.schema"), "is required and must be a string")),
+            };
+            one_of(&format!("{kp}.schema"), &schema, NET_SCHEMAS)?;
+            let fields = connection_key_fields(&schema);
+            for f in fields {
+                match c.connection_key.get(*f) {
+                    Some(Value::String(s)) if !s.is_empty() => {}
+                    _ => return Err(SeedError::new(format!("{kp}.{f}"), "is required and must be a non-empty string")),
+                }
+            }
+            if let Some(extra) = c.connection_key.keys().find(|k| *k != "schema" && !fields.contains(&k.as_str())) {
+                return Err(SeedError::new(format!("{kp}.{extra}"), format!("unknown field for schema {schema:?}")));
+            }
+            if let Some(ts) = &c.created_at {
+                timestamp_field(&format!("{p}.createdAt"), ts)?;
+            }
+            for (name, v) in
+                [("partnersConnectionId", &c.partners_connection_id), ("partnersClientId", &c.partners_client_id)]
+            {
+                if let Some(v) = v {
+                    uuid_field(&format!("{p}.{name}"), v)?;
+                }
+            }
+            let data = json!({"clientId": c.client_id, "partnerId": c.partner_id, "name": c.name,
+                "active": c.active, "nonce": c.nonce, "connectionKeySchema": schema,
+                "partnersConnectionId": c.partners_connection_id,
+                "partnersClientId": c.partners_client_id,
+                "createdAt": c.created_at.as_deref().map(canonical_ts)});
+            self.add(&p, tenant, NET_CONNECTION, &c.id, data, Some(Value::Object(c.connection_key.clone())))?;
+        }
+        self.out.counts.insert("network", total);
+        Ok(())
+    }
+
+    fn export(&mut self, e: ExportSection) -> Result<(), SeedError> {
+        use kind::*;
+        let total = e.itwins.len() + e.imodels.len() + e.users.len() + e.connections.len();
+        for (i, t) in e.itwins.iter().enumerate() {
+            let p = format!("$.export.itwins[{i}]");
+            uuid_field(&format!("{p}.id"), &t.id)?;
+            non_empty(&format!("{p}.displayName"), &t.display_name)?;
+            self.add(&p, Tenant::Known(t.id.clone()), EX_ITWIN, &t.id, json!({"displayName": t.display_name}), None)?;
+        }
+        for (i, m) in e.imodels.iter().enumerate() {
+            let p = format!("$.export.imodels[{i}]");
+            uuid_field(&format!("{p}.id"), &m.id)?;
+            let tenant = self.reference(format!("{p}.iTwinId"), EX_ITWIN, &m.itwin_id, None)?;
+            non_empty(&format!("{p}.displayName"), &m.display_name)?;
+            let data = json!({"iTwinId": m.itwin_id, "displayName": m.display_name});
+            self.add(&p, tenant, EX_IMODEL, &m.id, data, None)?;
+        }
+        for (i, u) in e.users.iter().enumerate() {
+            let p = format!("$.export.users[{i}]");
+            non_empty(&format!("{p}.id"), &u.id)?;
+            for (itwin, perms) in &u.itwins {
+                let ip = format!("{p}.itwins.{itwin}");
+                self.reference(ip.clone(), EX_ITWIN, itwin, None)?;
+                for (j, perm) in perms.iter().enumerate() {
+                    one_of(&format!("{ip}[{j}]"), perm, &["read", "modify"])?;
+                }
+            }
+            let tenant = Tenant::Known("export".into());
+            let data = json!({"itwins": u.itwins, "authorizedForRuns": u.authorized_for_runs});
+            self.add(&p, tenant.clone(), EX_USER, &u.id, data, None)?;
+            self.tokens(&format!("{p}.tokens"), "export", "user", &u.id, tenant, &u.tokens)?;
+        }
+        for (i, c) in e.connections.iter().enumerate() {
+            let p = format!("$.export.connections[{i}]");
+            non_empty(&format!("{p}.id"), &c.id)?;
+            uuid_field(&format!("{p}.iModelId"), &c.imodel_id)?;
+            let tenant = self.reference(format!("{p}.iModelId"), EX_IMODEL, &c.imodel_id, None)?;
+            non_empty(&format!("{p}.displayName"), &c.display_name)?;
+            one_of(&format!("{p}.authenticationType"), &c.authentication_type, &["User", "Service"])?;
+            self.reference(format!("{p}.ownerUserId"), EX_USER, &c.owner_user_id, Some("export"))?;
+            let data = json!({"iModelId": c.imodel_id, "displayName": c.display_name,
+                "authenticationType": c.authentication_type, "ownerUserId": c.owner_user_id});
+            self.add(&p, tenant, EX_CONNECTION, &c.id, data, None)?;
+        }
+        self.out.counts.insert("export", total);
+        Ok(())
+    }
+
+    fn integrations(&mut self, s: IntegrationsSection) -> Result<(), SeedError> {
+        use kind::*;
+        let total = s.organizations.len() + s.customers.len() + s.connector_configs.len() + s.connections.len();
+        for (i, o) in s.organizations.iter().enumerate() {
+            let p = format!("$.integrations.organizations[{i}]");
+            non_empty(&format!("{p}.id"), &o.id)?;
+            non_empty(&format!("{p}.name"), &o.name)?;
+            if let Some(u) = &o.webhook_url {
+                url_field(&format!("{p}.webhookUrl"), u)?;
+            }
+            let tenant = Tenant::Known(o.id.clone());
+            self.add(&p, tenant.clone(), IN_ORG, &o.id, json!({"name": o.name, "webhookUrl": o.webhook_url}), None)?;
+            self.out.credential_owners.push(("integrations", "organization", o.id.clone()));
+            if let Some(k) = &o.api_key {
+                self.credential(&format!("{p}.apiKey"), "integrations", "organization", &o.id, tenant, k, &[])?;
+            }
+        }
+        for (i, c) in s.customers.iter().enumerate() {
+            let p = format!("$.integrations.customers[{i}]");
+            non_empty(&format!("{p}.id"), &c.id)?;
+            let tenant = self.reference(format!("{p}.orgId"), IN_ORG, &c.org_id, None)?;
+            // Customer ids are unique within an organisation only.
+            let rid = format!("{}/{}", c.org_id, c.id);
+            self.add(&p, tenant.clone(), IN_CUSTOMER, &rid, json!({"customerId": c.id, "metadata": c.metadata}), None)?;
+            self.out.credential_owners.push(("integrations", "customer", rid.clone()));
+            if let Some(k) = &c.api_key {
+                if k.contains('.') {
+                    return Err(SeedError::new(
+                        format!("{p}.apiKey"),
+                        "API keys must not contain '.' (dotted tokens are JWTs)",
+                    ));
+                }
+                self.credential(&format!("{p}.apiKey"), "integrations", "customer", &rid, tenant, k, &[])?;
+            }
+        }
+        for (i, c) in s.connector_configs.iter().enumerate() {
+            let p = format!("$.integrations.connectorConfigs[{i}]");
+            if !c.id.starts_with("ccfg_") || c.id.len() <= 5 {
+                return Err(SeedError::new(format!("{p}.id"), "must start with \"ccfg_\""));
+            }
+            let tenant = self.reference(format!("{p}.orgId"), IN_ORG, &c.org_id, None)?;
+            let name_ok = !c.connector_name.is_empty()
+                && c.connector_name
+                    .chars()
+                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
+            if !name_ok {
+                return Err(SeedError::new(
+                    format!("{p}.connectorName"),
+                    "must be a connector name (lowercase letters, digits, '-', '_')",
+                ));
+            }
+            if let Some(o) = &c.overrides {
+                if let Some(u) = &o.token_url {
+                    url_field(&format!("{p}.overrides.tokenUrl"), u)?;
+                }
+                if let Some(u) = &o.authorize_url {
+                    url_field(&format!("{p}.overrides.authorizeUrl"), u)?;
+                }
+            }
+            let data = json!({"orgId": c.org_id, "connectorName": c.connector_name,
+                "displayName": c.display_name, "disabled": c.disabled,
+                "overrides": c.overrides.as_ref().map(|o| json!({"tokenUrl": o.token_url, "authorizeUrl": o.authorize_url}))});
+            self.add(&p, tenant, IN_CCFG, &c.id, data, Some(Value::Object(c.config.clone())))?;
+        }
+        for (i, c) in s.connections.iter().enumerate() {
+            let p = format!("$.integrations.connections[{i}]");
+            if !c.id.starts_with("conn_") || c.id.len() <= 5 {
+                return Err(SeedError::new(format!("{p}.id"), "must start with \"conn_\""));
+            }
+            let tenant = self.reference(format!("{p}.connectorConfigId"), IN_CCFG, &c.connector_config_id, None)?;
+            let org = match &tenant {
+                Tenant::Known(t) => Some(t.clone()),
+                Tenant::OfRef(_) => None,
+            };
+            match org {
+                Some(org) => {
+                    self.reference(
+                        format!("{p}.customerId"),
+                        IN_CUSTOMER,
+                        &format!("{org}/{}", c.customer_id),
+                        Some(&org),
+                    )?;
+                }
+                None => non_empty(&format!("{p}.customerId"), &c.customer_id)?,
+            }
+            one_of(&format!("{p}.status"), &c.status, &["healthy", "disconnected", "error", "manual", "unknown"])?;
+            let data = json!({"connectorConfigId": c.connector_config_id, "customerId": c.customer_id,
+                "displayName": c.display_name, "status": c.status, "metadata": c.metadata});
+            self.add(&p, tenant, IN_CONNECTION, &c.id, data, Some(Value::Object(c.settings.clone())))?;
+        }
+        self.out.counts.insert("integrations", total);
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn err(doc: &str) -> SeedError {
+        plan(doc.as_bytes()).unwrap_err()
+    }
+
+    #[test]
+    fn unknown_fields_report_their_path() {
+        let e = err(r#"{"network":{"enterprises":[{"id":"e","name":"E","oesLicence":true}]}}"#);
+        assert_eq!(e.path, "$.network.enterprises[0].oesLicence");
+        assert!(e.message.contains("unknown field"), "{e}");
+        assert_eq!(err(r#"{"netwrok":{}}"#).path, "$.netwrok");
+    }
+
+    #[test]
+    fn semantic_problems_report_their_path() {
+        let e = err(r#"{"network":{"enterprises":[{"id":"e","name":"E"}],
+            "clients":[{"id":"6f1c2a3e-0000-4000-8000-000000000001","enterpriseId":"e","publicKey":"zz"}]}}"#);
+        assert_eq!(e.path, "$.network.clients[0].publicKey");
+        let e = err(r#"{"export":{"itwins":[{"id":"6f1c2a3e-0000-4000-8000-000000000001","displayName":"t"}],
+            "users":[{"id":"u","itwins":{"6f1c2a3e-0000-4000-8000-000000000001":["read","write"]}}]}}"#);
+        assert_eq!(e.path, "$.export.users[0].itwins.6f1c2a3e-0000-4000-8000-000000000001[1]");
+        let e = err(
+            r#"{"integrations":{"organizations":[{"id":"o","name":"O","apiKey":"k"},{"id":"p","name":"P","apiKey":"k"}]}}"#,
+        );
+        assert_eq!(e.path, "$.integrations.organizations[1].apiKey");
+        let e = err(r#"{"integrations":{"organizations":[{"id":"o","name":"O"},{"id":"o","name":"O"}]}}"#);
+        assert_eq!(e.path, "$.integrations.organizations[1].id");
+    }
+
+    #[test]
+    fn references_inside_and_outside_the_document() {
+        let p = plan(
+            br#"{"integrations":{"organizations":[{"id":"o","name":"O","apiKey":"key_o"}],
+            "customers":[{"orgId":"o","id":"c1"},{"orgId":"elsewhere","id":"c2"}]}}"#,
+        )
+        .unwrap();
+        assert_eq!(p.records.len(), 3);
+        assert_eq!(p.records[1].tenant, Tenant::Known("o".into()));
+        assert_eq!(p.records[2].tenant, Tenant::OfRef(0));
+        assert_eq!(p.refs[0].path, "$.integrations.customers[1].orgId");
+        assert_eq!(p.credentials[0].hash, token_hash("key_o"));
+        assert_eq!(p.counts["integrations"], 3);
+    }
+
+    #[test]
+    fn secrets_are_split_from_public_data() {
+        let p = plan(
+            br#"{"network":{"enterprises":[{"id":"e","name":"E"}],
+            "clients":[{"id":"6f1c2a3e-0000-4000-8000-000000000001","enterpriseId":"e",
+              "publicKey":"02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}],
+            "partners":[{"id":"6f1c2a3e-0000-4000-8000-000000000002","enterpriseId":"e","name":"P",
+              "institutionIdentifier":"p","connectionKeySchema":"token"}],
+            "connections":[{"id":"6f1c2a3e-0000-4000-8000-000000000003",
+              "clientId":"6f1c2a3e-0000-4000-8000-000000000001","partnerId":"6f1c2a3e-0000-4000-8000-000000000002",
+              "name":"Desk","nonce":"n1","connectionKey":{"schema":"token","connectionToken":"tok-secret"},
+              "createdAt":"2026-01-01T00:00:00Z"}]}}"#,
+        )
+        .unwrap();
+        let conn = p.records.iter().find(|r| r.kind == kind::NET_CONNECTION).unwrap();
+        assert!(!conn.data.to_string().contains("tok-secret"));
+        assert_eq!(conn.secret.as_ref().unwrap()["connectionToken"], "tok-secret");
+        assert_eq!(conn.data["createdAt"], "2026-01-01T00:00:00.000Z");
+        assert_eq!(conn.tenant, Tenant::Known("e".into()));
+    }
+}

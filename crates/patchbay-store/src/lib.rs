@@ -1,0 +1,214 @@
+//! Storage for Patchbay: the [`Store`] trait and its SQLite and PostgreSQL backends.
+//!
+//! Both backends share their SQL (written once, in [`sql`]) and are generated
+//! from one implementation by a macro; only the job-claim query and the
+//! transaction start differ. One behavioural test suite (`tests/store.rs`)
+//! runs against both.
+
+mod backend;
+pub mod testing;
+pub mod worker;
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use patchbay_core::seed::{SeedError, SeedPlan};
+use patchbay_core::{Sealed, Vault, VaultError};
+use serde_json::Value;
+
+pub use backend::{PgStore, SqliteStore};
+
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    #[error("database error: {0}")]
+    Db(#[from] sqlx::Error),
+    #[error("migration failed: {0}")]
+    Migrate(#[from] sqlx::migrate::MigrateError),
+    #[error("invalid seed: {0}")]
+    Seed(SeedError),
+    #[error("secret could not be decrypted: {0}")]
+    Vault(#[from] VaultError),
+    #[error("unsupported database URL (expected sqlite:// or postgres://)")]
+    UnsupportedUrl,
+    #[error("stored data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+pub type Result<T, E = StoreError> = std::result::Result<T, E>;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    Sqlite,
+    Postgres,
+}
+
+/// A stored object of any face.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Record {
+    pub tenant: String,
+    pub kind: String,
+    pub id: String,
+    pub data: Value,
+    pub secret: Option<Sealed>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+impl Record {
+    /// The additional authenticated data that binds a secret to its owner.
+    pub fn aad(tenant: &str, kind: &str, id: &str) -> Vec<u8> {
+        format!("{tenant}\u{0}{kind}\u{0}{id}").into_bytes()
+    }
+
+    /// Decrypts the secret part, if any.
+    pub fn open_secret(&self, vault: &Vault) -> Result<Option<Value>> {
+        let Some(sealed) = &self.secret else { return Ok(None) };
+        let plain = vault.open(sealed, &Self::aad(&self.tenant, &self.kind, &self.id))?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| StoreError::Corrupt(format!("secret of {}/{}: {e}", self.kind, self.id)))
+    }
+}
+
+/// A record to write, with its secret part still in plaintext (the store seals it).
+#[derive(Debug, Clone)]
+pub struct RecordWrite {
+    pub tenant: String,
+    pub kind: String,
+    pub id: String,
+    pub data: Value,
+    pub secret: Option<Value>,
+}
+
+/// A principal found by a token hash.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Credential {
+    pub face: String,
+    pub principal_kind: String,
+    pub principal_id: String,
+    pub tenant: String,
+    pub scopes: Vec<String>,
+}
+
+/// A job to enqueue.
+#[derive(Debug, Clone)]
+pub struct NewJob {
+    pub tenant: String,
+    pub id: String,
+    pub kind: String,
+    pub payload: Value,
+    pub max_attempts: i64,
+    pub run_at: i64,
+}
+
+impl NewJob {
+    /// A job runnable now with a fresh id.
+    pub fn now(tenant: &str, kind: &str, payload: Value, max_attempts: i64, now_ms: i64) -> Self {
+        Self {
+            tenant: tenant.into(),
+            id: uuid::Uuid::new_v4().to_string(),
+            kind: kind.into(),
+            payload,
+            max_attempts,
+            run_at: now_ms,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum JobState {
+    Queued,
+    Running,
+    Done,
+    Dead,
+}
+
+impl JobState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            JobState::Queued => "queued",
+            JobState::Running => "running",
+            JobState::Done => "done",
+            JobState::Dead => "dead",
+        }
+    }
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "queued" => JobState::Queued,
+            "running" => JobState::Running,
+            "done" => JobState::Done,
+            "dead" => JobState::Dead,
+            _ => return None,
+        })
+    }
+    pub const ALL: [JobState; 4] = [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead];
+}
+
+/// A job as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Job {
+    pub tenant: String,
+    pub id: String,
+    pub kind: String,
+    pub payload: Value,
+    pub state: JobState,
+    pub attempts: i64,
+    pub max_attempts: i64,
+    pub run_at: i64,
+    pub lease_owner: Option<String>,
+    pub lease_until: Option<i64>,
+    pub last_error: Option<String>,
+}
+
+/// The storage contract every backend fulfils identically.
+#[async_trait]
+pub trait Store: Send + Sync + 'static {
+    fn backend(&self) -> Backend;
+    /// Applies the embedded migrations of this backend.
+    async fn migrate(&self) -> Result<()>;
+    /// Succeeds when the database answers.
+    async fn ping(&self) -> Result<()>;
+    /// Writes a validated seed plan in one transaction: every external reference
+    /// is checked first, and nothing is written when one is missing.
+    async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()>;
+    async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>>;
+    async fn list_records(&self, tenant: &str, kind: &str) -> Result<Vec<Record>>;
+    /// Upserts a record and enqueues jobs in the same transaction.
+    async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()>;
+    async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>>;
+    /// Re-encrypts every secret not sealed under the vault's primary key; returns how many.
+    async fn rotate_secrets(&self, vault: &Vault) -> Result<u64>;
+
+    async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()>;
+    /// Claims the next runnable job (queued and due, or running with an expired lease).
+    async fn claim_job(&self, worker: &str, now_ms: i64, lease_ms: i64) -> Result<Option<Job>>;
+    /// Extends the lease of a job this worker holds; false when it no longer holds it.
+    async fn extend_lease(&self, job: &Job, worker: &str, until_ms: i64) -> Result<bool>;
+    /// Marks a held job done; false when the lease was lost.
+    async fn complete_job(&self, job: &Job, worker: &str, now_ms: i64) -> Result<bool>;
+    /// Records a failure: back to the queue at `retry_at`, or dead when `None`.
+    async fn fail_job(&self, job: &Job, worker: &str, error: &str, retry_at: Option<i64>, now_ms: i64) -> Result<bool>;
+    async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>>;
+    async fn job_counts(&self) -> Result<Vec<(JobState, i64)>>;
+}
+
+/// Opens the store named by a URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`).
+pub async fn connect(url: &str) -> Result<Arc<dyn Store>> {
+    if url.starts_with("sqlite:") {
+        Ok(Arc::new(SqliteStore::connect(url).await?))
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        Ok(Arc::new(PgStore::connect(url).await?))
+    } else {
+        Err(StoreError::UnsupportedUrl)
+    }
+}
+
+/// The file path of a `sqlite://` URL (None for in-memory databases and other backends).
+pub fn sqlite_path(url: &str) -> Option<std::path::PathBuf> {
+    let rest = url.strip_prefix("sqlite://").or_else(|| url.strip_prefix("sqlite:"))?;
+    let path = rest.split('?').next().unwrap_or("");
+    if path.is_empty() || path == ":memory:" || rest.contains("mode=memory") {
+        return None;
+    }
+    Some(std::path::PathBuf::from(path))
+}

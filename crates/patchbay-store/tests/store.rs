@@ -1,0 +1,351 @@
+//! The behavioural suite of the Store: every test runs on SQLite, and on
+//! PostgreSQL when PATCHBAY_TEST_DATABASE_URL is set (each in a fresh database).
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use patchbay_core::seed::{self, kind};
+use patchbay_core::{Clock, ManualClock, SystemClock, Vault};
+use patchbay_store::testing::TestDb;
+use patchbay_store::worker::{JobError, JobHandler, Registry, Worker, WorkerConfig, spawn_workers};
+use patchbay_store::{Job, JobState, NewJob, RecordWrite, Store, StoreError};
+use serde_json::json;
+use tokio_util::sync::CancellationToken;
+
+const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
+
+async fn open(url: &str) -> Arc<dyn Store> {
+    let s = patchbay_store::connect(url).await.expect("connect");
+    s.migrate().await.expect("migrate");
+    s
+}
+
+macro_rules! store_test {
+    ($name:ident, |$store:ident, $url:ident| $body:block) => {
+        mod $name {
+            use super::*;
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn sqlite() {
+                let db = TestDb::sqlite();
+                let $url: &str = &db.url;
+                let $store = open($url).await;
+                $body
+            }
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn postgres() {
+                let Some(db) = TestDb::postgres(stringify!($name)).await else { return };
+                let $url: &str = &db.url;
+                let $store = open($url).await;
+                $body
+            }
+        }
+    };
+}
+
+const DOC: &str = r#"{
+  "network": {
+    "enterprises": [{"id": "ent-acme", "name": "Acme", "oesLicense": true, "trustOrg": "BitGo Trust"}],
+    "users": [{"id": "user-alice", "enterprises": ["ent-acme"],
+               "tokens": [{"token": "alice-token-1", "scopes": ["settlement_network_read"]}]}],
+    "clients": [{"id": "6f1c2a3e-0000-4000-8000-000000000001", "enterpriseId": "ent-acme", "walletId": "w1",
+                 "publicKey": "02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}],
+    "partners": [{"id": "6f1c2a3e-0000-4000-8000-000000000002", "enterpriseId": "ent-acme", "name": "Ex",
+                  "institutionIdentifier": "ex", "connectionKeySchema": "token"}],
+    "connections": [{"id": "6f1c2a3e-0000-4000-8000-000000000003", "clientId": "6f1c2a3e-0000-4000-8000-000000000001",
+                     "partnerId": "6f1c2a3e-0000-4000-8000-000000000002", "name": "Desk 1", "nonce": "n-1",
+                     "connectionKey": {"schema": "token", "connectionToken": "PLAINTEXT-CONNECTION-TOKEN"}}]
+  },
+  "integrations": {
+    "organizations": [{"id": "org_demo", "name": "Demo", "apiKey": "key_demo_org_1"}],
+    "customers": [{"orgId": "org_demo", "id": "cus_1", "apiKey": "key_cus_demo_1"}],
+    "connectorConfigs": [{"id": "ccfg_github_1", "orgId": "org_demo", "connectorName": "github",
+                          "config": {"oauth": {"client_id": "cid", "client_secret": "PLAINTEXT-CLIENT-SECRET"}}}],
+    "connections": [{"id": "conn_github_1", "connectorConfigId": "ccfg_github_1", "customerId": "cus_1",
+                     "settings": {"oauth": {"credentials": {"access_token": "PLAINTEXT-ACCESS-TOKEN"}}}}]
+  }
+}"#;
+
+fn vault() -> Vault {
+    Vault::from_spec(K1).unwrap()
+}
+
+async fn apply(store: &Arc<dyn Store>, doc: &str, now: i64) -> Result<(), StoreError> {
+    let plan = seed::plan(doc.as_bytes()).map_err(StoreError::Seed)?;
+    store.apply_seed(&plan, &vault(), now).await
+}
+
+/// Every byte the database holds, as a backend sees it.
+async fn raw_dump(url: &str) -> Vec<u8> {
+    if let Some(path) = patchbay_store::sqlite_path(url) {
+        let dir = path.parent().unwrap();
+        let mut all = Vec::new();
+        for entry in std::fs::read_dir(dir).unwrap() {
+            all.extend(std::fs::read(entry.unwrap().path()).unwrap());
+        }
+        all
+    } else {
+        use sqlx::Connection;
+        let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
+        let mut all = Vec::new();
+        for table in ["records", "credentials", "jobs"] {
+            let rows: Vec<(String,)> =
+                sqlx::query_as(&format!("SELECT t::text FROM {table} t")).fetch_all(&mut conn).await.unwrap();
+            for (r,) in rows {
+                all.extend(r.into_bytes());
+            }
+        }
+        all
+    }
+}
+
+fn contains(hay: &[u8], needle: &[u8]) -> bool {
+    hay.windows(needle.len()).any(|w| w == needle)
+}
+
+store_test!(migrate_twice_and_ping, |store, _url| {
+    store.migrate().await.unwrap();
+    store.ping().await.unwrap();
+});
+
+store_test!(seed_upserts_idempotently, |store, _url| {
+    apply(&store, DOC, 1_000).await.unwrap();
+    let ent = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().unwrap();
+    assert_eq!(ent.data["name"], "Acme");
+    assert_eq!(ent.updated_at, 1_000);
+    let conn = store.get_record("org_demo", kind::IN_CONNECTION, "conn_github_1").await.unwrap().unwrap();
+    assert_eq!(
+        conn.open_secret(&vault()).unwrap().unwrap(),
+        json!({"oauth": {"credentials": {"access_token": "PLAINTEXT-ACCESS-TOKEN"}}})
+    );
+    // The same document again changes nothing.
+    apply(&store, DOC, 2_000).await.unwrap();
+    let again = store.get_record("org_demo", kind::IN_CONNECTION, "conn_github_1").await.unwrap().unwrap();
+    assert_eq!(again, conn);
+    // A changed document updates the named object and leaves the rest alone.
+    apply(&store, r#"{"network":{"enterprises":[{"id":"ent-acme","name":"Acme Trading","oesLicense":true}]}}"#, 3_000)
+        .await
+        .unwrap();
+    let ent2 = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().unwrap();
+    assert_eq!(ent2.data["name"], "Acme Trading");
+    assert_eq!(ent2.updated_at, 3_000);
+    assert_eq!(ent2.created_at, 1_000);
+    assert!(
+        store.get_record("ent-acme", kind::NET_CLIENT, "6f1c2a3e-0000-4000-8000-000000000001").await.unwrap().is_some()
+    );
+    assert_eq!(store.list_records("org_demo", kind::IN_CUSTOMER).await.unwrap().len(), 1);
+});
+
+store_test!(seed_with_unknown_reference_writes_nothing, |store, _url| {
+    let doc = r#"{"integrations":{"organizations":[{"id":"org_new","name":"N","apiKey":"key_new"}],
+        "customers":[{"orgId":"org_missing","id":"c"}]}}"#;
+    match apply(&store, doc, 1).await {
+        Err(StoreError::Seed(e)) => {
+            assert_eq!(e.path, "$.integrations.customers[0].orgId");
+            assert!(e.message.contains("org_missing"), "{e}");
+        }
+        other => panic!("expected a seed error, got {other:?}"),
+    }
+    assert!(store.get_record("org_new", kind::IN_ORG, "org_new").await.unwrap().is_none());
+    assert!(store.find_credential("key_new").await.unwrap().is_none());
+    // References to stored objects resolve, and take their tenant.
+    apply(&store, r#"{"integrations":{"organizations":[{"id":"org_a","name":"A"}]}}"#, 1).await.unwrap();
+    apply(&store, r#"{"integrations":{"customers":[{"orgId":"org_a","id":"c"}]}}"#, 2).await.unwrap();
+    assert!(store.get_record("org_a", kind::IN_CUSTOMER, "org_a/c").await.unwrap().is_some());
+});
+
+store_test!(secrets_and_tokens_never_stored_in_plaintext, |store, url| {
+    apply(&store, DOC, 1).await.unwrap();
+    let dump = raw_dump(url).await;
+    assert!(!dump.is_empty());
+    for needle in [
+        "PLAINTEXT-CONNECTION-TOKEN",
+        "PLAINTEXT-CLIENT-SECRET",
+        "PLAINTEXT-ACCESS-TOKEN",
+        "alice-token-1",
+        "key_demo_org_1",
+        "key_cus_demo_1",
+    ] {
+        assert!(!contains(&dump, needle.as_bytes()), "{needle} found in the raw database");
+    }
+    // Public data is there, so the dump is real.
+    assert!(contains(&dump, b"Desk 1"));
+});
+
+store_test!(credentials_are_found_by_hash_and_replaced, |store, _url| {
+    apply(&store, DOC, 1).await.unwrap();
+    let c = store.find_credential("alice-token-1").await.unwrap().unwrap();
+    assert_eq!(
+        (c.face.as_str(), c.principal_kind.as_str(), c.principal_id.as_str()),
+        ("network", "user", "user-alice")
+    );
+    assert_eq!(c.scopes, vec!["settlement_network_read"]);
+    let cus = store.find_credential("key_cus_demo_1").await.unwrap().unwrap();
+    assert_eq!((cus.principal_id.as_str(), cus.tenant.as_str()), ("org_demo/cus_1", "org_demo"));
+    assert!(store.find_credential("alice-token-2").await.unwrap().is_none());
+    apply(
+        &store,
+        r#"{"network":{"users":[{"id":"user-alice","enterprises":["ent-acme"],"tokens":[{"token":"alice-token-2","scopes":[]}]}]}}"#,
+        2,
+    )
+    .await
+    .unwrap();
+    assert!(store.find_credential("alice-token-1").await.unwrap().is_none());
+    assert!(store.find_credential("alice-token-2").await.unwrap().is_some());
+});
+
+store_test!(rotate_keys_reseals_every_secret, |store, _url| {
+    apply(&store, DOC, 1).await.unwrap();
+    let both = Vault::from_spec(&format!("{},{K1}", Vault::generate_spec("k2"))).unwrap();
+    assert_eq!(store.rotate_secrets(&both).await.unwrap(), 3);
+    assert_eq!(store.rotate_secrets(&both).await.unwrap(), 0);
+    let rec = store.get_record("org_demo", kind::IN_CCFG, "ccfg_github_1").await.unwrap().unwrap();
+    assert_eq!(rec.secret.as_ref().unwrap().key_id, "k2");
+    assert_eq!(rec.open_secret(&both).unwrap().unwrap()["oauth"]["client_secret"], "PLAINTEXT-CLIENT-SECRET");
+    assert!(rec.open_secret(&vault()).is_err(), "the old key alone no longer opens it");
+});
+
+store_test!(record_and_jobs_commit_together, |store, _url| {
+    let rec =
+        RecordWrite { tenant: "t".into(), kind: "k".into(), id: "r1".into(), data: json!({"a": 1}), secret: None };
+    let job = NewJob::now("t", "noop", json!({}), 3, 10);
+    store.put_record(&rec, std::slice::from_ref(&job), &vault(), 10).await.unwrap();
+    assert_eq!(store.get_job("t", &job.id).await.unwrap().unwrap().state, JobState::Queued);
+    // A second write whose job collides fails as a whole: the record is not changed.
+    let rec2 = RecordWrite { data: json!({"a": 2}), ..rec.clone() };
+    assert!(store.put_record(&rec2, std::slice::from_ref(&job), &vault(), 20).await.is_err());
+    assert_eq!(store.get_record("t", "k", "r1").await.unwrap().unwrap().data, json!({"a": 1}));
+});
+
+struct Counting(Arc<Mutex<HashMap<String, u32>>>);
+
+#[async_trait]
+impl JobHandler for Counting {
+    async fn run(&self, job: &Job) -> Result<(), JobError> {
+        *self.0.lock().unwrap().entry(job.id.clone()).or_default() += 1;
+        tokio::time::sleep(Duration::from_millis(2)).await;
+        Ok(())
+    }
+}
+
+store_test!(concurrent_workers_run_every_job_exactly_once, |store, _url| {
+    let jobs = 60;
+    let mut ids = Vec::new();
+    for i in 0..jobs {
+        let j = NewJob::now(&format!("tenant-{}", i % 5), "count", json!({"i": i}), 3, 0);
+        store.enqueue_job(&j, 0).await.unwrap();
+        ids.push(j);
+    }
+    let seen = Arc::new(Mutex::new(HashMap::new()));
+    let mut reg = Registry::new();
+    reg.register("count", Arc::new(Counting(seen.clone())));
+    let shutdown = CancellationToken::new();
+    let cfg = WorkerConfig { workers: 6, poll_interval_ms: 5, ..Default::default() };
+    let mut set = spawn_workers(store.clone(), Arc::new(SystemClock), reg, cfg, shutdown.clone());
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
+    loop {
+        let counts = store.job_counts().await.unwrap();
+        if counts.iter().any(|(s, n)| *s == JobState::Done && *n == jobs) {
+            break;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "jobs did not finish: {counts:?}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    shutdown.cancel();
+    while set.join_next().await.is_some() {}
+    let seen = seen.lock().unwrap().clone();
+    assert_eq!(seen.len(), jobs as usize);
+    assert!(seen.values().all(|n| *n == 1), "some job ran twice: {seen:?}");
+    for j in &ids {
+        let got = store.get_job(&j.tenant, &j.id).await.unwrap().unwrap();
+        assert_eq!((got.state, got.attempts), (JobState::Done, 1));
+    }
+});
+
+fn worker(store: &Arc<dyn Store>, clock: &ManualClock, id: &str, reg: Registry) -> Worker {
+    Worker {
+        id: id.into(),
+        store: store.clone(),
+        clock: Arc::new(clock.clone()),
+        registry: reg,
+        config: WorkerConfig {
+            workers: 1,
+            lease_ms: 1_000,
+            poll_interval_ms: 5,
+            backoff_base_ms: 100,
+            backoff_max_ms: 10_000,
+        },
+    }
+}
+
+store_test!(killed_workers_job_is_retried_after_its_lease, |store, _url| {
+    let clock = ManualClock::new(1_000);
+    let job = NewJob::now("t", "count", json!({}), 3, clock.now_ms());
+    store.enqueue_job(&job, clock.now_ms()).await.unwrap();
+    // Worker A claims it and "dies" (never completes).
+    let claimed = store.claim_job("worker-a", clock.now_ms(), 1_000).await.unwrap().unwrap();
+    assert_eq!(claimed.id, job.id);
+    let seen = Arc::new(Mutex::new(HashMap::new()));
+    let mut reg = Registry::new();
+    reg.register("count", Arc::new(Counting(seen.clone())));
+    let b = worker(&store, &clock, "worker-b", reg);
+    clock.advance_ms(999);
+    assert!(!b.step().await.unwrap(), "the lease still holds");
+    clock.advance_ms(2);
+    assert!(b.step().await.unwrap());
+    let got = store.get_job("t", &job.id).await.unwrap().unwrap();
+    assert_eq!((got.state, got.attempts), (JobState::Done, 2));
+    assert_eq!(seen.lock().unwrap()[&job.id], 1);
+    // The dead worker's late completion is refused.
+    assert!(!store.complete_job(&claimed, "worker-a", clock.now_ms()).await.unwrap());
+});
+
+struct AlwaysFails;
+
+#[async_trait]
+impl JobHandler for AlwaysFails {
+    async fn run(&self, _job: &Job) -> Result<(), JobError> {
+        Err(JobError::Retry("upstream said 503".into()))
+    }
+}
+
+store_test!(failing_job_backs_off_then_dies_with_its_error, |store, _url| {
+    let clock = ManualClock::new(10_000);
+    let job = NewJob::now("t", "fails", json!({}), 3, clock.now_ms());
+    store.enqueue_job(&job, clock.now_ms()).await.unwrap();
+    let mut reg = Registry::new();
+    reg.register("fails", Arc::new(AlwaysFails));
+    let w = worker(&store, &clock, "w", reg);
+    let mut last_delay = 0;
+    for attempt in 1..=2 {
+        assert!(w.step().await.unwrap());
+        let got = store.get_job("t", &job.id).await.unwrap().unwrap();
+        assert_eq!((got.state, got.attempts), (JobState::Queued, attempt));
+        assert_eq!(got.last_error.as_deref(), Some("upstream said 503"));
+        let delay = got.run_at - clock.now_ms();
+        let cap = 100 << (attempt - 1);
+        assert!(delay >= cap / 2 && delay <= cap, "attempt {attempt}: delay {delay}");
+        assert!(!w.step().await.unwrap(), "not due before its backoff");
+        clock.advance_ms(delay);
+        last_delay = delay;
+    }
+    assert!(last_delay > 0);
+    assert!(w.step().await.unwrap());
+    let got = store.get_job("t", &job.id).await.unwrap().unwrap();
+    assert_eq!((got.state, got.attempts), (JobState::Dead, 3));
+    assert_eq!(got.last_error.as_deref(), Some("upstream said 503"));
+    let counts: HashMap<_, _> = store.job_counts().await.unwrap().into_iter().collect();
+    assert_eq!(counts[&JobState::Dead], 1);
+    clock.advance_ms(1_000_000);
+    assert!(!w.step().await.unwrap(), "dead jobs are not claimed");
+});
+
+store_test!(jobs_survive_a_restart, |store, url| {
+    let job = NewJob::now("t", "later", json!({"x": 1}), 5, 0);
+    store.enqueue_job(&job, 0).await.unwrap();
+    drop(store);
+    let reopened = open(url).await;
+    let got = reopened.get_job("t", &job.id).await.unwrap().unwrap();
+    assert_eq!((got.state, got.payload), (JobState::Queued, json!({"x": 1})));
+});
