@@ -1,1 +1,29 @@
+//! Patchbay's HTTP layer: the shared platform (request ids, logs, metrics,
+//! health, body limits, timeouts, panics, rate limits), the admin API, and
+//! one module per API face. Each face renders errors in its own wire shape
+//! through [`face::Face`].
 
+pub mod admin;
+pub mod face;
+pub mod metrics;
+pub mod outbound;
+pub mod platform;
+pub mod state;
+
+pub use face::Face;
+pub use state::{AppState, HttpConfig};
+
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+/// The whole application router.
+pub fn router(state: AppState) -> Router {
+    let body_limit = state.config.body_limit_bytes;
+    Router::new()
+        .merge(platform::routes())
+        .merge(face::guarded(Face::Admin, admin::routes(), &state))
+        .fallback(platform::not_found)
+        .layer(DefaultBodyLimit::max(body_limit))
+        .layer(axum::middleware::from_fn_with_state(state.clone(), platform::observe))
+        .with_state(state)
+}

@@ -188,6 +188,10 @@ macro_rules! impl_store {
                 Ok(())
             }
 
+            async fn close(&self) {
+                self.pool.close().await;
+            }
+
             async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 // 1. Every reference to an object outside the document must resolve.

@@ -168,6 +168,8 @@ pub trait Store: Send + Sync + 'static {
     async fn migrate(&self) -> Result<()>;
     /// Succeeds when the database answers.
     async fn ping(&self) -> Result<()>;
+    /// Closes every connection; later calls fail.
+    async fn close(&self);
     /// Writes a validated seed plan in one transaction: every external reference
     /// is checked first, and nothing is written when one is missing.
     async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()>;

@@ -1,1 +1,184 @@
-fn main() {}
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+use patchbay::app::{self, StartError};
+use patchbay::config::{Config, LogFormat};
+use patchbay::{demo, telemetry};
+use patchbay_core::{Clock, SystemClock};
+use patchbay_store::worker::Registry;
+
+/// Patchbay: one self-hosted server for connections, speaking the BitGo OES,
+/// iTwin Export and OpenInt APIs wire-for-wire.
+#[derive(Parser, Debug)]
+#[command(name = "patchbay", version, about, long_about = None)]
+struct Cli {
+    /// Configuration file (default: ./patchbay.toml when it exists).
+    #[arg(long, global = true, value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Log format.
+    #[arg(long, global = true, value_enum)]
+    log_format: Option<LogFormat>,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand, Debug)]
+enum Command {
+    /// Serve the API (applies migrations first).
+    Serve {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+        /// sqlite://PATH, sqlite::memory: or postgres://... (default sqlite://./patchbay.db).
+        #[arg(long)]
+        database_url: Option<String>,
+        /// Seed document to apply at start-up.
+        #[arg(long)]
+        seed: Option<PathBuf>,
+    },
+    /// Serve demo data from a temporary database, with the admin API enabled.
+    Demo {
+        /// Address to listen on (default 127.0.0.1:8080).
+        #[arg(long)]
+        listen: Option<String>,
+    },
+    /// Apply the embedded database migrations and exit.
+    Migrate {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Apply a seed document and exit (exit code 2 when it is invalid).
+    Seed {
+        /// The seed document (JSON).
+        file: PathBuf,
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+    /// Re-encrypt every stored secret under the first master key.
+    RotateKeys {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
+}
+
+fn load_config(cli: &Cli) -> anyhow::Result<Config> {
+    let (path, explicit) = match &cli.config {
+        Some(p) => (p.clone(), true),
+        None => (PathBuf::from("patchbay.toml"), false),
+    };
+    let mut config = Config::load(&path, explicit)?;
+    if let Some(f) = cli.log_format {
+        config.log_format = f;
+    }
+    Ok(config)
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let mut config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("patchbay: {e:#}");
+            return ExitCode::from(1);
+        }
+    };
+    telemetry::init(config.log_format);
+    let rt = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("patchbay: cannot start the runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    let result = rt.block_on(run(cli.command, &mut config));
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(StartError::Seed { file, error }) => {
+            eprintln!("patchbay: invalid seed document {file}: {} at {}", error.message, error.path);
+            ExitCode::from(2)
+        }
+        Err(StartError::Other(e)) => {
+            eprintln!("patchbay: {e:#}");
+            ExitCode::from(1)
+        }
+    }
+}
+
+async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
+    match command {
+        Command::Serve { listen, database_url, seed } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            if let Some(d) = database_url {
+                config.database_url = d;
+            }
+            if seed.is_some() {
+                config.seed = seed;
+            }
+            let running = app::start(config, Registry::new()).await?;
+            println!("patchbay listening on http://{}", running.addr);
+            serve_until_signal(running).await
+        }
+        Command::Demo { listen } => {
+            if let Some(l) = listen {
+                config.listen = l;
+            }
+            let dir = tempfile::Builder::new().prefix("patchbay-demo-").tempdir().map_err(anyhow::Error::from)?;
+            let (demo_config, token) = demo::demo_config(config, dir.path())?;
+            let running = app::start(&demo_config, Registry::new()).await?;
+            println!("{}", demo::banner(&format!("http://{}", running.addr), &token, dir.path()));
+            let r = serve_until_signal(running).await;
+            drop(dir);
+            r
+        }
+        Command::Migrate { database_url } => {
+            if let Some(d) = database_url {
+                config.database_url = d;
+            }
+            app::open_backend(config).await?;
+            println!("migrations applied");
+            Ok(())
+        }
+        Command::Seed { file, database_url } => {
+            if let Some(d) = database_url {
+                config.database_url = d;
+            }
+            let backend = app::open_backend(config).await?;
+            app::apply_seed_file(&backend, &file, SystemClock.now_ms()).await?;
+            println!("seed applied: {}", file.display());
+            Ok(())
+        }
+        Command::RotateKeys { database_url } => {
+            if let Some(d) = database_url {
+                config.database_url = d;
+            }
+            let backend = app::open_backend(config).await?;
+            let n = backend.store.rotate_secrets(&backend.vault).await.map_err(anyhow::Error::from)?;
+            println!("re-encrypted {n} secret(s) under key {:?}", backend.vault.primary_key_id());
+            Ok(())
+        }
+    }
+}
+
+async fn serve_until_signal(running: patchbay::Running) -> Result<(), StartError> {
+    let token = running.shutdown_token();
+    tokio::spawn(async move {
+        wait_for_signal().await;
+        tracing::info!("shutdown requested; finishing in-flight work");
+        token.cancel();
+    });
+    running.wait().await?;
+    tracing::info!("stopped");
+    Ok(())
+}
+
+async fn wait_for_signal() {
+    use tokio::signal::unix::{SignalKind, signal};
+    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
+    tokio::select! {
+        _ = tokio::signal::ctrl_c() => {}
+        _ = term.recv() => {}
+    }
+}

@@ -1,0 +1,76 @@
+//! The admin API: runtime provisioning with seed documents.
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::State;
+use axum::extract::rejection::BytesRejection;
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::post;
+use patchbay_core::seed::{self, SeedError};
+use patchbay_store::StoreError;
+use serde_json::json;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use crate::AppState;
+use crate::face::Face;
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/admin/v1/seed", post(apply_seed))
+}
+
+fn seed_error(e: &SeedError) -> Response {
+    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"error": e.to_string(), "path": e.path}))).into_response()
+}
+
+/// Checks `Authorization: Bearer <admin token>`; 404 when the admin API is disabled.
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(expected) = state.config.admin_token.as_deref() else {
+        return Err(Face::Admin.error(StatusCode::NOT_FOUND, "The admin API is disabled (no admin token is configured)."));
+    };
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let ok = presented.is_some_and(|p| {
+        // Compare digests in constant time: no early exit, no length leak.
+        Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
+    });
+    if ok {
+        Ok(())
+    } else {
+        let mut resp = Face::Admin.error(StatusCode::UNAUTHORIZED, "A valid admin bearer token is required.");
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
+        Err(resp)
+    }
+}
+
+async fn apply_seed(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+    if let Err(resp) = authorize(&state, &headers) {
+        return resp;
+    }
+    if let Err(resp) = state.rate_limit(Face::Admin, "admin") {
+        return resp;
+    }
+    let body = match body {
+        Ok(b) => b,
+        Err(rej) => {
+            let status = rej.status();
+            return Face::Admin.error(status, &rej.body_text());
+        }
+    };
+    let plan = match seed::plan(&body) {
+        Ok(p) => p,
+        Err(e) => return seed_error(&e),
+    };
+    match state.store.apply_seed(&plan, &state.vault, state.clock.now_ms()).await {
+        Ok(()) => axum::Json(json!({"applied": plan.counts})).into_response(),
+        Err(StoreError::Seed(e)) => seed_error(&e),
+        Err(e) => {
+            tracing::error!(error = %e, "seed could not be applied");
+            Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The seed could not be applied.")
+        }
+    }
+}

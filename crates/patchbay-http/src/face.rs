@@ -1,0 +1,135 @@
+//! The four API faces and their error shapes, plus the guard every face's
+//! router runs under: panics and timeouts become errors in the face's shape.
+
+use std::panic::AssertUnwindSafe;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::platform::RequestId;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum Face {
+    /// BitGo OES: `{"error": "<message>"}`.
+    Network,
+    /// iTwin Export: `{"error": {"code", "message"}}`.
+    Export,
+    /// OpenInt: `{"code": "<tRPC code>", "message"}`.
+    Integrations,
+    /// Patchbay's admin API: `{"error": "<message>"}` (plus `path` for seed problems).
+    Admin,
+}
+
+impl Face {
+    pub const ALL: [Face; 4] = [Face::Network, Face::Export, Face::Integrations, Face::Admin];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Face::Network => "network",
+            Face::Export => "export",
+            Face::Integrations => "integrations",
+            Face::Admin => "admin",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<Face> {
+        Face::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// The error body of this face for a status and message.
+    pub fn error_body(self, status: StatusCode, message: &str) -> Value {
+        match self {
+            Face::Network | Face::Admin => json!({ "error": message }),
+            Face::Export => json!({ "error": { "code": export_code(status), "message": message } }),
+            Face::Integrations => json!({ "code": trpc_code(status), "message": message }),
+        }
+    }
+
+    pub fn error(self, status: StatusCode, message: &str) -> Response {
+        (status, axum::Json(self.error_body(status, message))).into_response()
+    }
+
+    /// 429 with `Retry-After` in seconds.
+    pub fn rate_limited(self, retry_after_secs: u64) -> Response {
+        let mut resp = self.error(
+            StatusCode::TOO_MANY_REQUESTS,
+            &format!("Rate limit exceeded; retry after {retry_after_secs} seconds."),
+        );
+        resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+        resp
+    }
+}
+
+/// iTwin Platform error codes for platform-level failures.
+fn export_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 => "InvalidRequest",
+        401 => "Unauthorized",
+        403 => "InsufficientPermissions",
+        404 => "NotFound",
+        406 => "NotAcceptable",
+        408 => "RequestTimeout",
+        413 => "RequestTooLarge",
+        422 => "InvalidRequest",
+        429 => "RateLimitExceeded",
+        503 => "ServiceUnavailable",
+        _ => "InternalServerError",
+    }
+}
+
+/// tRPC error code names, as OpenInt returns them.
+fn trpc_code(status: StatusCode) -> &'static str {
+    match status.as_u16() {
+        400 | 422 => "BAD_REQUEST",
+        401 => "UNAUTHORIZED",
+        403 => "FORBIDDEN",
+        404 => "NOT_FOUND",
+        405 => "METHOD_NOT_SUPPORTED",
+        408 => "TIMEOUT",
+        409 => "CONFLICT",
+        412 => "PRECONDITION_FAILED",
+        413 => "PAYLOAD_TOO_LARGE",
+        429 => "TOO_MANY_REQUESTS",
+        _ => "INTERNAL_SERVER_ERROR",
+    }
+}
+
+#[derive(Clone)]
+struct GuardState {
+    app: AppState,
+    face: Face,
+}
+
+/// Wraps a face's router: a handler that panics answers 500, and one that
+/// exceeds the request timeout answers 503, both in the face's error shape.
+pub fn guarded(face: Face, router: Router<AppState>, state: &AppState) -> Router<AppState> {
+    router.layer(axum::middleware::from_fn_with_state(GuardState { app: state.clone(), face }, guard))
+}
+
+async fn guard(State(g): State<GuardState>, req: Request, next: Next) -> Response {
+    let request_id = req.extensions().get::<RequestId>().cloned();
+    let timeout = g.app.config.request_timeout;
+    let run = AssertUnwindSafe(next.run(req)).catch_unwind();
+    match tokio::time::timeout(timeout, run).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(panic)) => {
+            let what = panic
+                .downcast_ref::<&str>()
+                .map(|s| s.to_string())
+                .or_else(|| panic.downcast_ref::<String>().cloned())
+                .unwrap_or_else(|| "non-string panic".into());
+            tracing::error!(request_id = ?request_id.map(|r| r.0), face = g.face.name(), panic = %what, "handler panicked");
+            g.face.error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+        }
+        Err(_) => {
+            tracing::warn!(request_id = ?request_id.map(|r| r.0), face = g.face.name(), "request timed out");
+            g.face.error(StatusCode::SERVICE_UNAVAILABLE, "The request took too long and was abandoned.")
+        }
+    }
+}

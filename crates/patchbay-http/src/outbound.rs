@@ -1,0 +1,245 @@
+//! The one HTTP client for every call Patchbay makes to the outside (partner
+//! callbacks, OAuth token endpoints, webhooks): connect and total timeouts, a
+//! response size cap, no redirects, and an SSRF guard that refuses loopback,
+//! private, link-local and cloud-metadata addresses after DNS resolution,
+//! unless the configuration's allow list names the `host:port`.
+
+use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr};
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::body::Bytes;
+use reqwest::dns::{Addrs, Name, Resolve, Resolving};
+use reqwest::header::HeaderMap;
+use reqwest::{Client, RequestBuilder, StatusCode, Url};
+
+#[derive(Debug, Clone)]
+pub struct OutboundConfig {
+    pub connect_timeout: Duration,
+    pub timeout: Duration,
+    pub max_response_bytes: usize,
+    /// `host:port` pairs exempt from the address guard (e.g. `127.0.0.1:9200`).
+    pub allow: Vec<String>,
+    /// Exempts loopback addresses (127.0.0.0/8, ::1) from the guard; for tests and `demo`.
+    pub allow_loopback: bool,
+}
+
+impl Default for OutboundConfig {
+    fn default() -> Self {
+        Self {
+            connect_timeout: Duration::from_secs(5),
+            timeout: Duration::from_secs(15),
+            max_response_bytes: 1024 * 1024,
+            allow: Vec::new(),
+            allow_loopback: false,
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum OutboundError {
+    #[error("invalid outbound URL")]
+    BadUrl,
+    #[error("refused to contact {0}: not a public address (add it to outbound.allow to permit)")]
+    Refused(String),
+    #[error("the remote server did not answer in time")]
+    Timeout,
+    #[error("the response exceeded {0} bytes")]
+    TooLarge(usize),
+    #[error("outbound request failed: {0}")]
+    Transport(String),
+}
+
+/// A response read in full (within the size cap).
+#[derive(Debug)]
+pub struct OutboundResponse {
+    pub status: StatusCode,
+    pub headers: HeaderMap,
+    pub body: Bytes,
+}
+
+/// True for addresses an outbound call must not reach by default.
+pub fn is_forbidden(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => forbidden_v4(v4),
+        IpAddr::V6(v6) => {
+            if let Some(v4) = v6.to_ipv4_mapped() {
+                return forbidden_v4(v4);
+            }
+            let seg0 = v6.segments()[0];
+            v6.is_loopback()
+                || v6.is_unspecified()
+                || v6.is_multicast()
+                || (seg0 & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
+                || (seg0 & 0xffc0) == 0xfe80 // link-local
+                || (seg0 == 0x64 && v6.segments()[1] == 0xff9b) // NAT64 to any v4
+                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
+        }
+    }
+}
+
+fn forbidden_v4(ip: Ipv4Addr) -> bool {
+    let o = ip.octets();
+    ip.is_loopback()
+        || ip.is_private()
+        || ip.is_link_local() // 169.254/16, incl. 169.254.169.254 metadata
+        || ip.is_unspecified()
+        || ip.is_broadcast()
+        || ip.is_multicast()
+        || o[0] == 0
+        || (o[0] == 100 && (o[1] & 0xc0) == 64) // carrier-grade NAT 100.64/10
+        || (o[0] == 192 && o[1] == 0 && o[2] == 0) // IETF protocol assignments
+        || (o[0] == 198 && (o[1] & 0xfe) == 18) // benchmarking 198.18/15
+        || o[0] >= 240
+}
+
+fn refused(ip: IpAddr, allow_loopback: bool) -> bool {
+    let loopback = match ip {
+        IpAddr::V4(v4) => v4.is_loopback(),
+        IpAddr::V6(v6) => v6.is_loopback() || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_loopback()),
+    };
+    is_forbidden(ip) && !(allow_loopback && loopback)
+}
+
+/// Resolves names, then drops every forbidden address; fails when none remain.
+struct GuardedResolver {
+    allow_loopback: bool,
+}
+
+impl Resolve for GuardedResolver {
+    fn resolve(&self, name: Name) -> Resolving {
+        let allow_loopback = self.allow_loopback;
+        Box::pin(async move {
+            let host = name.as_str().to_string();
+            let addrs: Vec<SocketAddr> = tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let allowed: Vec<SocketAddr> = addrs.into_iter().filter(|a| !refused(a.ip(), allow_loopback)).collect();
+            if allowed.is_empty() {
+                return Err(Box::new(OutboundError::Refused(host)) as Box<dyn std::error::Error + Send + Sync>);
+            }
+            Ok(Box::new(allowed.into_iter()) as Addrs)
+        })
+    }
+}
+
+#[derive(Clone)]
+pub struct Outbound {
+    guarded: Client,
+    open: Client,
+    config: Arc<OutboundConfig>,
+}
+
+impl Outbound {
+    pub fn new(config: OutboundConfig) -> Self {
+        let base = || {
+            Client::builder()
+                .connect_timeout(config.connect_timeout)
+                .timeout(config.timeout)
+                .redirect(reqwest::redirect::Policy::none())
+                .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
+        };
+        let guarded = base().dns_resolver(Arc::new(GuardedResolver { allow_loopback: config.allow_loopback })).build().expect("static client configuration");
+        let open = base().build().expect("static client configuration");
+        Self { guarded, open, config: Arc::new(config) }
+    }
+
+    fn allowed(&self, host: &str, port: u16) -> bool {
+        let host = host.trim_start_matches('[').trim_end_matches(']');
+        self.config.allow.iter().any(|a| {
+            a.rsplit_once(':').is_some_and(|(h, p)| {
+                h.trim_start_matches('[').trim_end_matches(']').eq_ignore_ascii_case(host) && p.parse() == Ok(port)
+            })
+        })
+    }
+
+    /// Starts a request to `url`, choosing the guarded or the open client.
+    pub fn request(&self, method: reqwest::Method, url: &str) -> Result<RequestBuilder, OutboundError> {
+        let url = Url::parse(url).map_err(|_| OutboundError::BadUrl)?;
+        if !matches!(url.scheme(), "http" | "https") {
+            return Err(OutboundError::BadUrl);
+        }
+        let host = url.host_str().ok_or(OutboundError::BadUrl)?.to_string();
+        let port = url.port_or_known_default().ok_or(OutboundError::BadUrl)?;
+        if self.allowed(&host, port) {
+            return Ok(self.open.request(method, url));
+        }
+        // IP literals bypass DNS, so the guard checks them here.
+        let literal = host.trim_start_matches('[').trim_end_matches(']');
+        if let Ok(ip) = literal.parse::<IpAddr>()
+            && refused(ip, self.config.allow_loopback)
+        {
+            return Err(OutboundError::Refused(host));
+        }
+        Ok(self.guarded.request(method, url))
+    }
+
+    /// Sends a request and reads the whole response, within the size cap.
+    pub async fn send(&self, req: RequestBuilder) -> Result<OutboundResponse, OutboundError> {
+        let cap = self.config.max_response_bytes;
+        let mut resp = req.send().await.map_err(map_err)?;
+        if resp.content_length().is_some_and(|n| n as usize > cap) {
+            return Err(OutboundError::TooLarge(cap));
+        }
+        let status = resp.status();
+        let headers = resp.headers().clone();
+        let mut body = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(map_err)? {
+            if body.len() + chunk.len() > cap {
+                return Err(OutboundError::TooLarge(cap));
+            }
+            body.extend_from_slice(&chunk);
+        }
+        Ok(OutboundResponse { status, headers, body: Bytes::from(body) })
+    }
+
+    /// GET a URL.
+    pub async fn get(&self, url: &str) -> Result<OutboundResponse, OutboundError> {
+        let req = self.request(reqwest::Method::GET, url)?;
+        self.send(req).await
+    }
+}
+
+fn map_err(e: reqwest::Error) -> OutboundError {
+    if e.is_timeout() {
+        return OutboundError::Timeout;
+    }
+    // Walk the source chain for the guard's refusal.
+    let mut src: Option<&dyn std::error::Error> = Some(&e);
+    while let Some(s) = src {
+        if let Some(OutboundError::Refused(h)) = s.downcast_ref::<OutboundError>() {
+            return OutboundError::Refused(h.clone());
+        }
+        src = s.source();
+    }
+    // Never echo the URL: it may carry credentials in its query.
+    OutboundError::Transport(e.without_url().to_string())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn forbidden_addresses() {
+        for ip in [
+            "127.0.0.1",
+            "10.1.2.3",
+            "172.16.0.1",
+            "192.168.1.1",
+            "169.254.169.254",
+            "0.0.0.0",
+            "100.64.0.1",
+            "::1",
+            "::",
+            "fe80::1",
+            "fd00:ec2::254",
+            "::ffff:127.0.0.1",
+            "::ffff:10.0.0.1",
+            "64:ff9b::a00:1",
+        ] {
+            assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be forbidden");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+            assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
+        }
+    }
+}

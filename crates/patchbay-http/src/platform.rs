@@ -1,0 +1,104 @@
+//! Cross-cutting HTTP concerns: request ids, one log line and metrics per
+//! request, and the health, readiness and metrics endpoints.
+
+use std::time::Instant;
+
+use axum::Router;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use serde_json::json;
+
+use crate::AppState;
+use crate::face::Face;
+
+pub const REQUEST_ID: &str = "x-request-id";
+
+/// The id of the current request, as accepted or generated.
+#[derive(Debug, Clone)]
+pub struct RequestId(pub String);
+
+pub fn routes() -> Router<AppState> {
+    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+}
+
+/// A usable incoming request id: 1..=128 visible ASCII characters.
+fn accept_request_id(v: &HeaderValue) -> Option<String> {
+    let s = v.to_str().ok()?;
+    (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_string())
+}
+
+/// Outermost middleware: request id, metrics and the access log line.
+pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let started = Instant::now();
+    let id = req
+        .headers()
+        .get(REQUEST_ID)
+        .and_then(accept_request_id)
+        .unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
+    req.extensions_mut().insert(RequestId(id.clone()));
+    let method = req.method().to_string();
+    let route = req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
+    let mut resp = next.run(req).await;
+    let status = resp.status().as_u16();
+    let elapsed = started.elapsed();
+    state.metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+    if let Ok(v) = HeaderValue::from_str(&id) {
+        resp.headers_mut().insert(REQUEST_ID, v);
+    }
+    let latency_ms = elapsed.as_secs_f64() * 1000.0;
+    if status >= 500 {
+        tracing::error!(request_id = %id, method = %method, route = %route, status, latency_ms, "request");
+    } else {
+        tracing::info!(request_id = %id, method = %method, route = %route, status, latency_ms, "request");
+    }
+    resp
+}
+
+async fn healthz() -> Response {
+    axum::Json(json!({"status": "ok"})).into_response()
+}
+
+async fn readyz(State(state): State<AppState>) -> Response {
+    match state.store.ping().await {
+        Ok(()) => axum::Json(json!({"status": "ready"})).into_response(),
+        Err(e) => {
+            tracing::warn!(error = %e, "readiness check failed");
+            (StatusCode::SERVICE_UNAVAILABLE, axum::Json(json!({"status": "unavailable", "error": "database unreachable"})))
+                .into_response()
+        }
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match state.store.job_counts().await {
+        Ok(counts) => {
+            for (s, n) in counts {
+                state.metrics.set_job_count(s.as_str(), n);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read job counts for metrics"),
+    }
+    (
+        [(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")],
+        state.metrics.render(),
+    )
+        .into_response()
+}
+
+/// Unknown paths: a 404 in the shape of the face whose prefix they carry.
+pub async fn not_found(req: Request) -> Response {
+    let path = req.uri().path();
+    let face = if path.starts_with("/api/network/") {
+        Face::Network
+    } else if path.starts_with("/export/") || path == "/export" {
+        Face::Export
+    } else if path.starts_with("/v1/") {
+        Face::Integrations
+    } else {
+        Face::Admin
+    };
+    face.error(StatusCode::NOT_FOUND, &format!("No route for {} {path}.", req.method()))
+}

@@ -1,0 +1,67 @@
+//! Shared application state.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use patchbay_core::ratelimit::{RateLimiter, RateQuota};
+use patchbay_core::{Clock, Vault};
+use patchbay_store::Store;
+
+use crate::face::Face;
+use crate::metrics::Metrics;
+
+/// HTTP settings taken from the configuration.
+#[derive(Debug, Clone)]
+pub struct HttpConfig {
+    pub body_limit_bytes: usize,
+    pub request_timeout: Duration,
+    /// Token-bucket quota per face (absent: unlimited).
+    pub rate_limits: HashMap<Face, RateQuota>,
+    /// Bearer token of the admin API; `None` disables it.
+    pub admin_token: Option<String>,
+}
+
+impl Default for HttpConfig {
+    fn default() -> Self {
+        Self {
+            body_limit_bytes: 1024 * 1024,
+            request_timeout: Duration::from_secs(30),
+            rate_limits: HashMap::new(),
+            admin_token: None,
+        }
+    }
+}
+
+#[derive(Clone)]
+pub struct AppState {
+    pub store: Arc<dyn Store>,
+    pub vault: Arc<Vault>,
+    pub clock: Arc<dyn Clock>,
+    pub config: Arc<HttpConfig>,
+    pub metrics: Arc<Metrics>,
+    limiters: Arc<HashMap<Face, RateLimiter>>,
+}
+
+impl AppState {
+    pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
+        let limiters = Face::ALL.iter().map(|f| (*f, RateLimiter::new(config.rate_limits.get(f).copied()))).collect();
+        Self {
+            store,
+            vault: Arc::new(vault),
+            clock,
+            config: Arc::new(config),
+            metrics: Arc::new(Metrics::new()),
+            limiters: Arc::new(limiters),
+        }
+    }
+
+    /// Takes one token from the principal's bucket of this face; the error is
+    /// the face's own 429 response with `Retry-After`.
+    pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
+        match self.limiters.get(&face).map(|l| l.check(principal)) {
+            Some(Err(secs)) => Err(face.rate_limited(secs)),
+            _ => Ok(()),
+        }
+    }
+}

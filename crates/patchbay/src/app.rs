@@ -1,0 +1,153 @@
+//! Wiring: store, vault, seed, HTTP server and job workers, with graceful shutdown.
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use patchbay_core::seed::{self, SeedError};
+use patchbay_core::{Clock, SystemClock, Vault};
+use patchbay_http::outbound::Outbound;
+use patchbay_http::{AppState, router};
+use patchbay_store::worker::{Registry, spawn_workers};
+use patchbay_store::{Store, StoreError};
+use tokio::task::JoinHandle;
+use tokio_util::sync::CancellationToken;
+
+use crate::config::Config;
+use crate::keys::load_vault;
+
+/// A failure that the CLI reports with a specific exit code.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("invalid seed document {file}: {error}")]
+    Seed { file: String, error: SeedError },
+    #[error(transparent)]
+    Other(#[from] anyhow::Error),
+}
+
+/// A connected, migrated store and its vault.
+pub struct Backend {
+    pub store: Arc<dyn Store>,
+    pub vault: Vault,
+}
+
+pub async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
+    let vault = load_vault(config.master_keys.as_deref(), &config.database_url, config.key_file.as_deref())?;
+    let store = patchbay_store::connect(&config.database_url)
+        .await
+        .with_context(|| format!("opening database {}", redact_url(&config.database_url)))?;
+    store.migrate().await.context("applying migrations")?;
+    Ok(Backend { store, vault })
+}
+
+/// Reads and applies a seed file; invalid documents are `StartError::Seed`.
+pub async fn apply_seed_file(backend: &Backend, path: &std::path::Path, now_ms: i64) -> Result<(), StartError> {
+    let file = path.display().to_string();
+    let bytes = std::fs::read(path).with_context(|| format!("reading seed file {file}"))?;
+    let plan = seed::plan(&bytes).map_err(|error| StartError::Seed { file: file.clone(), error })?;
+    match backend.store.apply_seed(&plan, &backend.vault, now_ms).await {
+        Ok(()) => {
+            tracing::info!(file = %file, applied = ?plan.counts, "seed applied");
+            Ok(())
+        }
+        Err(StoreError::Seed(error)) => Err(StartError::Seed { file, error }),
+        Err(e) => Err(anyhow::Error::from(e).context("applying seed").into()),
+    }
+}
+
+/// Hides the password of a database URL.
+pub fn redact_url(url: &str) -> String {
+    match (url.find("://"), url.rfind('@')) {
+        (Some(s), Some(at)) if at > s => {
+            let creds = &url[s + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..s + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub state: AppState,
+    pub outbound: Outbound,
+    shutdown: CancellationToken,
+    handle: JoinHandle<anyhow::Result<()>>,
+    grace: Duration,
+}
+
+impl Running {
+    /// Stops accepting, lets in-flight requests and running jobs finish
+    /// (bounded by the grace period), and returns.
+    pub async fn shutdown(self) -> anyhow::Result<()> {
+        self.shutdown.cancel();
+        self.wait().await
+    }
+
+    /// Waits until the server stops (after `shutdown_token().cancel()`).
+    pub async fn wait(self) -> anyhow::Result<()> {
+        let grace = self.grace;
+        let token = self.shutdown.clone();
+        let mut handle = self.handle;
+        // The grace period starts when shutdown is requested.
+        tokio::select! {
+            r = &mut handle => return r.context("server task")?,
+            _ = token.cancelled() => {}
+        }
+        match tokio::time::timeout(grace, &mut handle).await {
+            Ok(r) => r.context("server task")?,
+            Err(_) => {
+                tracing::warn!(grace_secs = grace.as_secs(), "grace period over; abandoning unfinished work");
+                handle.abort();
+                Ok(())
+            }
+        }
+    }
+
+    pub fn shutdown_token(&self) -> CancellationToken {
+        self.shutdown.clone()
+    }
+}
+
+/// Opens the backend, applies the configured seed, binds and serves.
+pub async fn start(config: &Config, registry: Registry) -> Result<Running, StartError> {
+    config.validate()?;
+    let backend = open_backend(config).await?;
+    let clock: Arc<dyn Clock> = Arc::new(SystemClock);
+    if let Some(seed) = &config.seed {
+        apply_seed_file(&backend, seed, clock.now_ms()).await?;
+    }
+    let state = AppState::new(backend.store.clone(), backend.vault, clock.clone(), config.http());
+    let outbound = Outbound::new(config.outbound());
+    let listener = tokio::net::TcpListener::bind(&config.listen)
+        .await
+        .with_context(|| format!("binding {}", config.listen))?;
+    let addr = listener.local_addr().context("local address")?;
+    let shutdown = CancellationToken::new();
+    let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
+    let app = router(state.clone());
+    let stop = shutdown.clone();
+    let handle = tokio::spawn(async move {
+        let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
+        let served = server.await;
+        // Workers finish the job in hand, then stop.
+        while workers.join_next().await.is_some() {}
+        served.context("HTTP server")
+    });
+    tracing::info!(%addr, "listening");
+    Ok(Running { addr, state, outbound, shutdown, handle, grace: Duration::from_secs(config.shutdown_grace_secs) })
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn redacts_passwords() {
+        assert_eq!(super::redact_url("postgres://u:pw@h/db"), "postgres://u:***@h/db");
+        assert_eq!(super::redact_url("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(super::redact_url("sqlite://./x.db"), "sqlite://./x.db");
+    }
+}

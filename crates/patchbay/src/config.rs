@@ -1,0 +1,230 @@
+//! Configuration: defaults, then `patchbay.toml`, then `PATCHBAY_*`
+//! environment variables (nested keys with `__`), then command-line flags.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use figment::Figment;
+use figment::providers::{Env, Format, Serialized, Toml};
+use patchbay_core::ratelimit::RateQuota;
+use patchbay_http::outbound::OutboundConfig;
+use patchbay_http::{Face, HttpConfig};
+use patchbay_store::worker::WorkerConfig;
+use serde::{Deserialize, Serialize};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, Default, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    #[default]
+    Text,
+    Json,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct JobsConfig {
+    pub workers: usize,
+    pub lease_secs: u64,
+    pub poll_interval_ms: u64,
+    pub backoff_base_ms: u64,
+    pub backoff_max_ms: u64,
+    pub max_attempts: i64,
+}
+
+impl Default for JobsConfig {
+    fn default() -> Self {
+        Self {
+            workers: 4,
+            lease_secs: 30,
+            poll_interval_ms: 250,
+            backoff_base_ms: 1_000,
+            backoff_max_ms: 300_000,
+            max_attempts: 8,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct OutboundSection {
+    pub allow: Vec<String>,
+    pub allow_loopback: bool,
+    pub connect_timeout_ms: u64,
+    pub timeout_ms: u64,
+    pub max_response_bytes: usize,
+}
+
+impl Default for OutboundSection {
+    fn default() -> Self {
+        Self {
+            allow: Vec::new(),
+            allow_loopback: false,
+            connect_timeout_ms: 5_000,
+            timeout_ms: 15_000,
+            max_response_bytes: 1024 * 1024,
+        }
+    }
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Config {
+    /// Address to listen on.
+    pub listen: String,
+    /// `sqlite://PATH`, `sqlite::memory:` or `postgres://...`.
+    pub database_url: String,
+    /// A seed document applied at start-up.
+    pub seed: Option<PathBuf>,
+    /// Bearer token of the admin API; unset disables it.
+    pub admin_token: Option<String>,
+    /// `id:base64,...`: the first key encrypts, all decrypt.
+    pub master_keys: Option<String>,
+    /// Where SQLite deployments keep a generated key (default: beside the database).
+    pub key_file: Option<PathBuf>,
+    /// The externally visible base URL, for absolute links.
+    pub public_base_url: Option<String>,
+    pub log_format: LogFormat,
+    /// How long shutdown waits for in-flight requests and running jobs.
+    pub shutdown_grace_secs: u64,
+    pub request_timeout_secs: u64,
+    pub body_limit_bytes: usize,
+    pub jobs: JobsConfig,
+    pub outbound: OutboundSection,
+    /// Per face (`network`, `export`, `integrations`, `admin`): `{per_second, burst}`.
+    pub rate_limits: BTreeMap<String, RateQuota>,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            database_url: "sqlite://./patchbay.db".into(),
+            seed: None,
+            admin_token: None,
+            master_keys: None,
+            key_file: None,
+            public_base_url: None,
+            log_format: LogFormat::Text,
+            shutdown_grace_secs: 30,
+            request_timeout_secs: 30,
+            body_limit_bytes: 1024 * 1024,
+            jobs: JobsConfig::default(),
+            outbound: OutboundSection::default(),
+            rate_limits: BTreeMap::new(),
+        }
+    }
+}
+
+impl Config {
+    /// Loads defaults < file < environment. With `explicit`, the file must exist.
+    pub fn load(path: &Path, explicit: bool) -> anyhow::Result<Self> {
+        if explicit && !path.exists() {
+            anyhow::bail!("configuration file {} does not exist", path.display());
+        }
+        Self::figment(path).extract().map_err(|e| anyhow::anyhow!("invalid configuration: {e}"))
+    }
+
+    fn figment(path: &Path) -> Figment {
+        Figment::from(Serialized::defaults(Config::default()))
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("PATCHBAY_").split("__").ignore(&["test_database_url"]))
+    }
+
+    pub fn validate(&self) -> anyhow::Result<()> {
+        for face in self.rate_limits.keys() {
+            if Face::parse(face).is_none() {
+                anyhow::bail!("rate_limits.{face}: unknown face (network, export, integrations, admin)");
+            }
+        }
+        if self.admin_token.as_deref().is_some_and(|t| t.trim().len() < 8) {
+            anyhow::bail!("admin_token must be at least 8 characters");
+        }
+        if self.jobs.workers == 0 {
+            anyhow::bail!("jobs.workers must be at least 1");
+        }
+        Ok(())
+    }
+
+    pub fn http(&self) -> HttpConfig {
+        HttpConfig {
+            body_limit_bytes: self.body_limit_bytes,
+            request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
+            rate_limits: self.rate_limits.iter().filter_map(|(k, v)| Some((Face::parse(k)?, *v))).collect(),
+            admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+        }
+    }
+
+    pub fn workers(&self) -> WorkerConfig {
+        WorkerConfig {
+            workers: self.jobs.workers,
+            lease_ms: (self.jobs.lease_secs.max(1) * 1000) as i64,
+            poll_interval_ms: self.jobs.poll_interval_ms.max(1),
+            backoff_base_ms: self.jobs.backoff_base_ms.max(1) as i64,
+            backoff_max_ms: self.jobs.backoff_max_ms.max(1) as i64,
+        }
+    }
+
+    pub fn outbound(&self) -> OutboundConfig {
+        OutboundConfig {
+            connect_timeout: Duration::from_millis(self.outbound.connect_timeout_ms),
+            timeout: Duration::from_millis(self.outbound.timeout_ms),
+            max_response_bytes: self.outbound.max_response_bytes,
+            allow: self.outbound.allow.clone(),
+            allow_loopback: self.outbound.allow_loopback,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn file_then_environment() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file(
+                "patchbay.toml",
+                r#"
+                listen = "0.0.0.0:9000"
+                database_url = "sqlite://./x.db"
+                [jobs]
+                workers = 2
+                [rate_limits.export]
+                per_second = 5
+                burst = 10
+                "#,
+            )?;
+            jail.set_env("PATCHBAY_LISTEN", "127.0.0.1:9001");
+            jail.set_env("PATCHBAY_JOBS__LEASE_SECS", "7");
+            jail.set_env("PATCHBAY_ADMIN_TOKEN", "admin-secret-1");
+            jail.set_env("PATCHBAY_TEST_DATABASE_URL", "postgres://ignored");
+            let c = Config::load(Path::new("patchbay.toml"), true).expect("loads");
+            assert_eq!(c.listen, "127.0.0.1:9001");
+            assert_eq!(c.database_url, "sqlite://./x.db");
+            assert_eq!((c.jobs.workers, c.jobs.lease_secs), (2, 7));
+            assert_eq!(c.admin_token.as_deref(), Some("admin-secret-1"));
+            assert_eq!(c.http().rate_limits[&Face::Export], RateQuota { per_second: 5, burst: 10 });
+            c.validate().expect("valid");
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn defaults_and_missing_explicit_file() {
+        figment::Jail::expect_with(|_jail| {
+            let c = Config::load(Path::new("patchbay.toml"), false).expect("defaults");
+            assert_eq!(c.listen, "127.0.0.1:8080");
+            assert_eq!(c.database_url, "sqlite://./patchbay.db");
+            assert!(Config::load(Path::new("nope.toml"), true).is_err());
+            Ok(())
+        });
+    }
+
+    #[test]
+    fn unknown_rate_limit_face_is_rejected() {
+        let mut c = Config::default();
+        c.rate_limits.insert("netwrok".into(), RateQuota { per_second: 1, burst: 1 });
+        assert!(c.validate().unwrap_err().to_string().contains("netwrok"));
+    }
+}
