@@ -27,7 +27,9 @@ fn seed_error(e: &SeedError) -> Response {
 /// Checks `Authorization: Bearer <admin token>`; 404 when the admin API is disabled.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let Some(expected) = state.config.admin_token.as_deref() else {
-        return Err(Face::Admin.error(StatusCode::NOT_FOUND, "The admin API is disabled (no admin token is configured)."));
+        return Err(
+            Face::Admin.error(StatusCode::NOT_FOUND, "The admin API is disabled (no admin token is configured).")
+        );
     };
     let presented = headers
         .get(header::AUTHORIZATION)
@@ -47,7 +49,11 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
-async fn apply_seed(State(state): State<AppState>, headers: HeaderMap, body: Result<Bytes, BytesRejection>) -> Response {
+async fn apply_seed(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> Response {
     if let Err(resp) = authorize(&state, &headers) {
         return resp;
     }

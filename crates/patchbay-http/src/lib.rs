@@ -16,12 +16,20 @@ pub use state::{AppState, HttpConfig};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
-/// The whole application router.
+/// The whole application router: the platform endpoints and every face.
 pub fn router(state: AppState) -> Router {
+    app(state, vec![(Face::Admin, admin::routes())])
+}
+
+/// Assembles the platform endpoints with the given face routers, each under
+/// its face's guard, and the outer layers (body limit, request id, metrics, logs).
+pub fn app(state: AppState, faces: Vec<(Face, Router<AppState>)>) -> Router {
     let body_limit = state.config.body_limit_bytes;
-    Router::new()
-        .merge(platform::routes())
-        .merge(face::guarded(Face::Admin, admin::routes(), &state))
+    let mut router = Router::new().merge(platform::routes());
+    for (face, routes) in faces {
+        router = router.merge(face::guarded(face, routes, &state));
+    }
+    router
         .fallback(platform::not_found)
         .layer(DefaultBodyLimit::max(body_limit))
         .layer(axum::middleware::from_fn_with_state(state.clone(), platform::observe))

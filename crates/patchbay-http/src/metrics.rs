@@ -47,7 +47,11 @@ impl Metrics {
         let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
-        registry.register("http_request_duration_seconds", "HTTP request latency, by route and status", latency.clone());
+        registry.register(
+            "http_request_duration_seconds",
+            "HTTP request latency, by route and status",
+            latency.clone(),
+        );
         registry.register("jobs", "Background jobs by state", jobs.clone());
         Self { registry, requests, latency, jobs }
     }

@@ -137,7 +137,10 @@ impl Outbound {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
         };
-        let guarded = base().dns_resolver(Arc::new(GuardedResolver { allow_loopback: config.allow_loopback })).build().expect("static client configuration");
+        let guarded = base()
+            .dns_resolver(Arc::new(GuardedResolver { allow_loopback: config.allow_loopback }))
+            .build()
+            .expect("static client configuration");
         let open = base().build().expect("static client configuration");
         Self { guarded, open, config: Arc::new(config) }
     }

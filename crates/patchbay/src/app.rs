@@ -123,9 +123,8 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     }
     let state = AppState::new(backend.store.clone(), backend.vault, clock.clone(), config.http());
     let outbound = Outbound::new(config.outbound());
-    let listener = tokio::net::TcpListener::bind(&config.listen)
-        .await
-        .with_context(|| format!("binding {}", config.listen))?;
+    let listener =
+        tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("local address")?;
     let shutdown = CancellationToken::new();
     let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
