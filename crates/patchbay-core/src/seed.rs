@@ -333,7 +333,9 @@ pub fn parse(bytes: &[u8]) -> Result<SeedDoc, SeedError> {
     let de = &mut serde_json::Deserializer::from_slice(bytes);
     let doc: SeedDoc = serde_path_to_error::deserialize(de).map_err(|e| {
         let path = e.path().to_string();
-        let path = if path == "." || path.is_empty() { "$".to_string() } else { format!("$.{path}") };
+        let malformed = e.inner().is_syntax() || e.inner().is_eof();
+        // A document that is not JSON at all has no meaningful path inside it.
+        let path = if malformed || path == "." || path.is_empty() { "$".to_string() } else { format!("$.{path}") };
         let msg = e.inner().to_string();
         // serde_json appends " at line L column C"; keep it, it helps humans.
         SeedError::new(path, msg)
@@ -797,6 +799,10 @@ mod tests {
         assert_eq!(e.path, "$.network.enterprises[0].oesLicence");
         assert!(e.message.contains("unknown field"), "{e}");
         assert_eq!(err(r#"{"netwrok":{}}"#).path, "$.netwrok");
+        assert_eq!(err("{not json").path, "$");
+        assert_eq!(err(r#"{"network":{"enterprises":[{"id":"e","name":"E"}"#).path, "$");
+        let e = err(r#"{"network":{"enterprises":[{"id":"e","name":5}]}}"#);
+        assert_eq!(e.path, "$.network.enterprises[0].name");
     }
 
     #[test]

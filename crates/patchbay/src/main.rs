@@ -117,9 +117,10 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             if seed.is_some() {
                 config.seed = seed;
             }
+            let signals = Signals::install()?;
             let running = app::start(config, Registry::new()).await?;
-            println!("patchbay listening on http://{}", running.addr);
-            serve_until_signal(running).await
+            say(&format!("patchbay listening on http://{}", running.addr));
+            serve_until_signal(running, signals).await
         }
         Command::Demo { listen } => {
             if let Some(l) = listen {
@@ -127,9 +128,10 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             }
             let dir = tempfile::Builder::new().prefix("patchbay-demo-").tempdir().map_err(anyhow::Error::from)?;
             let (demo_config, token) = demo::demo_config(config, dir.path())?;
+            let signals = Signals::install()?;
             let running = app::start(&demo_config, Registry::new()).await?;
-            println!("{}", demo::banner(&format!("http://{}", running.addr), &token, dir.path()));
-            let r = serve_until_signal(running).await;
+            say(&demo::banner(&format!("http://{}", running.addr), &token, dir.path()));
+            let r = serve_until_signal(running, signals).await;
             drop(dir);
             r
         }
@@ -162,10 +164,10 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
     }
 }
 
-async fn serve_until_signal(running: patchbay::Running) -> Result<(), StartError> {
+async fn serve_until_signal(running: patchbay::Running, mut signals: Signals) -> Result<(), StartError> {
     let token = running.shutdown_token();
     tokio::spawn(async move {
-        wait_for_signal().await;
+        signals.recv().await;
         tracing::info!("shutdown requested; finishing in-flight work");
         token.cancel();
     });
@@ -174,11 +176,32 @@ async fn serve_until_signal(running: patchbay::Running) -> Result<(), StartError
     Ok(())
 }
 
-async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).expect("SIGTERM handler");
-    tokio::select! {
-        _ = tokio::signal::ctrl_c() => {}
-        _ = term.recv() => {}
+/// Prints to stdout, ignoring a closed stdout (a server must not die because
+/// whoever started it stopped reading).
+fn say(text: &str) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// SIGINT and SIGTERM, registered before the server announces itself so a
+/// signal sent right after the announcement is never lost.
+struct Signals {
+    int: tokio::signal::unix::Signal,
+    term: tokio::signal::unix::Signal,
+}
+
+impl Signals {
+    fn install() -> anyhow::Result<Self> {
+        use tokio::signal::unix::{SignalKind, signal};
+        Ok(Self { int: signal(SignalKind::interrupt())?, term: signal(SignalKind::terminate())? })
+    }
+
+    async fn recv(&mut self) {
+        tokio::select! {
+            _ = self.int.recv() => {}
+            _ = self.term.recv() => {}
+        }
     }
 }
