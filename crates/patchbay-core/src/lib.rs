@@ -5,6 +5,7 @@
 
 pub mod clock;
 pub mod hashing;
+pub mod network;
 pub mod ratelimit;
 pub mod seed;
 pub mod vault;

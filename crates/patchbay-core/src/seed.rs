@@ -397,17 +397,6 @@ fn canonical_ts(v: &str) -> String {
 
 const NET_SCHEMAS: &[&str] = &["token", "tokenAndSignature", "apiKeyAndSecret", "clearloop"];
 
-/// Required secret fields per connection-key schema (reference bitgo-oes §3).
-fn connection_key_fields(schema: &str) -> &'static [&'static str] {
-    match schema {
-        "token" => &["connectionToken"],
-        "tokenAndSignature" => &["connectionToken", "signature"],
-        "apiKeyAndSecret" => &["apiKey", "apiSecret"],
-        "clearloop" => &["apiKey", "apiSecret", "clientAccountId", "companyRegistrationNumber"],
-        _ => &[],
-    }
-}
-
 impl Planner {
     fn add(
         &mut self,
@@ -568,8 +557,7 @@ impl Planner {
             uuid_field(&format!("{p}.id"), &c.id)?;
             let tenant = self.reference(format!("{p}.enterpriseId"), NET_ENTERPRISE, &c.enterprise_id, None)?;
             let pk = &c.public_key;
-            let pk_ok = pk.len() == 66 && (pk.starts_with("02") || pk.starts_with("03")) && hex::decode(pk).is_ok();
-            if !pk_ok {
+            if !crate::network::is_compressed_public_key(&pk.to_lowercase()) {
                 return Err(SeedError::new(
                     format!("{p}.publicKey"),
                     "must be a 33-byte compressed secp256k1 public key in hex",
@@ -611,7 +599,7 @@ impl Planner {
                 _ => return Err(SeedError::new(format!("{kp}.schema"), "is required and must be a string")),
             };
             one_of(&format!("{kp}.schema"), &schema, NET_SCHEMAS)?;
-            let fields = connection_key_fields(&schema);
+            let fields = crate::network::key_fields(&schema).unwrap_or(&[]);
             for f in fields {
                 match c.connection_key.get(*f) {
                     Some(Value::String(s)) if !s.is_empty() => {}
@@ -841,7 +829,7 @@ mod tests {
         let p = plan(
             br#"{"network":{"enterprises":[{"id":"e","name":"E"}],
             "clients":[{"id":"6f1c2a3e-0000-4000-8000-000000000001","enterpriseId":"e",
-              "publicKey":"02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}],
+              "publicKey":"0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"}],
             "partners":[{"id":"6f1c2a3e-0000-4000-8000-000000000002","enterpriseId":"e","name":"P",
               "institutionIdentifier":"p","connectionKeySchema":"token"}],
             "connections":[{"id":"6f1c2a3e-0000-4000-8000-000000000003",

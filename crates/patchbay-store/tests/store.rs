@@ -50,7 +50,7 @@ const DOC: &str = r#"{
     "users": [{"id": "user-alice", "enterprises": ["ent-acme"],
                "tokens": [{"token": "alice-token-1", "scopes": ["settlement_network_read"]}]}],
     "clients": [{"id": "6f1c2a3e-0000-4000-8000-000000000001", "enterpriseId": "ent-acme", "walletId": "w1",
-                 "publicKey": "02aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa"}],
+                 "publicKey": "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798"}],
     "partners": [{"id": "6f1c2a3e-0000-4000-8000-000000000002", "enterpriseId": "ent-acme", "name": "Ex",
                   "institutionIdentifier": "ex", "connectionKeySchema": "token"}],
     "connections": [{"id": "6f1c2a3e-0000-4000-8000-000000000003", "clientId": "6f1c2a3e-0000-4000-8000-000000000001",
