@@ -285,6 +285,8 @@ pub enum Tenant {
 /// One object to upsert.
 #[derive(Debug, Clone)]
 pub struct PlannedRecord {
+    /// JSON path of the object in the document, for problems found while writing.
+    pub path: String,
     pub tenant: Tenant,
     pub kind: &'static str,
     pub id: String,
@@ -355,6 +357,7 @@ struct Planner {
     /// (kind, id) -> tenant of records in this document.
     seen: HashMap<(&'static str, String), String>,
     tokens: HashMap<String, String>,
+    nonces: HashSet<(String, String)>,
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -416,7 +419,7 @@ impl Planner {
         } else {
             self.seen.insert(key, String::new());
         }
-        self.out.records.push(PlannedRecord { tenant, kind, id: id.to_string(), data, secret });
+        self.out.records.push(PlannedRecord { path: path.to_string(), tenant, kind, id: id.to_string(), data, secret });
         Ok(())
     }
 
@@ -593,6 +596,12 @@ impl Planner {
             self.reference(format!("{p}.partnerId"), NET_PARTNER, &c.partner_id, None)?;
             non_empty(&format!("{p}.name"), &c.name)?;
             non_empty(&format!("{p}.nonce"), &c.nonce)?;
+            if !self.nonces.insert((c.client_id.clone(), c.nonce.clone())) {
+                return Err(SeedError::new(
+                    format!("{p}.nonce"),
+                    "this client already used the nonce in another connection",
+                ));
+            }
             let kp = format!("{p}.connectionKey");
             let schema = match c.connection_key.get("schema") {
                 Some(Value::String(s)) => s.clone(),

@@ -11,7 +11,12 @@ use sqlx::Row;
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
-use crate::{Backend, Credential, Job, JobState, NewJob, Record, RecordWrite, Result, Store, StoreError};
+use crate::{
+    Backend, Credential, Job, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite,
+    Result, Store, StoreError,
+};
+use patchbay_core::network;
+use patchbay_core::seed::{PlannedRecord, kind};
 
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
 #[derive(Debug, Clone)]
@@ -95,6 +100,86 @@ mod sql {
     pub const BURY: &str = "UPDATE jobs SET state = 'dead', last_error = $1, lease_owner = NULL, lease_until = NULL, \
          updated_at = $2 WHERE tenant = $3 AND id = $4 AND state = 'running' AND lease_owner = $5";
     pub const JOB_COUNTS: &str = "SELECT state, COUNT(*) AS n FROM jobs GROUP BY state";
+    pub const FIND_RECORD: &str = "SELECT tenant, kind, id, data, secret_key_id, secret, created_at, updated_at \
+         FROM records WHERE kind = $1 AND id = $2 ORDER BY tenant LIMIT 1";
+    pub const LIST_KIND: &str = "SELECT tenant, kind, id, data, secret_key_id, secret, created_at, updated_at \
+         FROM records WHERE kind = $1 ORDER BY tenant, id";
+    pub const NET_COLS: &str = "tenant, id, partner_tenant, client_id, partner_id, name, active, nonce, \
+         network_account_id, proof, partners_connection_id, partners_client_id, initialized, key_schema, key_key_id, \
+         key_blob, created_at, updated_at";
+    pub const NET_UPSERT: &str = "INSERT INTO net_connections (tenant, id, partner_tenant, client_id, partner_id, name, \
+         active, nonce, network_account_id, proof, partners_connection_id, partners_client_id, initialized, key_schema, \
+         key_key_id, key_blob, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18) \
+         ON CONFLICT (tenant, id) DO UPDATE SET partner_tenant = excluded.partner_tenant, client_id = excluded.client_id, \
+         partner_id = excluded.partner_id, name = excluded.name, active = excluded.active, nonce = excluded.nonce, \
+         partners_connection_id = excluded.partners_connection_id, partners_client_id = excluded.partners_client_id, \
+         initialized = excluded.initialized, key_schema = excluded.key_schema, key_key_id = excluded.key_key_id, \
+         key_blob = excluded.key_blob, created_at = excluded.created_at, updated_at = excluded.updated_at";
+    pub const NET_INSERT_HEAD: &str = "INSERT INTO net_connections (tenant, id, partner_tenant, client_id, partner_id, name, \
+         active, nonce, network_account_id, proof, partners_connection_id, partners_client_id, initialized, key_schema, \
+         key_key_id, key_blob, created_at, updated_at) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+    pub const NET_NONCE_TAKEN: &str =
+        "SELECT id FROM net_connections WHERE tenant = $1 AND client_id = $2 AND nonce = $3 AND id <> $4";
+    pub const NET_DELETE_MOVED: &str = "DELETE FROM net_connections WHERE id = $1 AND tenant <> $2";
+    pub const NET_UPDATE: &str = "UPDATE net_connections SET name = COALESCE($1, name), active = COALESCE($2, active), \
+         updated_at = $3 WHERE tenant = $4 AND id = $5";
+    pub const NET_INITIALIZED: &str = "UPDATE net_connections SET partners_client_id = $1, partners_connection_id = $2, \
+         initialized = TRUE, updated_at = $3 WHERE tenant = $4 AND id = $5";
+}
+
+/// A value bound to a dynamically built query.
+enum Bind {
+    Text(String),
+    Bool(bool),
+    Int(i64),
+}
+
+/// `SELECT` for a filtered, paged connection list, with its bind values.
+fn net_list_query(
+    side: NetSide,
+    enterprise: &str,
+    f: &NetConnectionFilter,
+    limit: i64,
+    offset: i64,
+) -> (String, Vec<Bind>) {
+    let key = match side {
+        NetSide::Client => "tenant",
+        NetSide::Partner => "partner_tenant",
+    };
+    let mut binds = vec![Bind::Text(enterprise.to_string())];
+    let mut sql = format!("SELECT {} FROM net_connections WHERE {key} = $1", sql::NET_COLS);
+    if let Some(a) = f.active {
+        binds.push(Bind::Bool(a));
+        sql.push_str(&format!(" AND active = ${}", binds.len()));
+    }
+    for (col, values) in [
+        ("id", &f.ids),
+        ("name", &f.names),
+        ("partner_id", &f.partner_ids),
+        ("client_id", &f.client_ids),
+        ("partners_client_id", &f.partners_client_ids),
+        ("partners_connection_id", &f.partners_connection_ids),
+    ] {
+        if values.is_empty() {
+            continue;
+        }
+        let mut marks = Vec::with_capacity(values.len());
+        for v in values {
+            binds.push(Bind::Text(v.clone()));
+            marks.push(format!("${}", binds.len()));
+        }
+        sql.push_str(&format!(" AND {col} IN ({})", marks.join(", ")));
+    }
+    binds.push(Bind::Int(limit));
+    binds.push(Bind::Int(offset));
+    sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${} OFFSET ${}", binds.len() - 1, binds.len()));
+    (sql, binds)
+}
+
+fn is_unique_violation(e: &sqlx::Error) -> bool {
+    matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
 
 fn sealed_of(key_id: Option<String>, blob: Option<Vec<u8>>) -> Option<Sealed> {
@@ -128,6 +213,91 @@ macro_rules! record_from_row {
             updated_at: row.try_get("updated_at")?,
         }
     }};
+}
+
+macro_rules! net_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        NetConnection {
+            tenant: row.try_get("tenant")?,
+            id: row.try_get("id")?,
+            partner_tenant: row.try_get("partner_tenant")?,
+            client_id: row.try_get("client_id")?,
+            partner_id: row.try_get("partner_id")?,
+            name: row.try_get("name")?,
+            active: row.try_get("active")?,
+            nonce: row.try_get("nonce")?,
+            network_account_id: row.try_get("network_account_id")?,
+            proof: row.try_get("proof")?,
+            partners_connection_id: row.try_get("partners_connection_id")?,
+            partners_client_id: row.try_get("partners_client_id")?,
+            initialized: row.try_get("initialized")?,
+            key_schema: row.try_get("key_schema")?,
+            key: Sealed { key_id: row.try_get("key_key_id")?, blob: row.try_get("key_blob")? },
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }
+    }};
+}
+
+macro_rules! bind_net {
+    ($q:expr, $c:expr) => {{
+        let c: &NetConnection = $c;
+        $q.bind(&c.tenant)
+            .bind(&c.id)
+            .bind(&c.partner_tenant)
+            .bind(&c.client_id)
+            .bind(&c.partner_id)
+            .bind(&c.name)
+            .bind(c.active)
+            .bind(&c.nonce)
+            .bind(&c.network_account_id)
+            .bind(&c.proof)
+            .bind(&c.partners_connection_id)
+            .bind(&c.partners_client_id)
+            .bind(c.initialized)
+            .bind(&c.key_schema)
+            .bind(&c.key.key_id)
+            .bind(&c.key.blob)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+    }};
+}
+
+/// Builds the stored form of a seeded Network connection.
+fn seeded_net_connection(
+    rec: &PlannedRecord,
+    tenant: &str,
+    partner_tenant: String,
+    sealed: Sealed,
+    created_at: i64,
+    now_ms: i64,
+) -> Result<NetConnection> {
+    let d = &rec.data;
+    let s = |k: &str| d[k].as_str().map(str::to_string).ok_or_else(|| StoreError::Corrupt(format!("seed field {k}")));
+    let opt = |k: &str| d[k].as_str().map(str::to_string);
+    let pcid = opt("partnersConnectionId");
+    let pclid = opt("partnersClientId");
+    let nonce = s("nonce")?;
+    Ok(NetConnection {
+        tenant: tenant.to_string(),
+        id: rec.id.clone(),
+        partner_tenant,
+        client_id: s("clientId")?,
+        partner_id: s("partnerId")?,
+        name: s("name")?,
+        active: d["active"].as_bool().unwrap_or(true),
+        network_account_id: network::derived_uuid("networkAccount", &rec.id),
+        proof: network::proof(&format!("seed:{}", rec.id), &nonce),
+        nonce,
+        initialized: pcid.is_some() && pclid.is_some(),
+        partners_connection_id: pcid,
+        partners_client_id: pclid,
+        key_schema: s("connectionKeySchema")?,
+        key: sealed,
+        created_at,
+        updated_at: now_ms,
+    })
 }
 
 macro_rules! job_from_row {
@@ -228,6 +398,10 @@ macro_rules! impl_store {
                 // 2. Upsert records, leaving identical ones untouched.
                 for rec in &plan.records {
                     let tenant = tenant_of(&rec.tenant);
+                    if rec.kind == kind::NET_CONNECTION {
+                        self.seed_net_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
+                        continue;
+                    }
                     sqlx::query(sql::DELETE_MOVED).bind(rec.kind).bind(&rec.id).bind(&tenant).execute(&mut *tx).await?;
                     let existing = sqlx::query(&format!(
                         "SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3",
@@ -369,6 +543,34 @@ macro_rules! impl_store {
 
             async fn rotate_secrets(&self, vault: &Vault) -> Result<u64> {
                 let mut total = 0u64;
+                // Network connection keys live in their own table.
+                loop {
+                    let q = format!(
+                        "SELECT {} FROM net_connections WHERE key_key_id <> $1 ORDER BY tenant, id LIMIT 500",
+                        sql::NET_COLS
+                    );
+                    let rows = sqlx::query(&q).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for row in rows {
+                        let c: NetConnection = net_from_row!(row);
+                        let aad = Record::aad(&c.tenant, kind::NET_CONNECTION, &c.id);
+                        let plain = vault.open(&c.key, &aad)?;
+                        let new = vault.seal(&plain, &aad);
+                        let done = sqlx::query(
+                            "UPDATE net_connections SET key_key_id = $1, key_blob = $2 WHERE tenant = $3 AND id = $4 AND key_key_id = $5",
+                        )
+                        .bind(&new.key_id)
+                        .bind(new.blob)
+                        .bind(&c.tenant)
+                        .bind(&c.id)
+                        .bind(&c.key.key_id)
+                        .execute(&self.pool)
+                        .await?;
+                        total += done.rows_affected();
+                    }
+                }
                 loop {
                     let rows =
                         sqlx::query(sql::STALE_SECRETS).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
@@ -392,6 +594,116 @@ macro_rules! impl_store {
                         total += done.rows_affected();
                     }
                 }
+            }
+
+            async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
+                let row = sqlx::query(sql::FIND_RECORD).bind(kind).bind(id).fetch_optional(&self.pool).await?;
+                Ok(match row {
+                    Some(row) => Some(record_from_row!(row)),
+                    None => None,
+                })
+            }
+
+            async fn list_kind(&self, kind: &str) -> Result<Vec<Record>> {
+                let rows = sqlx::query(sql::LIST_KIND).bind(kind).fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(record_from_row!(row));
+                }
+                Ok(out)
+            }
+
+            async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>> {
+                let key = match side {
+                    NetSide::Client => "tenant",
+                    NetSide::Partner => "partner_tenant",
+                };
+                let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
+                let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
+                Ok(match row {
+                    Some(row) => Some(net_from_row!(row)),
+                    None => None,
+                })
+            }
+
+            async fn net_list_connections(
+                &self,
+                side: NetSide,
+                enterprise: &str,
+                filter: &NetConnectionFilter,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<NetConnection>> {
+                let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
+                let mut query = sqlx::query(&q);
+                for b in binds {
+                    query = match b {
+                        Bind::Text(s) => query.bind(s),
+                        Bind::Bool(v) => query.bind(v),
+                        Bind::Int(i) => query.bind(i),
+                    };
+                }
+                let rows = query.fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(net_from_row!(row));
+                }
+                Ok(out)
+            }
+
+            async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let inserted = bind_net!(sqlx::query(sql::NET_INSERT_HEAD), conn).execute(&mut *tx).await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Err(StoreError::Conflict("nonce")),
+                    Err(e) => return Err(e.into()),
+                }
+                for job in jobs {
+                    insert_job!(&mut *tx, job, conn.created_at);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn net_update_connection(
+                &self,
+                enterprise: &str,
+                id: &str,
+                name: Option<&str>,
+                active: Option<bool>,
+                now_ms: i64,
+            ) -> Result<Option<NetConnection>> {
+                if name.is_some() || active.is_some() {
+                    sqlx::query(sql::NET_UPDATE)
+                        .bind(name)
+                        .bind(active)
+                        .bind(now_ms)
+                        .bind(enterprise)
+                        .bind(id)
+                        .execute(&self.pool)
+                        .await?;
+                }
+                self.net_get_connection(NetSide::Client, enterprise, id).await
+            }
+
+            async fn net_mark_initialized(
+                &self,
+                tenant: &str,
+                id: &str,
+                partners_client_id: &str,
+                partners_connection_id: &str,
+                now_ms: i64,
+            ) -> Result<bool> {
+                let r = sqlx::query(sql::NET_INITIALIZED)
+                    .bind(partners_client_id)
+                    .bind(partners_connection_id)
+                    .bind(now_ms)
+                    .bind(tenant)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
             }
 
             async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()> {
@@ -496,6 +808,87 @@ macro_rules! impl_store {
         }
     };
 }
+
+/// Backend-specific helpers used inside transactions.
+macro_rules! impl_helpers {
+    ($ty:ty, $db:ty) => {
+        impl $ty {
+            async fn seed_net_connection(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                rec: &PlannedRecord,
+                tenant: &str,
+                vault: &Vault,
+                now_ms: i64,
+            ) -> Result<()> {
+                let partner_id = rec.data["partnerId"].as_str().unwrap_or_default();
+                let client_id = rec.data["clientId"].as_str().unwrap_or_default();
+                let nonce = rec.data["nonce"].as_str().unwrap_or_default();
+                let partner_tenant: String = match sqlx::query(sql::RESOLVE_REF)
+                    .bind(kind::NET_PARTNER)
+                    .bind(partner_id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                {
+                    Some(row) => row.try_get("tenant")?,
+                    None => return Err(StoreError::Corrupt(format!("partner {partner_id} vanished"))),
+                };
+                if sqlx::query(sql::NET_NONCE_TAKEN)
+                    .bind(tenant)
+                    .bind(client_id)
+                    .bind(nonce)
+                    .bind(&rec.id)
+                    .fetch_optional(&mut **tx)
+                    .await?
+                    .is_some()
+                {
+                    return Err(StoreError::Seed(SeedError::new(
+                        format!("{}.nonce", rec.path),
+                        "this client already used the nonce in another stored connection",
+                    )));
+                }
+                sqlx::query(sql::NET_DELETE_MOVED).bind(&rec.id).bind(tenant).execute(&mut **tx).await?;
+                let existing = sqlx::query(&format!(
+                    "SELECT {} FROM net_connections WHERE tenant = $1 AND id = $2",
+                    sql::NET_COLS
+                ))
+                .bind(tenant)
+                .bind(&rec.id)
+                .fetch_optional(&mut **tx)
+                .await?;
+                let existing: Option<NetConnection> = match existing {
+                    Some(row) => Some(net_from_row!(row)),
+                    None => None,
+                };
+                let secret = rec.secret.clone().unwrap_or(Value::Null);
+                let seeded_created = rec.data["createdAt"]
+                    .as_str()
+                    .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                    .map(|t| t.timestamp_millis());
+                let created_at = seeded_created.or(existing.as_ref().map(|e| e.created_at)).unwrap_or(now_ms);
+                let aad = Record::aad(tenant, kind::NET_CONNECTION, &rec.id);
+                let bytes = serde_json::to_vec(&secret).expect("JSON values serialise");
+                let candidate =
+                    seeded_net_connection(rec, tenant, partner_tenant, vault.seal(&bytes, &aad), created_at, now_ms)?;
+                if let Some(old) = &existing {
+                    let old_secret: Option<Value> =
+                        vault.open(&old.key, &aad).ok().and_then(|p| serde_json::from_slice(&p).ok());
+                    let same = NetConnection { key: old.key.clone(), updated_at: old.updated_at, ..candidate.clone() }
+                        == *old
+                        && old_secret.as_ref() == Some(&secret);
+                    if same {
+                        return Ok(());
+                    }
+                }
+                bind_net!(sqlx::query(sql::NET_UPSERT), &candidate).execute(&mut **tx).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_helpers!(SqliteStore, sqlx::Sqlite);
+impl_helpers!(PgStore, sqlx::Postgres);
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

@@ -32,6 +32,8 @@ pub enum StoreError {
     UnsupportedUrl,
     #[error("stored data is corrupt: {0}")]
     Corrupt(String),
+    #[error("conflict: {0}")]
+    Conflict(&'static str),
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
@@ -160,6 +162,50 @@ pub struct Job {
     pub last_error: Option<String>,
 }
 
+/// A Network face connection as stored.
+#[derive(Debug, Clone, PartialEq)]
+pub struct NetConnection {
+    /// The client's enterprise.
+    pub tenant: String,
+    pub id: String,
+    /// The partner's enterprise.
+    pub partner_tenant: String,
+    pub client_id: String,
+    pub partner_id: String,
+    pub name: String,
+    pub active: bool,
+    pub nonce: String,
+    pub network_account_id: String,
+    pub proof: String,
+    pub partners_connection_id: Option<String>,
+    pub partners_client_id: Option<String>,
+    pub initialized: bool,
+    pub key_schema: String,
+    /// The connection key, sealed (AAD: `Record::aad(tenant, "network.connection", id)`).
+    pub key: Sealed,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Which side of a connection an enterprise looks from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NetSide {
+    Client,
+    Partner,
+}
+
+/// List filters; empty vectors mean "no filter".
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct NetConnectionFilter {
+    pub active: Option<bool>,
+    pub ids: Vec<String>,
+    pub names: Vec<String>,
+    pub partner_ids: Vec<String>,
+    pub client_ids: Vec<String>,
+    pub partners_client_ids: Vec<String>,
+    pub partners_connection_ids: Vec<String>,
+}
+
 /// The storage contract every backend fulfils identically.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -175,11 +221,47 @@ pub trait Store: Send + Sync + 'static {
     async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()>;
     async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>>;
     async fn list_records(&self, tenant: &str, kind: &str) -> Result<Vec<Record>>;
+    /// A record by kind and id, whatever its tenant (ids of these kinds are global).
+    async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>>;
+    /// Every record of a kind, across tenants, ordered by tenant and id.
+    async fn list_kind(&self, kind: &str) -> Result<Vec<Record>>;
     /// Upserts a record and enqueues jobs in the same transaction.
     async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()>;
     async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>>;
     /// Re-encrypts every secret not sealed under the vault's primary key; returns how many.
     async fn rotate_secrets(&self, vault: &Vault) -> Result<u64>;
+
+    async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>>;
+    /// Connections of the enterprise's side, ordered by `created_at`, then `id`.
+    async fn net_list_connections(
+        &self,
+        side: NetSide,
+        enterprise: &str,
+        filter: &NetConnectionFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<NetConnection>>;
+    /// Inserts a new connection and its jobs in one transaction;
+    /// `Conflict("nonce")` when the client already used the nonce.
+    async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()>;
+    /// Updates name and/or active of a client's connection; `None` when not found.
+    async fn net_update_connection(
+        &self,
+        enterprise: &str,
+        id: &str,
+        name: Option<&str>,
+        active: Option<bool>,
+        now_ms: i64,
+    ) -> Result<Option<NetConnection>>;
+    /// Records the partner's ids and marks the connection initialised.
+    async fn net_mark_initialized(
+        &self,
+        tenant: &str,
+        id: &str,
+        partners_client_id: &str,
+        partners_connection_id: &str,
+        now_ms: i64,
+    ) -> Result<bool>;
 
     async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()>;
     /// Claims the next runnable job (queued and due, or running with an expired lease).

@@ -10,7 +10,7 @@ use patchbay_core::seed::{self, kind};
 use patchbay_core::{Clock, ManualClock, SystemClock, Vault};
 use patchbay_store::testing::TestDb;
 use patchbay_store::worker::{JobError, JobHandler, Registry, Worker, WorkerConfig, spawn_workers};
-use patchbay_store::{Job, JobState, NewJob, RecordWrite, Store, StoreError};
+use patchbay_store::{Job, JobState, NetConnectionFilter, NetSide, NewJob, RecordWrite, Store, StoreError};
 use serde_json::json;
 use tokio_util::sync::CancellationToken;
 
@@ -89,7 +89,7 @@ async fn raw_dump(url: &str) -> Vec<u8> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         let mut all = Vec::new();
-        for table in ["records", "credentials", "jobs"] {
+        for table in ["records", "credentials", "jobs", "net_connections"] {
             let rows: Vec<(String,)> =
                 sqlx::query_as(&format!("SELECT t::text FROM {table} t")).fetch_all(&mut conn).await.unwrap();
             for (r,) in rows {
@@ -135,6 +135,17 @@ store_test!(seed_upserts_idempotently, |store, _url| {
         store.get_record("ent-acme", kind::NET_CLIENT, "6f1c2a3e-0000-4000-8000-000000000001").await.unwrap().is_some()
     );
     assert_eq!(store.list_records("org_demo", kind::IN_CUSTOMER).await.unwrap().len(), 1);
+    // Network connections live in their own table, seen from both sides.
+    let conn_id = "6f1c2a3e-0000-4000-8000-000000000003";
+    let c = store.net_get_connection(NetSide::Client, "ent-acme", conn_id).await.unwrap().unwrap();
+    assert_eq!((c.name.as_str(), c.active, c.initialized, c.created_at), ("Desk 1", true, false, 1_000));
+    assert_eq!(c.updated_at, 1_000, "unchanged by the idempotent re-application");
+    assert!(store.net_get_connection(NetSide::Partner, "ent-acme", conn_id).await.unwrap().is_some());
+    assert!(store.net_get_connection(NetSide::Client, "ent-other", conn_id).await.unwrap().is_none());
+    let filter = NetConnectionFilter { names: vec!["Desk 1".into()], active: Some(true), ..Default::default() };
+    assert_eq!(store.net_list_connections(NetSide::Client, "ent-acme", &filter, 10, 0).await.unwrap().len(), 1);
+    let none = NetConnectionFilter { active: Some(false), ..Default::default() };
+    assert!(store.net_list_connections(NetSide::Partner, "ent-acme", &none, 10, 0).await.unwrap().is_empty());
 });
 
 store_test!(seed_with_unknown_reference_writes_nothing, |store, _url| {
