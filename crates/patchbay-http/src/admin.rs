@@ -17,7 +17,9 @@ use crate::AppState;
 use crate::face::Face;
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/admin/v1/seed", post(apply_seed))
+    Router::new()
+        .route("/admin/v1/seed", post(apply_seed))
+        .route("/admin/v1/network/signing-key", axum::routing::get(network_signing_key))
 }
 
 fn seed_error(e: &SeedError) -> Response {
@@ -77,6 +79,20 @@ async fn apply_seed(
         Err(e) => {
             tracing::error!(error = %e, "seed could not be applied");
             Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The seed could not be applied.")
+        }
+    }
+}
+
+/// The public half of the `X-BitGo-Signature` key, as PEM, for partners to verify with.
+async fn network_signing_key(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    if let Err(resp) = authorize(&state, &headers) {
+        return resp;
+    }
+    match crate::network::initialize::load_or_create(&state.store, &state.vault, state.clock.now_ms()).await {
+        Ok(key) => ([(header::CONTENT_TYPE, "application/x-pem-file")], key.public_pem).into_response(),
+        Err(e) => {
+            tracing::error!(error = %e, "signing key unavailable");
+            Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The signing key is unavailable.")
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod face;
 pub mod metrics;
+pub mod network;
 pub mod outbound;
 pub mod platform;
 pub mod state;
@@ -18,7 +19,7 @@ use axum::extract::DefaultBodyLimit;
 
 /// The whole application router: the platform endpoints and every face.
 pub fn router(state: AppState) -> Router {
-    app(state, vec![(Face::Admin, admin::routes())])
+    app(state, vec![(Face::Network, network::routes()), (Face::Admin, admin::routes())])
 }
 
 /// Assembles the platform endpoints with the given face routers, each under

@@ -20,6 +20,12 @@ pub struct JobLabels {
     pub state: String,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct JobKindLabels {
+    pub kind: String,
+    pub state: String,
+}
+
 type HistogramFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
 
 pub struct Metrics {
@@ -27,6 +33,8 @@ pub struct Metrics {
     requests: Family<RequestLabels, Counter>,
     latency: HistogramFamily,
     jobs: Family<JobLabels, Gauge>,
+    jobs_by_kind: Family<JobKindLabels, Gauge>,
+    jobs_with_errors: Family<JobKindLabels, Gauge>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -52,8 +60,16 @@ impl Metrics {
             "HTTP request latency, by route and status",
             latency.clone(),
         );
+        let jobs_by_kind = Family::<JobKindLabels, Gauge>::default();
+        let jobs_with_errors = Family::<JobKindLabels, Gauge>::default();
         registry.register("jobs", "Background jobs by state", jobs.clone());
-        Self { registry, requests, latency, jobs }
+        registry.register("jobs_by_kind", "Background jobs by kind and state", jobs_by_kind.clone());
+        registry.register(
+            "jobs_with_errors",
+            "Background jobs whose last attempt failed (retrying when queued), by kind and state",
+            jobs_with_errors.clone(),
+        );
+        Self { registry, requests, latency, jobs, jobs_by_kind, jobs_with_errors }
     }
 
     pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
@@ -64,6 +80,12 @@ impl Metrics {
 
     pub fn set_job_count(&self, state: &str, n: i64) {
         self.jobs.get_or_create(&JobLabels { state: state.to_string() }).set(n);
+    }
+
+    pub fn set_job_kind(&self, kind: &str, state: &str, count: i64, with_errors: i64) {
+        let labels = JobKindLabels { kind: kind.to_string(), state: state.to_string() };
+        self.jobs_by_kind.get_or_create(&labels).set(count);
+        self.jobs_with_errors.get_or_create(&labels).set(with_errors);
     }
 
     /// The OpenMetrics text exposition (which Prometheus scrapes natively).

@@ -82,6 +82,14 @@ async fn metrics(State(state): State<AppState>) -> Response {
         }
         Err(e) => tracing::warn!(error = %e, "could not read job counts for metrics"),
     }
+    match state.store.job_stats().await {
+        Ok(stats) => {
+            for s in stats {
+                state.metrics.set_job_kind(&s.kind, s.state.as_str(), s.count, s.with_errors);
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "could not read job statistics for metrics"),
+    }
     ([(header::CONTENT_TYPE, "application/openmetrics-text; version=1.0.0; charset=utf-8")], state.metrics.render())
         .into_response()
 }
@@ -89,6 +97,9 @@ async fn metrics(State(state): State<AppState>) -> Response {
 /// Unknown paths: a 404 in the shape of the face whose prefix they carry.
 pub async fn not_found(req: Request) -> Response {
     let path = req.uri().path();
+    if let Some(resp) = crate::network::empty_enterprise(path) {
+        return resp;
+    }
     let face = if path.starts_with("/api/network/") {
         Face::Network
     } else if path.starts_with("/export/") || path == "/export" {

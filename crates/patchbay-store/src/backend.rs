@@ -12,8 +12,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{
-    Backend, Credential, Job, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite,
-    Result, Store, StoreError,
+    Backend, Credential, Job, JobStat, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record,
+    RecordWrite, Result, Store, StoreError,
 };
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
@@ -498,6 +498,45 @@ macro_rules! impl_store {
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     out.push(record_from_row!(row));
+                }
+                Ok(out)
+            }
+
+            async fn create_record(&self, rec: &RecordWrite, vault: &Vault, now_ms: i64) -> Result<bool> {
+                let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &rec.tenant, &rec.kind, &rec.id, s));
+                let r = sqlx::query(
+                    "INSERT INTO records (tenant, kind, id, data, secret_key_id, secret, created_at, updated_at) \
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $7) ON CONFLICT (tenant, kind, id) DO NOTHING",
+                )
+                .bind(&rec.tenant)
+                .bind(&rec.kind)
+                .bind(&rec.id)
+                .bind(rec.data.to_string())
+                .bind(sealed.as_ref().map(|s| s.key_id.clone()))
+                .bind(sealed.map(|s| s.blob))
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn job_stats(&self) -> Result<Vec<JobStat>> {
+                let rows = sqlx::query(
+                    "SELECT kind, state, COUNT(*) AS n, \
+                     SUM(CASE WHEN last_error IS NULL THEN 0 ELSE 1 END) AS e \
+                     FROM jobs GROUP BY kind, state ORDER BY kind, state",
+                )
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let state: String = row.try_get("state")?;
+                    out.push(JobStat {
+                        kind: row.try_get("kind")?,
+                        state: JobState::parse(&state).ok_or_else(|| StoreError::Corrupt(format!("job state {state:?}")))?,
+                        count: row.try_get("n")?,
+                        with_errors: row.try_get::<Option<i64>, _>("e")?.unwrap_or(0),
+                    });
                 }
                 Ok(out)
             }

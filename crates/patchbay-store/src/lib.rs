@@ -146,6 +146,15 @@ impl JobState {
     pub const ALL: [JobState; 4] = [JobState::Queued, JobState::Running, JobState::Done, JobState::Dead];
 }
 
+/// Jobs of one kind in one state.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct JobStat {
+    pub kind: String,
+    pub state: JobState,
+    pub count: i64,
+    pub with_errors: i64,
+}
+
 /// A job as stored.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Job {
@@ -225,6 +234,8 @@ pub trait Store: Send + Sync + 'static {
     async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>>;
     /// Every record of a kind, across tenants, ordered by tenant and id.
     async fn list_kind(&self, kind: &str) -> Result<Vec<Record>>;
+    /// Inserts a record unless one with the same key exists; true when inserted.
+    async fn create_record(&self, rec: &RecordWrite, vault: &Vault, now_ms: i64) -> Result<bool>;
     /// Upserts a record and enqueues jobs in the same transaction.
     async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()>;
     async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>>;
@@ -274,6 +285,8 @@ pub trait Store: Send + Sync + 'static {
     async fn fail_job(&self, job: &Job, worker: &str, error: &str, retry_at: Option<i64>, now_ms: i64) -> Result<bool>;
     async fn get_job(&self, tenant: &str, id: &str) -> Result<Option<Job>>;
     async fn job_counts(&self) -> Result<Vec<(JobState, i64)>>;
+    /// Jobs by kind and state, with how many of them carry an error from a failed attempt.
+    async fn job_stats(&self) -> Result<Vec<JobStat>>;
 }
 
 /// Opens the store named by a URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`).

@@ -127,6 +127,11 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("local address")?;
     let shutdown = CancellationToken::new();
+    let mut registry = registry;
+    registry.register(
+        patchbay_http::network::INITIALIZE_JOB,
+        patchbay_http::network::initialize::PartnerInitializer::new(state.clone(), outbound.clone()),
+    );
     let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
     let app = router(state.clone());
     let stop = shutdown.clone();

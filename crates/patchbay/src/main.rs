@@ -60,6 +60,21 @@ enum Command {
         #[arg(long)]
         database_url: Option<String>,
     },
+    /// Network face (BitGo OES) tools.
+    Network {
+        #[command(subcommand)]
+        command: NetworkCommand,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+enum NetworkCommand {
+    /// Print the public key (PEM) that verifies Patchbay's X-BitGo-Signature JWTs
+    /// (generated and stored on first use).
+    SigningKey {
+        #[arg(long)]
+        database_url: Option<String>,
+    },
 }
 
 fn load_config(cli: &Cli) -> anyhow::Result<Config> {
@@ -150,6 +165,21 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             let backend = app::open_backend(config).await?;
             app::apply_seed_file(&backend, &file, SystemClock.now_ms()).await?;
             println!("seed applied: {}", file.display());
+            Ok(())
+        }
+        Command::Network { command: NetworkCommand::SigningKey { database_url } } => {
+            if let Some(d) = database_url {
+                config.database_url = d;
+            }
+            let backend = app::open_backend(config).await?;
+            let key = patchbay_http::network::initialize::load_or_create(
+                &backend.store,
+                &backend.vault,
+                SystemClock.now_ms(),
+            )
+            .await
+            .map_err(anyhow::Error::from)?;
+            print!("{}", key.public_pem);
             Ok(())
         }
         Command::RotateKeys { database_url } => {

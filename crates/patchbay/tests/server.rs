@@ -6,47 +6,18 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay::{Config, Running, start};
+use patchbay::start;
 use patchbay_store::testing::TestDb;
 use patchbay_store::worker::{JobError, JobHandler, Registry};
 use patchbay_store::{Job, JobState, NewJob};
 use serde_json::{Value, json};
 
-const K1: &str = "k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=";
-const ADMIN: &str = "test-admin-token";
-
-fn config(db: &TestDb, admin: Option<&str>) -> Config {
-    let mut c = Config {
-        listen: "127.0.0.1:0".into(),
-        database_url: db.url.clone(),
-        master_keys: Some(K1.into()),
-        admin_token: admin.map(str::to_string),
-        ..Default::default()
-    };
-    c.outbound.allow_loopback = true;
-    c.jobs.poll_interval_ms = 10;
-    c
-}
-
-async fn boot(db: &TestDb, admin: Option<&str>) -> Running {
-    start(&config(db, admin), Registry::new()).await.expect("server starts")
-}
+mod common;
+use common::{ADMIN, boot, config};
 
 macro_rules! server_test {
     ($name:ident, |$db:ident| $body:block) => {
-        mod $name {
-            use super::*;
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn sqlite() {
-                let $db = TestDb::sqlite();
-                $body
-            }
-            #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-            async fn postgres() {
-                let Some($db) = TestDb::postgres(stringify!($name)).await else { return };
-                $body
-            }
-        }
+        both_backends!($name, |$db| $body);
     };
 }
 
