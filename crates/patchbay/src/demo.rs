@@ -1,20 +1,33 @@
-//! `patchbay demo`: a throw-away SQLite database with the built-in demo seed
-//! and the admin API enabled under a generated token.
+//! `patchbay demo`: a throw-away SQLite database with the built-in demo seed,
+//! the admin API enabled under a generated token, and a small built-in
+//! partner platform so Network connections get initialised for real.
 
+use std::sync::{Arc, OnceLock};
+
+use axum::Json;
+use axum::extract::State;
+use axum::http::{HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
 use rand::RngCore;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
 
 use crate::config::Config;
 
 /// The built-in demo seed document.
 pub const DEMO_SEED: &str = include_str!("../demo/seed.json");
+/// The demo client's secp256k1 private key (its public key is in the demo seed).
+pub const DEMO_CLIENT_PRIVATE_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+/// The placeholder callback URL in the demo seed, replaced by the built-in partner's.
+const CALLBACK_PLACEHOLDER: &str = "http://127.0.0.1:9100";
 
 /// A configuration for the demo rooted in `dir`; returns it with the admin token.
-pub fn demo_config(base: &Config, dir: &std::path::Path) -> anyhow::Result<(Config, String)> {
+pub fn demo_config(base: &Config, dir: &std::path::Path, partner_url: &str) -> anyhow::Result<(Config, String)> {
     let seed_path = dir.join("demo-seed.json");
-    std::fs::write(&seed_path, DEMO_SEED)?;
+    std::fs::write(&seed_path, DEMO_SEED.replace(CALLBACK_PLACEHOLDER, partner_url))?;
     let mut raw = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut raw);
-    let token = base.admin_token.clone().unwrap_or_else(|| format!("pb_admin_{}", hex_encode(&raw)));
+    let token = base.admin_token.clone().unwrap_or_else(|| format!("pb_admin_{}", hex::encode(raw)));
     let mut config = base.clone();
     config.database_url = format!("sqlite://{}", dir.join("demo.db").display());
     config.seed = Some(seed_path);
@@ -25,20 +38,90 @@ pub fn demo_config(base: &Config, dir: &std::path::Path) -> anyhow::Result<(Conf
     Ok((config, token))
 }
 
-fn hex_encode(b: &[u8]) -> String {
-    b.iter().map(|x| format!("{x:02x}")).collect()
+/// The built-in partner: where Patchbay is, to fetch the key that verifies its JWTs.
+#[derive(Clone)]
+pub struct DemoPartner {
+    pub patchbay_url: Arc<OnceLock<String>>,
+    pub admin_token: Arc<OnceLock<String>>,
+    key: Arc<tokio::sync::OnceCell<jsonwebtoken::DecodingKey>>,
+}
+
+impl DemoPartner {
+    async fn key(&self) -> Option<&jsonwebtoken::DecodingKey> {
+        self.key
+            .get_or_try_init(|| async {
+                let url = format!("{}/admin/v1/network/signing-key", self.patchbay_url.get().ok_or(())?);
+                let pem = reqwest::Client::new()
+                    .get(url)
+                    .bearer_auth(self.admin_token.get().ok_or(())?)
+                    .send()
+                    .await
+                    .map_err(|_| ())?
+                    .text()
+                    .await
+                    .map_err(|_| ())?;
+                jsonwebtoken::DecodingKey::from_rsa_pem(pem.as_bytes()).map_err(|_| ())
+            })
+            .await
+            .ok()
+    }
+}
+
+/// `POST /bitgo/v1/connections` of the demo partner: verifies the
+/// `X-BitGo-Signature` JWT, then answers with ids derived from the
+/// connection id (so retries get the same answer).
+async fn partner_connections(State(p): State<DemoPartner>, headers: HeaderMap, body: Json<Value>) -> Response {
+    let Some(key) = p.key().await else {
+        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "signing key unavailable"}))).into_response();
+    };
+    let jwt = headers.get("x-bitgo-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    if jsonwebtoken::decode::<Value>(jwt, key, &validation).is_err() {
+        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid X-BitGo-Signature"}))).into_response();
+    }
+    let (Some(client), Some(conn)) = (body["clientId"].as_str(), body["connectionId"].as_str()) else {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "clientId and connectionId are required"})))
+            .into_response();
+    };
+    let short = |s: &str| hex::encode(&Sha256::digest(s.as_bytes())[..6]);
+    Json(json!({
+        "clientId": client, "connectionId": conn,
+        "partnersClientId": format!("demo-client-{}", short(client)),
+        "partnersConnectionId": format!("demo-conn-{}", short(conn)),
+    }))
+    .into_response()
+}
+
+/// Starts the demo partner on an ephemeral loopback port; returns it and its URL.
+pub async fn spawn_partner() -> anyhow::Result<(DemoPartner, String)> {
+    let partner = DemoPartner {
+        patchbay_url: Arc::new(OnceLock::new()),
+        admin_token: Arc::new(OnceLock::new()),
+        key: Arc::new(tokio::sync::OnceCell::new()),
+    };
+    let app = axum::Router::new()
+        .route("/bitgo/v1/connections", axum::routing::post(partner_connections))
+        .with_state(partner.clone());
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok((partner, url))
 }
 
 /// The banner printed once the demo listens.
-pub fn banner(url: &str, admin_token: &str, dir: &std::path::Path) -> String {
+pub fn banner(url: &str, admin_token: &str, dir: &std::path::Path, partner_url: &str) -> String {
+    let net = format!("{url}/api/network/v1/enterprises");
     format!(
         r#"
 Patchbay demo is running at {url}
   database (temporary): {db}
   admin token:          {admin_token}
+  demo partner:         {partner_url} (answers POST /bitgo/v1/connections, verifying the JWT)
 
 Demo principals (from the built-in seed):
-  Network      (BitGo OES)   Authorization: Bearer alice-token-1   enterprise ent-acme (client)
+  Network      (BitGo OES)   Authorization: Bearer alice-token-1   enterprise ent-acme (client; signing key {DEMO_CLIENT_PRIVATE_KEY})
                              Authorization: Bearer erin-token-1    enterprise ent-exchange (partner)
   Export       (iTwin)       Authorization: Bearer bob-token-1     iTwin 5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a04
   Integrations (OpenInt)     Authorization: Bearer key_demo_org_1  organisation org_demo
@@ -46,16 +129,21 @@ Demo principals (from the built-in seed):
 
 Try:
   curl -s {url}/healthz
-  curl -s {url}/readyz
   curl -s {url}/metrics | head -20
-  curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
-       -H 'Content-Type: application/json' --data-binary @{seed}
+  # Network, seed 001: get a client connection
+  curl -s {net}/ent-acme/clients/connections/c0a80101-0000-4000-8000-000000000001 -H 'Authorization: Bearer alice-token-1'
+  # Network, seed 000: list partner connections (with filters and paging)
+  curl -s '{net}/ent-exchange/partners/connections?active=true&pageSize=10&pageNumber=0' -H 'Authorization: Bearer erin-token-1'
+  # Network: the payload a client signs to connect to the demo partner
+  curl -s -X POST {net}/ent-acme/clients/connections/signing -H 'Authorization: Bearer alice-token-1' \
+       -H 'Content-Type: application/json' \
+       -d '{{"partnerId":"9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02","name":"Desk 2","nonce":"demo-2","connectionKey":{{"schema":"token","connectionToken":"tok-2"}}}}'
+  # Admin: apply more seed
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'
 
 Press Ctrl-C to stop; the temporary database is removed.
 "#,
         db = dir.join("demo.db").display(),
-        seed = dir.join("demo-seed.json").display(),
     )
 }

@@ -142,10 +142,14 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
                 config.listen = l;
             }
             let dir = tempfile::Builder::new().prefix("patchbay-demo-").tempdir().map_err(anyhow::Error::from)?;
-            let (demo_config, token) = demo::demo_config(config, dir.path())?;
+            let (partner, partner_url) = demo::spawn_partner().await?;
+            let (demo_config, token) = demo::demo_config(config, dir.path(), &partner_url)?;
             let signals = Signals::install()?;
             let running = app::start(&demo_config, Registry::new()).await?;
-            say(&demo::banner(&format!("http://{}", running.addr), &token, dir.path()));
+            let url = format!("http://{}", running.addr);
+            let _ = partner.patchbay_url.set(url.clone());
+            let _ = partner.admin_token.set(token.clone());
+            say(&demo::banner(&url, &token, dir.path(), &partner_url));
             let r = serve_until_signal(running, signals).await;
             drop(dir);
             r

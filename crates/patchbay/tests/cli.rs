@@ -243,6 +243,69 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
         .unwrap();
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.json::<Value>().await.unwrap(), json!({"applied": {"integrations": 1}}));
+    // Network seed 001 and 000 against the demo data.
+    let net = format!("{url}/api/network/v1/enterprises");
+    let http = reqwest::Client::new();
+    let conn = http
+        .get(format!("{net}/ent-acme/clients/connections/c0a80101-0000-4000-8000-000000000001"))
+        .bearer_auth("alice-token-1")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(conn.status(), 200);
+    assert_eq!(conn.json::<Value>().await.unwrap()["connection"]["name"], "Desk 1");
+    let list =
+        http.get(format!("{net}/ent-exchange/partners/connections")).bearer_auth("erin-token-1").send().await.unwrap();
+    assert_eq!(list.json::<Value>().await.unwrap()["connections"].as_array().unwrap().len(), 1);
+    // Connect with the demo client's key; the built-in partner initialises the connection.
+    let req = json!({"partnerId": "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02", "name": "Desk 2", "nonce": "demo-2",
+                     "connectionKey": {"schema": "token", "connectionToken": "tok-2"}});
+    let payload: Value = http
+        .post(format!("{net}/ent-acme/clients/connections/signing"))
+        .bearer_auth("alice-token-1")
+        .json(&req)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let payload = payload["payload"].as_str().unwrap().to_string();
+    let mut body = req.clone();
+    body["signature"] = json!(
+        patchbay_core::network::sign_message(payload.as_bytes(), patchbay::demo::DEMO_CLIENT_PRIVATE_KEY).unwrap()
+    );
+    body["payload"] = json!(payload);
+    let created: Value = http
+        .post(format!("{net}/ent-acme/clients/connections"))
+        .bearer_auth("alice-token-1")
+        .json(&body)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let id = created["connection"]["id"].as_str().expect("created").to_string();
+    let mut initialized = false;
+    for _ in 0..200 {
+        let c: Value = http
+            .get(format!("{net}/ent-acme/clients/connections/{id}"))
+            .bearer_auth("alice-token-1")
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        if c["connection"]["initialized"] == true {
+            assert!(c["connection"]["partnersConnectionId"].as_str().unwrap().starts_with("demo-conn-"));
+            initialized = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(initialized, "the demo partner initialised the connection");
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }
