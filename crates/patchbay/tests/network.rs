@@ -539,3 +539,27 @@ both_backends!(partners_directory_and_onboarding, |db| {
     assert_eq!((a.status, a.body["client"]["enterpriseId"].as_str()), (200, Some("ent-de")));
     e.srv.shutdown().await.unwrap();
 });
+
+both_backends!(rate_limited_callers_get_429_in_the_network_shape, |db| {
+    let (_partner, url) = partner_server(0).await;
+    let mut c = common::config(&db, Some(ADMIN));
+    c.rate_limits.insert("network".into(), patchbay_core::ratelimit::RateQuota { per_second: 1, burst: 2 });
+    let srv = patchbay::start(&c, patchbay_store::worker::Registry::new()).await.unwrap();
+    let http = reqwest::Client::new();
+    let r = call(http.post(format!("http://{}/admin/v1/seed", srv.addr)).bearer_auth(ADMIN).body(seed(&url))).await;
+    assert_eq!(r.status, 200);
+    let get =
+        || call(http.get(format!("http://{}{BASE}/ent-client/clients/connections", srv.addr)).bearer_auth("alice-ro"));
+    assert_eq!(get().await.status, 200);
+    assert_eq!(get().await.status, 200);
+    let a = get().await;
+    assert_eq!(a.status, 429);
+    assert_eq!(a.headers["retry-after"], "1");
+    assert_eq!(a.body, err("Rate limit exceeded; retry after 1 seconds."));
+    // Another principal has its own bucket.
+    let other =
+        call(http.get(format!("http://{}{BASE}/ent-partner/partners/connections", srv.addr)).bearer_auth("erin-rw"))
+            .await;
+    assert_eq!(other.status, 200);
+    srv.shutdown().await.unwrap();
+});
