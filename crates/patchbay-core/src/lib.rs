@@ -4,6 +4,7 @@
 //! the seed document model and its validation, the rate limiter and the clock.
 
 pub mod clock;
+pub mod export;
 pub mod hashing;
 pub mod network;
 pub mod ratelimit;

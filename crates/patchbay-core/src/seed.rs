@@ -174,7 +174,19 @@ pub struct ExConnection {
     #[serde(default = "user_auth")]
     pub authentication_type: String,
     pub owner_user_id: String,
+    /// Extension: overrides the `simulate` exporter for this connection.
+    pub simulate: Option<ExSimulate>,
 }
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct ExSimulate {
+    pub result: Option<String>,
+    pub delay_ms: Option<u64>,
+}
+
+/// Results a simulated export may end with.
+pub const SIMULATED_RESULTS: &[&str] = &["Success", "Error", "PartialSuccess", "Skipped", "Cancelled", "TimedOut"];
 
 #[derive(Debug, Deserialize, Default)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
@@ -679,8 +691,12 @@ impl Planner {
             non_empty(&format!("{p}.displayName"), &c.display_name)?;
             one_of(&format!("{p}.authenticationType"), &c.authentication_type, &["User", "Service"])?;
             self.reference(format!("{p}.ownerUserId"), EX_USER, &c.owner_user_id, Some("export"))?;
-            let data = json!({"iModelId": c.imodel_id, "displayName": c.display_name,
-                "authenticationType": c.authentication_type, "ownerUserId": c.owner_user_id});
+            if let Some(r) = c.simulate.as_ref().and_then(|s| s.result.as_ref()) {
+                one_of(&format!("{p}.simulate.result"), r, SIMULATED_RESULTS)?;
+            }
+            let simulate = c.simulate.as_ref().map(|s| json!({"result": s.result, "delayMs": s.delay_ms}));
+            let data = json!({"iModelId": c.imodel_id.to_ascii_lowercase(), "displayName": c.display_name,
+                "authenticationType": c.authentication_type, "ownerUserId": c.owner_user_id, "simulate": simulate});
             self.add(&p, tenant, EX_CONNECTION, &c.id, data, None)?;
         }
         self.out.counts.insert("export", total);

@@ -57,10 +57,14 @@ impl Face {
 
     /// 429 with `Retry-After` in seconds.
     pub fn rate_limited(self, retry_after_secs: u64) -> Response {
-        let mut resp = self.error(
-            StatusCode::TOO_MANY_REQUESTS,
-            &format!("Rate limit exceeded; retry after {retry_after_secs} seconds."),
-        );
+        let message = match self {
+            // iTwin's documented wording.
+            Face::Export => {
+                "The client sent more requests than allowed by this API for the current tier of the client.".into()
+            }
+            _ => format!("Rate limit exceeded; retry after {retry_after_secs} seconds."),
+        };
+        let mut resp = self.error(StatusCode::TOO_MANY_REQUESTS, &message);
         resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
         resp
     }

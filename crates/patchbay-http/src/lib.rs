@@ -4,6 +4,7 @@
 //! through [`face::Face`].
 
 pub mod admin;
+pub mod export;
 pub mod face;
 pub mod metrics;
 pub mod network;
@@ -19,7 +20,10 @@ use axum::extract::DefaultBodyLimit;
 
 /// The whole application router: the platform endpoints and every face.
 pub fn router(state: AppState) -> Router {
-    app(state, vec![(Face::Network, network::routes()), (Face::Admin, admin::routes())])
+    app(
+        state,
+        vec![(Face::Network, network::routes()), (Face::Export, export::routes()), (Face::Admin, admin::routes())],
+    )
 }
 
 /// Assembles the platform endpoints with the given face routers, each under

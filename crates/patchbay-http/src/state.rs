@@ -20,6 +20,10 @@ pub struct HttpConfig {
     pub rate_limits: HashMap<Face, RateQuota>,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
+    /// The externally visible base URL for absolute links (else taken from `Host`).
+    pub public_base_url: Option<String>,
+    /// Export face: data directory and exporters.
+    pub export: crate::export::exporter::ExportSettings,
 }
 
 impl Default for HttpConfig {
@@ -29,6 +33,8 @@ impl Default for HttpConfig {
             request_timeout: Duration::from_secs(30),
             rate_limits: HashMap::new(),
             admin_token: None,
+            public_base_url: None,
+            export: Default::default(),
         }
     }
 }

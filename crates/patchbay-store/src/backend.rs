@@ -12,8 +12,8 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{
-    Backend, Credential, Job, JobStat, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record,
-    RecordWrite, Result, Store, StoreError,
+    Backend, Credential, ExConnection, ExDeleted, ExRun, Job, JobStat, JobState, NetConnection, NetConnectionFilter,
+    NetSide, NewJob, Record, RecordWrite, Result, RunCreated, Store, StoreError,
 };
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
@@ -128,6 +128,11 @@ mod sql {
     pub const NET_INITIALIZED: &str = "UPDATE net_connections SET partners_client_id = $1, partners_connection_id = $2, \
          initialized = TRUE, updated_at = $3 WHERE tenant = $4 AND id = $5";
 }
+
+pub const EX_CONN_COLS: &str = "tenant, id, imodel_id, display_name, authentication_type, owner_user_id, simulate, \
+     last_run_id, created_at, updated_at";
+pub const EX_RUN_COLS: &str =
+    "tenant, id, connection_id, state, result, request, detail, start_at, end_at, created_at, updated_at";
 
 /// A value bound to a dynamically built query.
 enum Bind {
@@ -300,6 +305,65 @@ fn seeded_net_connection(
     })
 }
 
+macro_rules! ex_conn_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let simulate: Option<String> = row.try_get("simulate")?;
+        ExConnection {
+            tenant: row.try_get("tenant")?,
+            id: row.try_get("id")?,
+            imodel_id: row.try_get("imodel_id")?,
+            display_name: row.try_get("display_name")?,
+            authentication_type: row.try_get("authentication_type")?,
+            owner_user_id: row.try_get("owner_user_id")?,
+            simulate: match simulate {
+                Some(s) => Some(parse_json(&s, "simulate")?),
+                None => None,
+            },
+            last_run_id: row.try_get("last_run_id")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }
+    }};
+}
+
+macro_rules! ex_run_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let request: String = row.try_get("request")?;
+        let detail: String = row.try_get("detail")?;
+        ExRun {
+            tenant: row.try_get("tenant")?,
+            id: row.try_get("id")?,
+            connection_id: row.try_get("connection_id")?,
+            state: row.try_get("state")?,
+            result: row.try_get("result")?,
+            request: parse_json(&request, "run request")?,
+            jobs: parse_json(&detail, "run jobs")?,
+            start_at: row.try_get("start_at")?,
+            end_at: row.try_get("end_at")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }
+    }};
+}
+
+macro_rules! bind_ex_conn {
+    ($q:expr, $c:expr) => {{
+        let c: &ExConnection = $c;
+        $q.bind(&c.tenant)
+            .bind(&c.id)
+            .bind(&c.imodel_id)
+            .bind(&c.display_name)
+            .bind(&c.authentication_type)
+            .bind(&c.owner_user_id)
+            .bind(c.simulate.as_ref().map(|v| v.to_string()))
+            .bind(&c.last_run_id)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+    }};
+}
+
 macro_rules! job_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -400,6 +464,10 @@ macro_rules! impl_store {
                     let tenant = tenant_of(&rec.tenant);
                     if rec.kind == kind::NET_CONNECTION {
                         self.seed_net_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
+                        continue;
+                    }
+                    if rec.kind == kind::EX_CONNECTION {
+                        self.seed_ex_connection(&mut tx, rec, &tenant, now_ms).await?;
                         continue;
                     }
                     sqlx::query(sql::DELETE_MOVED).bind(rec.kind).bind(&rec.id).bind(&tenant).execute(&mut *tx).await?;
@@ -745,6 +813,146 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>> {
+                let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
+                let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
+                Ok(match row {
+                    Some(row) => Some(ex_conn_from_row!(row)),
+                    None => None,
+                })
+            }
+
+            async fn ex_list_connections(
+                &self,
+                tenant: &str,
+                imodel_id: &str,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<ExConnection>> {
+                let q = format!(
+                    "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
+                     ORDER BY created_at, id LIMIT $3 OFFSET $4"
+                );
+                let rows = sqlx::query(&q).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(ex_conn_from_row!(row));
+                }
+                Ok(out)
+            }
+
+            async fn ex_insert_connection(&self, conn: &ExConnection) -> Result<()> {
+                let q = format!("INSERT INTO ex_connections ({EX_CONN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
+                bind_ex_conn!(sqlx::query(&q), conn).execute(&self.pool).await?;
+                Ok(())
+            }
+
+            async fn ex_delete_connection(&self, tenant: &str, id: &str) -> Result<ExDeleted> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let exists = sqlx::query("SELECT id FROM ex_connections WHERE tenant = $1 AND id = $2")
+                    .bind(tenant)
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if exists.is_none() {
+                    return Ok(ExDeleted::NotFound);
+                }
+                let active = sqlx::query("SELECT id FROM ex_runs WHERE active_connection = $1")
+                    .bind(id)
+                    .fetch_optional(&mut *tx)
+                    .await?;
+                if active.is_some() {
+                    return Ok(ExDeleted::Active);
+                }
+                sqlx::query("DELETE FROM ex_runs WHERE tenant = $1 AND connection_id = $2").bind(tenant).bind(id).execute(&mut *tx).await?;
+                sqlx::query("DELETE FROM ex_connections WHERE tenant = $1 AND id = $2").bind(tenant).bind(id).execute(&mut *tx).await?;
+                tx.commit().await?;
+                Ok(ExDeleted::Deleted)
+            }
+
+            async fn ex_create_run(&self, run: &ExRun, job: &NewJob) -> Result<RunCreated> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                if let Some(row) = sqlx::query("SELECT id FROM ex_runs WHERE active_connection = $1")
+                    .bind(&run.connection_id)
+                    .fetch_optional(&mut *tx)
+                    .await?
+                {
+                    return Ok(RunCreated::Active(row.try_get("id")?));
+                }
+                let q = format!(
+                    "INSERT INTO ex_runs ({EX_RUN_COLS}, active_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)"
+                );
+                let inserted = sqlx::query(&q)
+                    .bind(&run.tenant)
+                    .bind(&run.id)
+                    .bind(&run.connection_id)
+                    .bind(&run.state)
+                    .bind(&run.result)
+                    .bind(run.request.to_string())
+                    .bind(run.jobs.to_string())
+                    .bind(run.start_at)
+                    .bind(run.end_at)
+                    .bind(run.created_at)
+                    .bind(run.updated_at)
+                    .execute(&mut *tx)
+                    .await;
+                match inserted {
+                    Ok(_) => {}
+                    Err(e) if is_unique_violation(&e) => return Ok(RunCreated::Raced),
+                    Err(e) => return Err(e.into()),
+                }
+                sqlx::query("UPDATE ex_connections SET last_run_id = $1 WHERE tenant = $2 AND id = $3")
+                    .bind(&run.id)
+                    .bind(&run.tenant)
+                    .bind(&run.connection_id)
+                    .execute(&mut *tx)
+                    .await?;
+                insert_job!(&mut *tx, job, run.created_at);
+                tx.commit().await?;
+                Ok(RunCreated::Created)
+            }
+
+            async fn ex_get_run(&self, tenant: &str, connection_id: &str, id: &str) -> Result<Option<ExRun>> {
+                let q = format!("SELECT {EX_RUN_COLS} FROM ex_runs WHERE tenant = $1 AND id = $2 AND connection_id = $3");
+                let row = sqlx::query(&q).bind(tenant).bind(id).bind(connection_id).fetch_optional(&self.pool).await?;
+                Ok(match row {
+                    Some(row) => Some(ex_run_from_row!(row)),
+                    None => None,
+                })
+            }
+
+            async fn ex_list_runs(&self, tenant: &str, connection_id: &str, limit: i64, offset: i64) -> Result<Vec<ExRun>> {
+                let q = format!(
+                    "SELECT {EX_RUN_COLS} FROM ex_runs WHERE tenant = $1 AND connection_id = $2 \
+                     ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4"
+                );
+                let rows = sqlx::query(&q).bind(tenant).bind(connection_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(ex_run_from_row!(row));
+                }
+                Ok(out)
+            }
+
+            async fn ex_save_run(&self, run: &ExRun) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE ex_runs SET state = $1, result = $2, detail = $3, start_at = $4, end_at = $5, updated_at = $6, \
+                     active_connection = CASE WHEN $1 = 'Completed' THEN NULL ELSE active_connection END \
+                     WHERE tenant = $7 AND id = $8",
+                )
+                .bind(&run.state)
+                .bind(&run.result)
+                .bind(run.jobs.to_string())
+                .bind(run.start_at)
+                .bind(run.end_at)
+                .bind(run.updated_at)
+                .bind(&run.tenant)
+                .bind(&run.id)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()> {
                 insert_job!(&self.pool, job, now_ms);
                 Ok(())
@@ -926,6 +1134,61 @@ macro_rules! impl_helpers {
     };
 }
 
+/// Seeding Export connections (their own table).
+macro_rules! impl_ex_seed {
+    ($ty:ty, $db:ty) => {
+        impl $ty {
+            async fn seed_ex_connection(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                rec: &PlannedRecord,
+                tenant: &str,
+                now_ms: i64,
+            ) -> Result<()> {
+                let d = &rec.data;
+                let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+                sqlx::query("DELETE FROM ex_connections WHERE id = $1 AND tenant <> $2")
+                    .bind(&rec.id)
+                    .bind(tenant)
+                    .execute(&mut **tx)
+                    .await?;
+                let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND id = $2");
+                let existing = match sqlx::query(&q).bind(tenant).bind(&rec.id).fetch_optional(&mut **tx).await? {
+                    Some(row) => Some(ex_conn_from_row!(row)),
+                    None => None,
+                };
+                let candidate = ExConnection {
+                    tenant: tenant.to_string(),
+                    id: rec.id.clone(),
+                    imodel_id: text("iModelId"),
+                    display_name: text("displayName"),
+                    authentication_type: text("authenticationType"),
+                    owner_user_id: text("ownerUserId"),
+                    simulate: Some(d["simulate"].clone()).filter(|v| !v.is_null()),
+                    last_run_id: existing.as_ref().and_then(|e| e.last_run_id.clone()),
+                    created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now_ms),
+                    updated_at: now_ms,
+                };
+                if let Some(old) = &existing
+                    && (ExConnection { updated_at: old.updated_at, ..candidate.clone() }) == *old
+                {
+                    return Ok(());
+                }
+                let q = format!(
+                    "INSERT INTO ex_connections ({EX_CONN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) \
+                     ON CONFLICT (tenant, id) DO UPDATE SET imodel_id = excluded.imodel_id, \
+                     display_name = excluded.display_name, authentication_type = excluded.authentication_type, \
+                     owner_user_id = excluded.owner_user_id, simulate = excluded.simulate, updated_at = excluded.updated_at"
+                );
+                bind_ex_conn!(sqlx::query(&q), &candidate).execute(&mut **tx).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_ex_seed!(SqliteStore, sqlx::Sqlite);
+impl_ex_seed!(PgStore, sqlx::Postgres);
 impl_helpers!(SqliteStore, sqlx::Sqlite);
 impl_helpers!(PgStore, sqlx::Postgres);
 

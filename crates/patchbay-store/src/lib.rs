@@ -215,6 +215,57 @@ pub struct NetConnectionFilter {
     pub partners_connection_ids: Vec<String>,
 }
 
+/// An Export face connection as stored. Tenant = the iModel's iTwin.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExConnection {
+    pub tenant: String,
+    pub id: String,
+    pub imodel_id: String,
+    pub display_name: String,
+    pub authentication_type: String,
+    pub owner_user_id: String,
+    /// Per-connection override of the `simulate` exporter (`{"result", "delayMs"}`).
+    pub simulate: Option<Value>,
+    pub last_run_id: Option<String>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// An Export run as stored: run-level fields, the validated request and the
+/// `jobs` array (with their tasks) as rendered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ExRun {
+    pub tenant: String,
+    pub id: String,
+    pub connection_id: String,
+    pub state: String,
+    pub result: String,
+    pub request: Value,
+    pub jobs: Value,
+    pub start_at: Option<i64>,
+    pub end_at: Option<i64>,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// What creating a run did.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RunCreated {
+    Created,
+    /// A run of this connection is still active (its id).
+    Active(String),
+    /// Another create won the race at the same moment.
+    Raced,
+}
+
+/// What deleting a connection did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ExDeleted {
+    Deleted,
+    NotFound,
+    Active,
+}
+
 /// The storage contract every backend fulfils identically.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -273,6 +324,26 @@ pub trait Store: Send + Sync + 'static {
         partners_connection_id: &str,
         now_ms: i64,
     ) -> Result<bool>;
+
+    async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>>;
+    /// Connections of an iModel, in creation order.
+    async fn ex_list_connections(
+        &self,
+        tenant: &str,
+        imodel_id: &str,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<ExConnection>>;
+    async fn ex_insert_connection(&self, conn: &ExConnection) -> Result<()>;
+    /// Deletes a connection and its runs, unless a run is active.
+    async fn ex_delete_connection(&self, tenant: &str, id: &str) -> Result<ExDeleted>;
+    /// Inserts a run and its job in one transaction, unless the connection has an active run.
+    async fn ex_create_run(&self, run: &ExRun, job: &NewJob) -> Result<RunCreated>;
+    async fn ex_get_run(&self, tenant: &str, connection_id: &str, id: &str) -> Result<Option<ExRun>>;
+    /// Runs of a connection, newest first.
+    async fn ex_list_runs(&self, tenant: &str, connection_id: &str, limit: i64, offset: i64) -> Result<Vec<ExRun>>;
+    /// Saves a run's progress; a `Completed` state releases the connection's active slot.
+    async fn ex_save_run(&self, run: &ExRun) -> Result<bool>;
 
     async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()>;
     /// Claims the next runnable job (queued and due, or running with an expired lease).

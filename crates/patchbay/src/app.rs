@@ -132,6 +132,10 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
         patchbay_http::network::INITIALIZE_JOB,
         patchbay_http::network::initialize::PartnerInitializer::new(state.clone(), outbound.clone()),
     );
+    registry.register(
+        patchbay_http::export::RUN_JOB,
+        patchbay_http::export::runner::ExportRunner::new(state.clone(), outbound.clone()),
+    );
     let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
     let app = router(state.clone());
     let stop = shutdown.clone();

@@ -8,6 +8,7 @@ use std::time::Duration;
 use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use patchbay_core::ratelimit::RateQuota;
+use patchbay_http::export::exporter::{ExportSettings, ExporterConfig};
 use patchbay_http::outbound::OutboundConfig;
 use patchbay_http::{Face, HttpConfig};
 use patchbay_store::worker::WorkerConfig;
@@ -93,6 +94,17 @@ pub struct Config {
     pub outbound: OutboundSection,
     /// Per face (`network`, `export`, `integrations`, `admin`): `{per_second, burst}`.
     pub rate_limits: BTreeMap<String, RateQuota>,
+    /// Where produced files and logs live (default: `patchbay-data` beside a SQLite
+    /// database, else `./patchbay-data`).
+    pub data_dir: Option<PathBuf>,
+    pub export: ExportSection,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct ExportSection {
+    /// Exporter per export type (`IFC`, `PDF`); unconfigured types use `simulate`.
+    pub exporters: BTreeMap<String, ExporterConfig>,
 }
 
 impl Default for Config {
@@ -112,6 +124,8 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             outbound: OutboundSection::default(),
             rate_limits: BTreeMap::new(),
+            data_dir: None,
+            export: ExportSection::default(),
         }
     }
 }
@@ -140,6 +154,21 @@ impl Config {
         if self.admin_token.as_deref().is_some_and(|t| t.trim().len() < 8) {
             anyhow::bail!("admin_token must be at least 8 characters");
         }
+        for (t, e) in &self.export.exporters {
+            if !patchbay_core::export::EXPORT_TYPES.contains(&t.as_str()) {
+                anyhow::bail!("export.exporters.{t}: unknown export type (IFC, PDF)");
+            }
+            if let ExporterConfig::Command { argv, .. } = e
+                && argv.is_empty()
+            {
+                anyhow::bail!("export.exporters.{t}.argv must name a program");
+            }
+            if let ExporterConfig::Simulate { result, .. } = e
+                && !patchbay_core::seed::SIMULATED_RESULTS.contains(&result.as_str())
+            {
+                anyhow::bail!("export.exporters.{t}.result: unknown result {result:?}");
+            }
+        }
         if self.jobs.workers == 0 {
             anyhow::bail!("jobs.workers must be at least 1");
         }
@@ -152,6 +181,21 @@ impl Config {
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             rate_limits: self.rate_limits.iter().filter_map(|(k, v)| Some((Face::parse(k)?, *v))).collect(),
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
+            public_base_url: self.public_base_url.clone().filter(|u| !u.is_empty()),
+            export: ExportSettings {
+                data_dir: self.data_dir(),
+                exporters: self.export.exporters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            },
+        }
+    }
+
+    pub fn data_dir(&self) -> PathBuf {
+        if let Some(d) = &self.data_dir {
+            return d.clone();
+        }
+        match patchbay_store::sqlite_path(&self.database_url) {
+            Some(db) => db.parent().map(|p| p.join("patchbay-data")).unwrap_or_else(|| PathBuf::from("patchbay-data")),
+            None => PathBuf::from("patchbay-data"),
         }
     }
 

@@ -1,0 +1,877 @@
+//! The Export face: Bentley iTwin Platform Export API under `/export/...`.
+//! Errors are `{"error": {"code", "message", "details"?}}`; validation is 422
+//! with a `target` per bad value; links are absolute, from the public base URL.
+
+pub mod exporter;
+pub mod runner;
+
+use std::collections::BTreeMap;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, Request, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::middleware::Next;
+use axum::response::{Html, IntoResponse, Response};
+use axum::routing::get;
+use base64::Engine;
+use patchbay_core::export::{EXPORT_TYPES, IFC_VERSIONS, result, state, timestamp};
+use patchbay_core::seed::kind;
+use patchbay_store::{ExConnection, ExDeleted, ExRun, Record, RecordWrite, RunCreated};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::face::Face;
+
+pub const SCOPE: &str = "itwin-platform";
+pub const RUN_JOB: &str = "export.run";
+pub const FILE_KIND: &str = "export.file";
+const GRANT_KIND: &str = "export.grant";
+const CONSENT_KIND: &str = "export.consent";
+pub const DEFAULT_TOP: i64 = 100;
+pub const MAX_TOP: i64 = 1000;
+const V1: &str = "application/vnd.bentley.itwin-platform.v1+json";
+
+// ---------------------------------------------------------------- errors --
+
+#[derive(Debug, Clone)]
+pub struct Detail {
+    code: &'static str,
+    message: String,
+    target: String,
+}
+
+fn detail(code: &'static str, message: impl Into<String>, target: &str) -> Detail {
+    Detail { code, message: message.into(), target: target.into() }
+}
+
+#[derive(Debug)]
+pub struct ExError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    details: Vec<Detail>,
+    raw: Option<Response>,
+}
+
+impl ExError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), details: Vec::new(), raw: None }
+    }
+    fn invalid(code: &'static str, details: Vec<Detail>) -> Self {
+        Self { details, ..Self::new(StatusCode::UNPROCESSABLE_ENTITY, code, "Cannot perform operation.") }
+    }
+    fn forbidden() -> Self {
+        Self::new(
+            StatusCode::FORBIDDEN,
+            "InsufficientPermissions",
+            "The user has insufficient permissions for the requested operation.",
+        )
+    }
+    fn connection_not_found() -> Self {
+        Self::new(StatusCode::NOT_FOUND, "ConnectionNotFound", "Requested Connection is not available.")
+    }
+}
+
+impl From<patchbay_store::StoreError> for ExError {
+    fn from(e: patchbay_store::StoreError) -> Self {
+        tracing::error!(error = %e, "export face storage error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error.")
+    }
+}
+
+impl IntoResponse for ExError {
+    fn into_response(self) -> Response {
+        if let Some(r) = self.raw {
+            return r;
+        }
+        let mut error = json!({"code": self.code, "message": self.message});
+        if !self.details.is_empty() {
+            error["details"] = self
+                .details
+                .iter()
+                .map(|d| json!({"code": d.code, "message": d.message, "target": d.target}))
+                .collect();
+        }
+        (self.status, axum::Json(json!({ "error": error }))).into_response()
+    }
+}
+
+type ExResult = Result<Response, ExError>;
+
+// ---------------------------------------------------------------- routes --
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/export/connections", get(list_connections).post(create_connection))
+        .route("/export/connections/{connectionId}", get(get_connection).delete(delete_connection))
+        .route("/export/connections/{connectionId}/runs", get(list_runs).post(create_run))
+        .route("/export/connections/{connectionId}/runs/{runId}", get(get_run))
+        .route("/export/authorizationinformation", get(authorization_information))
+        .route("/export/authorizationInformation", get(authorization_information))
+        .route("/export/files/{fileId}", get(download_file))
+        .layer(axum::middleware::from_fn(accept_v1))
+        // The consent page is for browsers (HTML), outside the version negotiation.
+        .route("/export/authorize", get(consent_page).post(consent_submit))
+}
+
+/// `Accept` negotiation: v1, `application/json`, `*/*` or nothing → v1; anything else → 406.
+async fn accept_v1(req: Request, next: Next) -> Response {
+    let acceptable = match req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()) {
+        None => true,
+        Some(v) if v.trim().is_empty() => true,
+        Some(v) => v.split(',').any(|range| {
+            let media = range.split(';').next().unwrap_or("").trim().to_ascii_lowercase();
+            matches!(media.as_str(), "*/*" | "application/*" | "application/json" | V1)
+        }),
+    };
+    if acceptable {
+        next.run(req).await
+    } else {
+        ExError::new(
+            StatusCode::NOT_ACCEPTABLE,
+            "NotAcceptable",
+            format!("The requested media type is not supported. Use Accept: {V1}."),
+        )
+        .into_response()
+    }
+}
+
+// ------------------------------------------------------------------ auth --
+
+struct User {
+    id: String,
+    record: Record,
+}
+
+impl User {
+    fn can(&self, itwin: &str, perm: &str) -> bool {
+        let perms = self.record.data["itwins"][itwin].as_array();
+        perms.is_some_and(|p| p.iter().any(|x| x == perm || (perm == "read" && x == "modify")))
+    }
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else {
+        return Err(ExError::new(
+            StatusCode::UNAUTHORIZED,
+            "HeaderNotFound",
+            "Header Authorization was not found in the request. Access denied.",
+        ));
+    };
+    let invalid =
+        || ExError::new(StatusCode::UNAUTHORIZED, "Unauthorized", "The access token is invalid or has expired.");
+    let token = raw
+        .to_str()
+        .ok()
+        .and_then(|v| v.split_once(' '))
+        .filter(|(scheme, _)| scheme.eq_ignore_ascii_case("bearer"))
+        .map(|(_, t)| t.trim())
+        .filter(|t| !t.is_empty())
+        .ok_or_else(invalid)?;
+    let cred = state.store.find_credential(token).await?.filter(|c| c.face == "export").ok_or_else(invalid)?;
+    if !cred.scopes.iter().any(|s| s == SCOPE) {
+        return Err(ExError::new(
+            StatusCode::UNAUTHORIZED,
+            "Unauthorized",
+            format!("The access token does not have the required scope {SCOPE}."),
+        ));
+    }
+    if let Err(resp) = state.rate_limit(Face::Export, &cred.principal_id) {
+        return Err(ExError {
+            raw: Some(resp),
+            ..ExError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "")
+        });
+    }
+    let record = state.store.get_record("export", kind::EX_USER, &cred.principal_id).await?.ok_or_else(invalid)?;
+    Ok(User { id: cred.principal_id, record })
+}
+
+/// Opaque ids: 1–128 URL-safe characters.
+fn valid_id(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
+}
+
+fn check_connection_id(id: &str, code: &'static str) -> Result<(), ExError> {
+    if valid_id(id) {
+        Ok(())
+    } else {
+        Err(ExError::invalid(
+            code,
+            vec![detail("InvalidValue", "Provided connectionId value is not valid.", "connectionId")],
+        ))
+    }
+}
+
+fn is_uuid(s: &str) -> bool {
+    s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
+}
+
+/// The absolute base URL for links: the configured one, else from `Host`.
+fn base_url(state: &AppState, headers: &HeaderMap) -> String {
+    if let Some(b) = &state.config.public_base_url {
+        return b.trim_end_matches('/').to_string();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("http://{host}")
+}
+
+fn href(url: String) -> Value {
+    json!({ "href": url })
+}
+
+/// Query parameters by lower-cased name (first value wins).
+fn query_map(query: Option<&str>) -> BTreeMap<String, String> {
+    let mut m = BTreeMap::new();
+    if let Some(q) = query {
+        for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+            m.entry(k.to_ascii_lowercase()).or_insert_with(|| v.into_owned());
+        }
+    }
+    m
+}
+
+/// `$top` and `$skip`, or the details of what is wrong with them.
+fn paging(q: &BTreeMap<String, String>, details: &mut Vec<Detail>) -> (i64, i64) {
+    let top = match q.get("$top") {
+        None => DEFAULT_TOP,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if (1..=MAX_TOP).contains(&n) => n,
+            _ => {
+                details.push(detail("InvalidValue", "Page size is out of limits.", "$top"));
+                DEFAULT_TOP
+            }
+        },
+    };
+    let skip = match q.get("$skip") {
+        None => 0,
+        Some(v) => match v.trim().parse::<i64>() {
+            Ok(n) if n >= 0 => n,
+            _ => {
+                details.push(detail("InvalidValue", "Provided $skip value is not valid.", "$skip"));
+                0
+            }
+        },
+    };
+    (top, skip)
+}
+
+/// `self`, `prev` (when skipping) and `next` (when more exist) links.
+fn page_links(prefix: &str, top: i64, skip: i64, more: bool) -> Value {
+    let sep = if prefix.contains('?') { "&" } else { "?" };
+    let link = |s: i64| href(format!("{prefix}{sep}$skip={s}&$top={top}"));
+    let mut links = json!({ "self": link(skip) });
+    if skip > 0 {
+        links["prev"] = link((skip - top).max(0));
+    }
+    if more {
+        links["next"] = link(skip + top);
+    }
+    links
+}
+
+fn connection_json(c: &ExConnection, base: &str) -> Value {
+    let mut links = json!({
+        "iModel": href(format!("{base}/imodels/{}", c.imodel_id)),
+        "iTwin": href(format!("{base}/itwins/{}", c.tenant)),
+    });
+    if let Some(run) = &c.last_run_id {
+        links["lastRun"] = href(format!("{base}/export/connections/{}/runs/{run}", c.id));
+    }
+    json!({
+        "id": c.id,
+        "displayName": c.display_name,
+        "iModelId": c.imodel_id,
+        "iTwinId": c.tenant,
+        "authenticationType": c.authentication_type,
+        "_links": links,
+    })
+}
+
+fn run_json(r: &ExRun) -> Value {
+    let mut v = json!({"id": r.id, "connectionId": r.connection_id});
+    if let Some(s) = r.start_at {
+        v["startDateTime"] = json!(timestamp(s));
+    }
+    if let Some(e) = r.end_at {
+        v["endDateTime"] = json!(timestamp(e));
+    }
+    v["state"] = json!(r.state);
+    v["result"] = json!(r.result);
+    v["jobs"] = r.jobs.clone();
+    v
+}
+
+fn ok(status: StatusCode, v: Value) -> ExResult {
+    Ok((status, axum::Json(v)).into_response())
+}
+
+/// The connection (404) that the user may `perm` (403).
+async fn owned_connection(state: &AppState, user: &User, id: &str, perm: &str) -> Result<ExConnection, ExError> {
+    let conn = state.store.ex_get_connection(id).await?.ok_or_else(ExError::connection_not_found)?;
+    if !user.can(&conn.tenant, perm) {
+        return Err(ExError::forbidden());
+    }
+    Ok(conn)
+}
+
+fn json_body(body: Result<Bytes, BytesRejection>, code: &'static str) -> Result<Map<String, Value>, ExError> {
+    let bytes = body.map_err(|r| ExError::new(r.status(), "InvalidRequest", r.body_text()))?;
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        _ => {
+            Err(ExError::invalid(code, vec![detail("InvalidValue", "The request body must be a JSON object.", "body")]))
+        }
+    }
+}
+
+/// A member by name, case-insensitively (clients spell `iModelId` both ways).
+fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
+    m.get(name).or_else(|| m.iter().find(|(k, _)| k.eq_ignore_ascii_case(name)).map(|(_, v)| v))
+}
+
+// ----------------------------------------------------------- connections --
+
+async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    let q = query_map(query.as_deref());
+    let mut details = Vec::new();
+    let (top, skip) = paging(&q, &mut details);
+    let imodel = match q.get("imodelid").map(|s| s.trim().to_ascii_lowercase()) {
+        None => {
+            details.push(detail("MissingRequiredParameter", "Required parameter imodelId is missing.", "imodelId"));
+            String::new()
+        }
+        Some(id) if !is_uuid(&id) => {
+            details.push(detail("InvalidValue", "Provided imodelId value is not valid.", "imodelId"));
+            id
+        }
+        Some(id) => id,
+    };
+    if !details.is_empty() {
+        return Err(ExError::invalid("InvalidConnectionsRequest", details));
+    }
+    let model = state.store.find_record(kind::EX_IMODEL, &imodel).await?.ok_or_else(|| {
+        ExError::new(StatusCode::NOT_FOUND, "ConnectionNotFound", "Requested iModelId is not available.")
+    })?;
+    if !user.can(&model.tenant, "read") {
+        return Err(ExError::forbidden());
+    }
+    let mut rows = state.store.ex_list_connections(&model.tenant, &imodel, top + 1, skip).await?;
+    let more = rows.len() as i64 > top;
+    rows.truncate(top as usize);
+    let base = base_url(&state, &headers);
+    ok(
+        StatusCode::OK,
+        json!({
+            "connections": rows.iter().map(|c| connection_json(c, &base)).collect::<Vec<_>>(),
+            "_links": page_links(&format!("{base}/export/connections?imodelId={imodel}"), top, skip, more),
+        }),
+    )
+}
+
+async fn create_connection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> ExResult {
+    const CODE: &str = "InvalidExportConnectionRequest";
+    let user = authenticate(&state, &headers).await?;
+    let body = json_body(body, CODE)?;
+    let mut details = Vec::new();
+    let imodel = match member(&body, "iModelId") {
+        None | Some(Value::Null) => {
+            details.push(detail("MissingRequiredProperty", "Required property iModelId is missing.", "iModelId"));
+            String::new()
+        }
+        Some(Value::String(s)) if is_uuid(s.trim()) => s.trim().to_ascii_lowercase(),
+        Some(_) => {
+            details.push(detail("InvalidValue", "Provided iModelId value is not valid.", "iModelId"));
+            String::new()
+        }
+    };
+    let display = match member(&body, "displayName") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => Some(s.clone()),
+        Some(_) => {
+            details.push(detail("InvalidValue", "Provided displayName value is not valid.", "displayName"));
+            None
+        }
+    };
+    let auth_type = match member(&body, "authenticationType") {
+        None | Some(Value::Null) => "User".to_string(),
+        Some(Value::String(s)) if s == "User" || s == "Service" => s.clone(),
+        Some(_) => {
+            details.push(detail(
+                "InvalidValue",
+                "authenticationType must be one of User, Service.",
+                "authenticationType",
+            ));
+            String::new()
+        }
+    };
+    if !details.is_empty() {
+        return Err(ExError::invalid(CODE, details));
+    }
+    let model =
+        state.store.find_record(kind::EX_IMODEL, &imodel).await?.ok_or_else(|| {
+            ExError::new(StatusCode::NOT_FOUND, "iModelNotFound", "Requested iModel is not available.")
+        })?;
+    if !user.can(&model.tenant, "modify") {
+        return Err(ExError::forbidden());
+    }
+    let mut raw = [0u8; 32];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let now = state.clock.now_ms();
+    let conn = ExConnection {
+        tenant: model.tenant.clone(),
+        id: base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw),
+        imodel_id: imodel,
+        display_name: display.unwrap_or_else(|| model.data["displayName"].as_str().unwrap_or("Export").to_string()),
+        authentication_type: auth_type,
+        owner_user_id: user.id.clone(),
+        simulate: None,
+        last_run_id: None,
+        created_at: now,
+        updated_at: now,
+    };
+    state.store.ex_insert_connection(&conn).await?;
+    let base = base_url(&state, &headers);
+    let mut resp =
+        (StatusCode::CREATED, axum::Json(json!({ "connection": connection_json(&conn, &base) }))).into_response();
+    if let Ok(v) = HeaderValue::from_str(&format!("{base}/export/connections/{}", conn.id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn get_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    check_connection_id(&id, "InvalidExportConnectionRequest")?;
+    let conn = owned_connection(&state, &user, &id, "read").await?;
+    ok(StatusCode::OK, json!({ "connection": connection_json(&conn, &base_url(&state, &headers)) }))
+}
+
+async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    check_connection_id(&id, "InvalidExportConnectionRequest")?;
+    let conn = owned_connection(&state, &user, &id, "modify").await?;
+    match state.store.ex_delete_connection(&conn.tenant, &conn.id).await? {
+        ExDeleted::Deleted => Ok(StatusCode::NO_CONTENT.into_response()),
+        ExDeleted::NotFound => Err(ExError::connection_not_found()),
+        ExDeleted::Active => {
+            Err(ExError::new(StatusCode::CONFLICT, "ConnectionAlreadyInUse", "Connection is already being processed."))
+        }
+    }
+}
+
+// ------------------------------------------------------------------ runs --
+
+/// Validates a run body (reference §3.3) into the stored request.
+fn run_request(body: &Map<String, Value>) -> Result<Value, Vec<Detail>> {
+    let mut d = Vec::new();
+    let url_ok = |s: &str| reqwest::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    let export_type = match body.get("exportType") {
+        None | Some(Value::Null) => {
+            d.push(detail("MissingRequiredProperty", "Required property exportType is missing.", "exportType"));
+            None
+        }
+        Some(Value::String(s)) if EXPORT_TYPES.contains(&s.as_str()) => Some(s.clone()),
+        Some(_) => {
+            d.push(detail("InvalidValue", "exportType must be one of IFC, PDF.", "exportType"));
+            None
+        }
+    };
+    let ifc_version = match body.get("ifcVersion") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if IFC_VERSIONS.contains(&s.as_str()) => {
+            if export_type.as_deref().is_some_and(|t| t != "IFC") {
+                d.push(detail("InvalidValue", "ifcVersion is only valid when exportType is IFC.", "ifcVersion"));
+            }
+            Some(s.clone())
+        }
+        Some(_) => {
+            d.push(detail(
+                "InvalidValue",
+                "ifcVersion must be one of IFC4.3, IFC2x3, IFC2x3 CV 2.0, IFC4 RV 1.2.",
+                "ifcVersion",
+            ));
+            None
+        }
+    };
+    let mut input = Map::new();
+    match body.get("inputOptions") {
+        None | Some(Value::Null) => {}
+        Some(Value::Object(o)) => {
+            for key in ["mappingFileId", "changesetId", "savedViewId", "mappingfileBlobUrl"] {
+                match o.get(key) {
+                    None | Some(Value::Null) => {}
+                    Some(Value::String(s)) => {
+                        let bad = match key {
+                            "changesetId" => {
+                                !(s.is_empty() || (s.len() == 40 && s.bytes().all(|b| b.is_ascii_hexdigit())))
+                            }
+                            "mappingfileBlobUrl" => !url_ok(s),
+                            _ => false,
+                        };
+                        if bad {
+                            d.push(detail(
+                                "InvalidValue",
+                                format!("Provided {key} value is not valid."),
+                                &format!("inputOptions.{key}"),
+                            ));
+                        }
+                        input.insert(key.into(), json!(s));
+                    }
+                    Some(_) => d.push(detail(
+                        "InvalidValue",
+                        format!("{key} must be a string."),
+                        &format!("inputOptions.{key}"),
+                    )),
+                }
+            }
+            match o.get("modelIds") {
+                None | Some(Value::Null) => {}
+                Some(Value::Array(ids))
+                    if !ids.is_empty() && ids.iter().all(|i| i.as_str().is_some_and(|s| !s.is_empty())) =>
+                {
+                    input.insert("modelIds".into(), json!(ids));
+                }
+                Some(_) => d.push(detail(
+                    "InvalidValue",
+                    "modelIds must be a non-empty array of model ids.",
+                    "inputOptions.modelIds",
+                )),
+            }
+        }
+        Some(_) => d.push(detail("InvalidValue", "inputOptions must be an object.", "inputOptions")),
+    }
+    let mut output = Map::new();
+    match body.get("outputOptions") {
+        None | Some(Value::Null) => {
+            output.insert("location".into(), json!("STORAGE"));
+        }
+        Some(Value::Object(o)) => {
+            let location = match o.get("location") {
+                None | Some(Value::Null) => "STORAGE".to_string(),
+                Some(Value::String(s)) if s == "STORAGE" || s == "USER_BLOB_STORAGE" => s.clone(),
+                Some(_) => {
+                    d.push(detail(
+                        "InvalidValue",
+                        "location must be one of STORAGE, USER_BLOB_STORAGE.",
+                        "outputOptions.location",
+                    ));
+                    "STORAGE".to_string()
+                }
+            };
+            for key in ["outputSasUrl", "logsSasUrl"] {
+                match o.get(key) {
+                    None | Some(Value::Null) => {
+                        if location == "USER_BLOB_STORAGE" && key == "outputSasUrl" {
+                            d.push(detail(
+                                "MissingRequiredProperty",
+                                "outputSasUrl is required when location is USER_BLOB_STORAGE.",
+                                "outputOptions.outputSasUrl",
+                            ));
+                        }
+                    }
+                    Some(Value::String(s)) if url_ok(s) => {
+                        output.insert(key.into(), json!(s));
+                    }
+                    Some(_) => d.push(detail(
+                        "InvalidValue",
+                        format!("{key} must be a valid URL."),
+                        &format!("outputOptions.{key}"),
+                    )),
+                }
+            }
+            if let Some(Value::String(f)) = o.get("folderId") {
+                output.insert("folderId".into(), json!(f));
+            }
+            output.insert("location".into(), json!(location));
+        }
+        Some(_) => d.push(detail("InvalidValue", "outputOptions must be an object.", "outputOptions")),
+    }
+    if !d.is_empty() {
+        return Err(d);
+    }
+    let mut req = json!({"exportType": export_type, "inputOptions": input, "outputOptions": output});
+    if let Some(v) = ifc_version {
+        req["ifcVersion"] = json!(v);
+    }
+    Ok(req)
+}
+
+async fn user_authorized(state: &AppState, user: &User) -> Result<bool, ExError> {
+    if user.record.data["authorizedForRuns"].as_bool() == Some(true) {
+        return Ok(true);
+    }
+    Ok(state.store.get_record("export", GRANT_KIND, &user.id).await?.is_some())
+}
+
+async fn create_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> ExResult {
+    const CODE: &str = "InvalidExportConnectionRunRequest";
+    let user = authenticate(&state, &headers).await?;
+    check_connection_id(&id, CODE)?;
+    let conn = owned_connection(&state, &user, &id, "modify").await?;
+    let body = json_body(body, CODE)?;
+    let request = run_request(&body).map_err(|d| ExError::invalid(CODE, d))?;
+    if conn.authentication_type == "User" && !user_authorized(&state, &user).await? {
+        return Err(ExError::invalid(
+            CODE,
+            vec![detail(
+                "UserNotAuthorized",
+                "The user has not authorized background exports: send the user to the authorizationUrl of GET /export/authorizationinformation first.",
+                "authorization",
+            )],
+        ));
+    }
+    let now = state.clock.now_ms();
+    let run = ExRun {
+        tenant: conn.tenant.clone(),
+        id: uuid::Uuid::new_v4().to_string(),
+        connection_id: conn.id.clone(),
+        state: state::QUEUED.into(),
+        result: result::UNDETERMINED.into(),
+        request,
+        jobs: runner::initial_jobs(),
+        start_at: None,
+        end_at: None,
+        created_at: now,
+        updated_at: now,
+    };
+    let job = runner::job(&conn.tenant, &conn.id, &run.id, now);
+    let base = base_url(&state, &headers);
+    let location = |run_id: &str| format!("{base}/export/connections/{}/runs/{run_id}", conn.id);
+    let (status, run_id) = match state.store.ex_create_run(&run, &job).await? {
+        RunCreated::Created => (StatusCode::ACCEPTED, run.id.clone()),
+        RunCreated::Active(active) => (StatusCode::SEE_OTHER, active),
+        RunCreated::Raced => {
+            return Err(ExError::new(
+                StatusCode::CONFLICT,
+                "ConnectionAlreadyInUse",
+                "Another run of this connection was created at the same time.",
+            ));
+        }
+    };
+    let mut resp = status.into_response();
+    if let Ok(v) = HeaderValue::from_str(&location(&run_id)) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    Ok(resp)
+}
+
+async fn list_runs(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(query): RawQuery,
+) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    check_connection_id(&id, "InvalidExportConnectionRunRequest")?;
+    let conn = owned_connection(&state, &user, &id, "read").await?;
+    let mut details = Vec::new();
+    let (top, skip) = paging(&query_map(query.as_deref()), &mut details);
+    if !details.is_empty() {
+        return Err(ExError::invalid("InvalidExportConnectionRunRequest", details));
+    }
+    let mut runs = state.store.ex_list_runs(&conn.tenant, &conn.id, top + 1, skip).await?;
+    let more = runs.len() as i64 > top;
+    runs.truncate(top as usize);
+    let base = base_url(&state, &headers);
+    ok(
+        StatusCode::OK,
+        json!({
+            "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
+            "_links": page_links(&format!("{base}/export/connections/{}/runs", conn.id), top, skip, more),
+        }),
+    )
+}
+
+async fn get_run(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path((id, run_id)): Path<(String, String)>,
+) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    check_connection_id(&id, "InvalidExportConnectionRunRequest")?;
+    if !valid_id(&run_id) {
+        return Err(ExError::invalid(
+            "InvalidExportConnectionRunRequest",
+            vec![detail("InvalidValue", "Provided runId value is not valid.", "runId")],
+        ));
+    }
+    let conn = owned_connection(&state, &user, &id, "read").await?;
+    let run = state
+        .store
+        .ex_get_run(&conn.tenant, &conn.id, &run_id)
+        .await?
+        .ok_or_else(|| ExError::new(StatusCode::NOT_FOUND, "RunNotFound", "Requested Run is not available."))?;
+    ok(StatusCode::OK, json!({ "run": run_json(&run) }))
+}
+
+// --------------------------------------------------------- authorization --
+
+async fn authorization_information(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    RawQuery(query): RawQuery,
+) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    let q = query_map(query.as_deref());
+    let redirect = q
+        .get("redirecturl")
+        .filter(|u| reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
+        .cloned()
+        .ok_or_else(|| {
+            ExError::invalid(
+                "InvalidAuthorizationInformationRequest",
+                vec![detail("InvalidValue", "redirectUrl must be a valid URL.", "$redirectUrl")],
+            )
+        })?;
+    let authorized = user_authorized(&state, &user).await?;
+    let mut raw = [0u8; 24];
+    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    let consent = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
+    let now = state.clock.now_ms();
+    let rec = RecordWrite {
+        tenant: "export".into(),
+        kind: CONSENT_KIND.into(),
+        id: consent.clone(),
+        data: json!({"userId": user.id, "redirectUrl": redirect, "expiresAt": now + 3_600_000}),
+        secret: None,
+    };
+    state.store.put_record(&rec, &[], &state.vault, now).await?;
+    let base = base_url(&state, &headers);
+    let url = format!(
+        "{base}/export/authorize?redirect_url={}&consent={consent}",
+        form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
+    );
+    ok(
+        StatusCode::OK,
+        json!({"authorizationInformation": {"isUserAuthorized": authorized, "_links": {"authorizationUrl": href(url)}}}),
+    )
+}
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;").replace('\'', "&#39;")
+}
+
+fn html_error(status: StatusCode, message: &str) -> Response {
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Patchbay authorization</title></head>\
+         <body><h1>Authorization</h1><p>{}</p></body></html>",
+        html_escape(message)
+    );
+    (status, Html(page)).into_response()
+}
+
+/// A live consent record: (record, user id, redirect URL).
+async fn live_consent(state: &AppState, consent: &str) -> Option<(String, String)> {
+    if !valid_id(consent) {
+        return None;
+    }
+    let rec = state.store.get_record("export", CONSENT_KIND, consent).await.ok()??;
+    let fresh = rec.data["expiresAt"].as_i64().is_some_and(|t| t > state.clock.now_ms());
+    let used = rec.data["used"].as_bool() == Some(true);
+    if !fresh || used {
+        return None;
+    }
+    Some((rec.data["userId"].as_str()?.to_string(), rec.data["redirectUrl"].as_str()?.to_string()))
+}
+
+async fn consent_page(State(state): State<AppState>, RawQuery(query): RawQuery) -> Response {
+    let q = query_map(query.as_deref());
+    let consent = q.get("consent").cloned().unwrap_or_default();
+    let Some((user, redirect)) = live_consent(&state, &consent).await else {
+        return html_error(StatusCode::BAD_REQUEST, "This authorization link is invalid or has expired.");
+    };
+    let page = format!(
+        "<!doctype html><html><head><meta charset=\"utf-8\"><title>Authorize Export</title></head><body>\
+         <h1>Authorize Export</h1>\
+         <p>Allow the Export service to run exports in the background on behalf of <strong>{user}</strong>?</p>\
+         <p>Afterwards you return to <code>{redirect}</code>.</p>\
+         <form method=\"post\" action=\"/export/authorize\">\
+         <input type=\"hidden\" name=\"consent\" value=\"{consent}\">\
+         <button type=\"submit\" name=\"decision\" value=\"allow\">Allow</button>\
+         </form></body></html>",
+        user = html_escape(&user),
+        redirect = html_escape(&redirect),
+        consent = html_escape(&consent),
+    );
+    Html(page).into_response()
+}
+
+async fn consent_submit(State(state): State<AppState>, body: Result<Bytes, BytesRejection>) -> Response {
+    let Ok(body) = body else {
+        return html_error(StatusCode::BAD_REQUEST, "The form could not be read.");
+    };
+    let form: BTreeMap<String, String> = form_urlencoded::parse(&body).into_owned().collect();
+    let consent = form.get("consent").cloned().unwrap_or_default();
+    if form.get("decision").map(String::as_str) != Some("allow") {
+        return html_error(StatusCode::BAD_REQUEST, "Authorization was not granted.");
+    }
+    let Some((user, redirect)) = live_consent(&state, &consent).await else {
+        return html_error(StatusCode::BAD_REQUEST, "This authorization link is invalid or has expired.");
+    };
+    let now = state.clock.now_ms();
+    let grant = RecordWrite {
+        tenant: "export".into(),
+        kind: GRANT_KIND.into(),
+        id: user.clone(),
+        data: json!({"grantedAt": timestamp(now)}),
+        secret: None,
+    };
+    let used = RecordWrite {
+        tenant: "export".into(),
+        kind: CONSENT_KIND.into(),
+        id: consent,
+        data: json!({"userId": user, "redirectUrl": redirect, "expiresAt": 0, "used": true}),
+        secret: None,
+    };
+    for rec in [grant, used] {
+        if let Err(e) = state.store.put_record(&rec, &[], &state.vault, now).await {
+            tracing::error!(error = %e, "could not record the export grant");
+            return html_error(StatusCode::INTERNAL_SERVER_ERROR, "The authorization could not be recorded.");
+        }
+    }
+    let mut resp = StatusCode::SEE_OTHER.into_response();
+    if let Ok(v) = HeaderValue::from_str(&redirect) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    resp
+}
+
+// ----------------------------------------------------------------- files --
+
+/// Extension: the file a run produced (`exportOutputFileId`).
+async fn download_file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
+    let user = authenticate(&state, &headers).await?;
+    let not_found = || ExError::new(StatusCode::NOT_FOUND, "FileNotFound", "Requested File is not available.");
+    if !is_uuid(&id) {
+        return Err(not_found());
+    }
+    let rec = state.store.find_record(FILE_KIND, &id).await?.ok_or_else(not_found)?;
+    if !user.can(&rec.tenant, "read") {
+        return Err(ExError::forbidden());
+    }
+    let bytes = tokio::fs::read(state.config.export.files_dir().join(&id)).await.map_err(|_| not_found())?;
+    let pdf = rec.data["exportType"] == "PDF";
+    let name = rec.data["name"].as_str().unwrap_or("export").replace('"', "_");
+    let mut resp = Response::new(Body::from(bytes));
+    let h = resp.headers_mut();
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static(if pdf { "application/pdf" } else { "application/octet-stream" }),
+    );
+    if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{name}\"")) {
+        h.insert(header::CONTENT_DISPOSITION, v);
+    }
+    Ok(resp)
+}
