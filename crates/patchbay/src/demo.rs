@@ -35,6 +35,14 @@ pub fn demo_config(base: &Config, dir: &std::path::Path, partner_url: &str) -> a
     config.master_keys = None;
     config.key_file = None;
     config.outbound.allow_loopback = true;
+    config.data_dir = Some(dir.join("data"));
+    // Export runs are simulated: they take a couple of seconds, then succeed.
+    for t in ["IFC", "PDF"] {
+        config.export.exporters.entry(t.into()).or_insert(patchbay_http::export::exporter::ExporterConfig::Simulate {
+            delay_ms: 2_000,
+            result: "Success".into(),
+        });
+    }
     Ok((config, token))
 }
 
@@ -138,6 +146,12 @@ Try:
   curl -s -X POST {net}/ent-acme/clients/connections/signing -H 'Authorization: Bearer alice-token-1' \
        -H 'Content-Type: application/json' \
        -d '{{"partnerId":"9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02","name":"Desk 2","nonce":"demo-2","connectionKey":{{"schema":"token","connectionToken":"tok-2"}}}}'
+  # Export, seed 002: list the export connections of an iModel
+  curl -s '{url}/export/connections?imodelId=7dbd1c2e-3f4a-4b5c-9d6e-7f8a9b0c1d05' -H 'Authorization: Bearer bob-token-1'
+  # Export: start a run (202 + Location), then watch it reach Completed
+  curl -si -X POST {url}/export/connections/exc-nightly-ifc/runs -H 'Authorization: Bearer bob-token-1' \
+       -H 'Content-Type: application/json' -d '{{"exportType":"IFC","ifcVersion":"IFC4.3"}}' | grep -i '^location'
+  curl -s {url}/export/connections/exc-nightly-ifc/runs -H 'Authorization: Bearer bob-token-1'
   # Admin: apply more seed
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'

@@ -306,6 +306,26 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(initialized, "the demo partner initialised the connection");
+    // Export: a simulated run completes.
+    let run = http
+        .post(format!("{url}/export/connections/exc-nightly-ifc/runs"))
+        .bearer_auth("bob-token-1")
+        .json(&json!({"exportType": "IFC"}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(run.status(), 202);
+    let location = run.headers()["location"].to_str().unwrap().to_string();
+    let mut completed = Value::Null;
+    for _ in 0..200 {
+        let r: Value = http.get(&location).bearer_auth("bob-token-1").send().await.unwrap().json().await.unwrap();
+        if r["run"]["state"] == "Completed" {
+            completed = r["run"].clone();
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(completed["result"], "Success", "the demo run completed: {completed}");
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }
