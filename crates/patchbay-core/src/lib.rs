@@ -6,6 +6,7 @@
 pub mod clock;
 pub mod export;
 pub mod hashing;
+pub mod integrations;
 pub mod network;
 pub mod ratelimit;
 pub mod seed;

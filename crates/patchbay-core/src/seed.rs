@@ -239,6 +239,8 @@ pub struct InConnectorConfig {
 pub struct InOverrides {
     pub token_url: Option<String>,
     pub authorize_url: Option<String>,
+    /// Extension: the API base URL of an API-key connector (its verification endpoint).
+    pub base_url: Option<String>,
 }
 
 #[derive(Debug, Deserialize)]
@@ -370,6 +372,7 @@ struct Planner {
     seen: HashMap<(&'static str, String), String>,
     tokens: HashMap<String, String>,
     nonces: HashSet<(String, String)>,
+    ccfg_connectors: HashMap<String, String>,
 }
 
 fn is_uuid(s: &str) -> bool {
@@ -726,7 +729,15 @@ impl Planner {
             let tenant = self.reference(format!("{p}.orgId"), IN_ORG, &c.org_id, None)?;
             // Customer ids are unique within an organisation only.
             let rid = format!("{}/{}", c.org_id, c.id);
-            self.add(&p, tenant.clone(), IN_CUSTOMER, &rid, json!({"customerId": c.id, "metadata": c.metadata}), None)?;
+            let secret = c.api_key.as_ref().map(|k| json!({"apiKey": k}));
+            self.add(
+                &p,
+                tenant.clone(),
+                IN_CUSTOMER,
+                &rid,
+                json!({"customerId": c.id, "metadata": c.metadata}),
+                secret,
+            )?;
             self.out.credential_owners.push(("integrations", "customer", rid.clone()));
             if let Some(k) = &c.api_key {
                 if k.contains('.') {
@@ -744,16 +755,23 @@ impl Planner {
                 return Err(SeedError::new(format!("{p}.id"), "must start with \"ccfg_\""));
             }
             let tenant = self.reference(format!("{p}.orgId"), IN_ORG, &c.org_id, None)?;
-            let name_ok = !c.connector_name.is_empty()
-                && c.connector_name
-                    .chars()
-                    .all(|ch| ch.is_ascii_lowercase() || ch.is_ascii_digit() || ch == '-' || ch == '_');
-            if !name_ok {
+            let Some(connector) = crate::integrations::connector(&c.connector_name) else {
                 return Err(SeedError::new(
                     format!("{p}.connectorName"),
-                    "must be a connector name (lowercase letters, digits, '-', '_')",
+                    format!("{:?} is not a known connector", c.connector_name),
+                ));
+            };
+            if crate::integrations::connector_of_id(&c.id) != Some(c.connector_name.as_str()) {
+                return Err(SeedError::new(
+                    format!("{p}.id"),
+                    format!("must look like ccfg_{}_<suffix>", c.connector_name),
                 ));
             }
+            if let Some(issue) = connector.validate_config(&Value::Object(c.config.clone()), &[]).into_iter().next() {
+                let at = issue.path.iter().map(|s| format!(".{s}")).collect::<String>();
+                return Err(SeedError::new(format!("{p}.config{at}"), issue.message));
+            }
+            self.ccfg_connectors.insert(c.id.clone(), c.connector_name.clone());
             if let Some(o) = &c.overrides {
                 if let Some(u) = &o.token_url {
                     url_field(&format!("{p}.overrides.tokenUrl"), u)?;
@@ -761,10 +779,13 @@ impl Planner {
                 if let Some(u) = &o.authorize_url {
                     url_field(&format!("{p}.overrides.authorizeUrl"), u)?;
                 }
+                if let Some(u) = &o.base_url {
+                    url_field(&format!("{p}.overrides.baseUrl"), u)?;
+                }
             }
             let data = json!({"orgId": c.org_id, "connectorName": c.connector_name,
-                "displayName": c.display_name, "disabled": c.disabled,
-                "overrides": c.overrides.as_ref().map(|o| json!({"tokenUrl": o.token_url, "authorizeUrl": o.authorize_url}))});
+                "displayName": c.display_name, "disabled": c.disabled, "metadata": {},
+                "overrides": c.overrides.as_ref().map(|o| json!({"tokenUrl": o.token_url, "authorizeUrl": o.authorize_url, "baseUrl": o.base_url}))});
             self.add(&p, tenant, IN_CCFG, &c.id, data, Some(Value::Object(c.config.clone())))?;
         }
         for (i, c) in s.connections.iter().enumerate() {
@@ -789,6 +810,21 @@ impl Planner {
                 None => non_empty(&format!("{p}.customerId"), &c.customer_id)?,
             }
             one_of(&format!("{p}.status"), &c.status, &["healthy", "disconnected", "error", "manual", "unknown"])?;
+            let conn_connector = crate::integrations::connector_of_id(&c.id).unwrap_or_default().to_string();
+            if let Some(name) = self.ccfg_connectors.get(&c.connector_config_id) {
+                if &conn_connector != name {
+                    return Err(SeedError::new(format!("{p}.id"), format!("must look like conn_{name}_<suffix>")));
+                }
+            } else if crate::integrations::connector(&conn_connector).is_none() {
+                return Err(SeedError::new(format!("{p}.id"), "must look like conn_<connector>_<suffix>"));
+            }
+            if let Some(connector) = crate::integrations::connector(&conn_connector)
+                && let Some(issue) =
+                    connector.validate_settings(&Value::Object(c.settings.clone()), &[]).into_iter().next()
+            {
+                let at = issue.path.iter().map(|s| format!(".{s}")).collect::<String>();
+                return Err(SeedError::new(format!("{p}.settings{at}"), issue.message));
+            }
             let data = json!({"connectorConfigId": c.connector_config_id, "customerId": c.customer_id,
                 "displayName": c.display_name, "status": c.status, "metadata": c.metadata});
             self.add(&p, tenant, IN_CONNECTION, &c.id, data, Some(Value::Object(c.settings.clone())))?;
