@@ -12,8 +12,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{
-    Backend, Credential, ExConnection, ExDeleted, ExRun, Job, JobStat, JobState, NetConnection, NetConnectionFilter,
-    NetSide, NewJob, Record, RecordWrite, Result, RunCreated, Store, StoreError,
+    Backend, Credential, ExConnection, ExDeleted, ExRun, InConnection, InCustomerRow, InEvent, InFilter, Job, JobStat,
+    JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite, Result, RunCreated, Store,
+    StoreError,
 };
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
@@ -134,6 +135,46 @@ pub const EX_CONN_COLS: &str = "tenant, id, imodel_id, display_name, authenticat
 pub const EX_RUN_COLS: &str =
     "tenant, id, connection_id, state, result, request, detail, start_at, end_at, created_at, updated_at";
 
+pub const IN_COLS: &str = "tenant, id, connector_name, connector_config_id, customer_id, integration_id, display_name, \
+     disabled, status, status_message, metadata, settings_key_id, settings_blob, expires_at, refreshable, version, \
+     created_at, updated_at";
+
+/// `LIKE` pattern matching `q` anywhere, with wildcards escaped (`ESCAPE '\'`).
+fn like_pattern(q: &str) -> String {
+    let escaped = q.to_lowercase().replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+    format!("%{escaped}%")
+}
+
+/// WHERE clause and binds for a connection list (after `tenant = $1`).
+fn in_filter_sql(f: &InFilter, binds: &mut Vec<Bind>) -> String {
+    let mut sql = String::new();
+    if !f.connector_names.is_empty() {
+        let mut marks = Vec::new();
+        for n in &f.connector_names {
+            binds.push(Bind::Text(n.clone()));
+            marks.push(format!("${}", binds.len()));
+        }
+        sql.push_str(&format!(" AND connector_name IN ({})", marks.join(", ")));
+    }
+    if let Some(c) = &f.customer_id {
+        binds.push(Bind::Text(c.clone()));
+        sql.push_str(&format!(" AND customer_id = ${}", binds.len()));
+    }
+    if let Some(c) = &f.connector_config_id {
+        binds.push(Bind::Text(c.clone()));
+        sql.push_str(&format!(" AND connector_config_id = ${}", binds.len()));
+    }
+    if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
+        binds.push(Bind::Text(like_pattern(q)));
+        let n = binds.len();
+        sql.push_str(&format!(
+            " AND (LOWER(id) LIKE ${n} ESCAPE '\\' OR LOWER(COALESCE(customer_id, '')) LIKE ${n} ESCAPE '\\' \
+             OR LOWER(connector_name) LIKE ${n} ESCAPE '\\')"
+        ));
+    }
+    sql
+}
+
 /// A value bound to a dynamically built query.
 enum Bind {
     Text(String),
@@ -181,6 +222,16 @@ fn net_list_query(
     binds.push(Bind::Int(offset));
     sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${} OFFSET ${}", binds.len() - 1, binds.len()));
     (sql, binds)
+}
+
+impl Bind {
+    fn clone_bind(&self) -> Bind {
+        match self {
+            Bind::Text(s) => Bind::Text(s.clone()),
+            Bind::Bool(b) => Bind::Bool(*b),
+            Bind::Int(i) => Bind::Int(*i),
+        }
+    }
 }
 
 fn is_unique_violation(e: &sqlx::Error) -> bool {
@@ -364,6 +415,88 @@ macro_rules! bind_ex_conn {
     }};
 }
 
+macro_rules! in_from_row {
+    ($row:expr) => {{
+        let row = $row;
+        let metadata: Option<String> = row.try_get("metadata")?;
+        InConnection {
+            tenant: row.try_get("tenant")?,
+            id: row.try_get("id")?,
+            connector_name: row.try_get("connector_name")?,
+            connector_config_id: row.try_get("connector_config_id")?,
+            customer_id: row.try_get("customer_id")?,
+            integration_id: row.try_get("integration_id")?,
+            display_name: row.try_get("display_name")?,
+            disabled: row.try_get("disabled")?,
+            status: row.try_get("status")?,
+            status_message: row.try_get("status_message")?,
+            metadata: match metadata {
+                Some(m) => Some(parse_json(&m, "metadata")?),
+                None => None,
+            },
+            settings: Sealed { key_id: row.try_get("settings_key_id")?, blob: row.try_get("settings_blob")? },
+            expires_at: row.try_get("expires_at")?,
+            refreshable: row.try_get("refreshable")?,
+            version: row.try_get("version")?,
+            created_at: row.try_get("created_at")?,
+            updated_at: row.try_get("updated_at")?,
+        }
+    }};
+}
+
+macro_rules! bind_in {
+    ($q:expr, $c:expr) => {{
+        let c: &InConnection = $c;
+        $q.bind(&c.tenant)
+            .bind(&c.id)
+            .bind(&c.connector_name)
+            .bind(&c.connector_config_id)
+            .bind(&c.customer_id)
+            .bind(&c.integration_id)
+            .bind(&c.display_name)
+            .bind(c.disabled)
+            .bind(&c.status)
+            .bind(&c.status_message)
+            .bind(c.metadata.as_ref().map(|m| m.to_string()))
+            .bind(&c.settings.key_id)
+            .bind(&c.settings.blob)
+            .bind(c.expires_at)
+            .bind(c.refreshable)
+            .bind(c.version)
+            .bind(c.created_at)
+            .bind(c.updated_at)
+    }};
+}
+
+macro_rules! insert_event {
+    ($exec:expr, $e:expr) => {{
+        let e: &InEvent = $e;
+        sqlx::query("INSERT INTO in_events (tenant, id, name, data, customer_id, ts) VALUES ($1, $2, $3, $4, $5, $6)")
+            .bind(&e.tenant)
+            .bind(&e.id)
+            .bind(&e.name)
+            .bind(e.data.to_string())
+            .bind(&e.customer_id)
+            .bind(e.ts)
+            .execute($exec)
+            .await?;
+    }};
+}
+
+macro_rules! bind_all {
+    ($q:expr, $binds:expr) => {{
+        let mut q = $q;
+        for b in $binds {
+            q = match b {
+                Bind::Text(s) => q.bind(s),
+                Bind::Bool(v) => q.bind(v),
+                Bind::Int(i) => q.bind(i),
+            };
+        }
+        q
+    }};
+}
+
 macro_rules! job_from_row {
     ($row:expr) => {{
         let row = $row;
@@ -464,6 +597,10 @@ macro_rules! impl_store {
                     let tenant = tenant_of(&rec.tenant);
                     if rec.kind == kind::NET_CONNECTION {
                         self.seed_net_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
+                        continue;
+                    }
+                    if rec.kind == kind::IN_CONNECTION {
+                        self.seed_in_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
                         continue;
                     }
                     if rec.kind == kind::EX_CONNECTION {
@@ -650,6 +787,34 @@ macro_rules! impl_store {
 
             async fn rotate_secrets(&self, vault: &Vault) -> Result<u64> {
                 let mut total = 0u64;
+                // Integrations connection settings live in their own table.
+                loop {
+                    let q = format!(
+                        "SELECT {IN_COLS} FROM in_connections WHERE settings_key_id <> $1 ORDER BY tenant, id LIMIT 500"
+                    );
+                    let rows = sqlx::query(&q).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
+                    if rows.is_empty() {
+                        break;
+                    }
+                    for row in rows {
+                        let c: InConnection = in_from_row!(row);
+                        let aad = Record::aad(&c.tenant, kind::IN_CONNECTION, &c.id);
+                        let plain = vault.open(&c.settings, &aad)?;
+                        let new = vault.seal(&plain, &aad);
+                        let done = sqlx::query(
+                            "UPDATE in_connections SET settings_key_id = $1, settings_blob = $2 \
+                             WHERE tenant = $3 AND id = $4 AND settings_key_id = $5",
+                        )
+                        .bind(&new.key_id)
+                        .bind(new.blob)
+                        .bind(&c.tenant)
+                        .bind(&c.id)
+                        .bind(&c.settings.key_id)
+                        .execute(&self.pool)
+                        .await?;
+                        total += done.rows_affected();
+                    }
+                }
                 // Network connection keys live in their own table.
                 loop {
                     let q = format!(
@@ -953,6 +1118,281 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() == 1)
             }
 
+            async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>> {
+                let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
+                let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
+                Ok(match row {
+                    Some(row) => Some(in_from_row!(row)),
+                    None => None,
+                })
+            }
+
+            async fn in_list_connections(
+                &self,
+                tenant: &str,
+                filter: &InFilter,
+                limit: i64,
+                offset: i64,
+            ) -> Result<(Vec<InConnection>, i64)> {
+                let mut binds = vec![Bind::Text(tenant.to_string())];
+                let cond = in_filter_sql(filter, &mut binds);
+                let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE tenant = $1{cond}");
+                let (count_binds, mut page_binds) = (binds.iter().map(Bind::clone_bind).collect::<Vec<_>>(), binds);
+                let total: i64 = bind_all!(sqlx::query(&count_q), count_binds).fetch_one(&self.pool).await?.try_get("n")?;
+                page_binds.push(Bind::Int(limit));
+                page_binds.push(Bind::Int(offset));
+                let n = page_binds.len();
+                let q = format!(
+                    "SELECT {IN_COLS} FROM in_connections WHERE tenant = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
+                    n - 1
+                );
+                let rows = bind_all!(sqlx::query(&q), page_binds).fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(in_from_row!(row));
+                }
+                Ok((out, total))
+            }
+
+            async fn in_put_connection(&self, conn: &InConnection, event: Option<&InEvent>, jobs: &[NewJob]) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                sqlx::query("DELETE FROM in_connections WHERE id = $1").bind(&conn.id).execute(&mut *tx).await?;
+                let q = format!(
+                    "INSERT INTO in_connections ({IN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                );
+                bind_in!(sqlx::query(&q), conn).execute(&mut *tx).await?;
+                if let Some(e) = event {
+                    insert_event!(&mut *tx, e);
+                }
+                for job in jobs {
+                    insert_job!(&mut *tx, job, conn.updated_at);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn in_update_connection(
+                &self,
+                conn: &InConnection,
+                expected_version: i64,
+                event: Option<&InEvent>,
+                jobs: &[NewJob],
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let r = sqlx::query(
+                    "UPDATE in_connections SET display_name = $1, disabled = $2, status = $3, status_message = $4, \
+                     metadata = $5, settings_key_id = $6, settings_blob = $7, expires_at = $8, refreshable = $9, \
+                     version = $10, updated_at = $11 WHERE tenant = $12 AND id = $13 AND version = $14",
+                )
+                .bind(&conn.display_name)
+                .bind(conn.disabled)
+                .bind(&conn.status)
+                .bind(&conn.status_message)
+                .bind(conn.metadata.as_ref().map(|m| m.to_string()))
+                .bind(&conn.settings.key_id)
+                .bind(&conn.settings.blob)
+                .bind(conn.expires_at)
+                .bind(conn.refreshable)
+                .bind(conn.version)
+                .bind(conn.updated_at)
+                .bind(&conn.tenant)
+                .bind(&conn.id)
+                .bind(expected_version)
+                .execute(&mut *tx)
+                .await?;
+                if r.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                if let Some(e) = event {
+                    insert_event!(&mut *tx, e);
+                }
+                for job in jobs {
+                    insert_job!(&mut *tx, job, conn.updated_at);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn in_delete_connection(
+                &self,
+                tenant: &str,
+                id: &str,
+                customer: Option<&str>,
+                event: &InEvent,
+                jobs: &[NewJob],
+            ) -> Result<bool> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                let r = match customer {
+                    Some(c) => sqlx::query("DELETE FROM in_connections WHERE tenant = $1 AND id = $2 AND customer_id = $3")
+                        .bind(tenant)
+                        .bind(id)
+                        .bind(c)
+                        .execute(&mut *tx)
+                        .await?,
+                    None => sqlx::query("DELETE FROM in_connections WHERE tenant = $1 AND id = $2")
+                        .bind(tenant)
+                        .bind(id)
+                        .execute(&mut *tx)
+                        .await?,
+                };
+                if r.rows_affected() != 1 {
+                    return Ok(false);
+                }
+                insert_event!(&mut *tx, event);
+                for job in jobs {
+                    insert_job!(&mut *tx, job, event.ts);
+                }
+                tx.commit().await?;
+                Ok(true)
+            }
+
+            async fn in_try_lock(&self, tenant: &str, id: &str, owner: &str, until_ms: i64, now_ms: i64) -> Result<bool> {
+                let r = sqlx::query(
+                    "UPDATE in_connections SET lock_owner = $1, lock_until = $2 \
+                     WHERE tenant = $3 AND id = $4 AND (lock_until IS NULL OR lock_until < $5 OR lock_owner = $1)",
+                )
+                .bind(owner)
+                .bind(until_ms)
+                .bind(tenant)
+                .bind(id)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
+            async fn in_unlock(&self, tenant: &str, id: &str, owner: &str) -> Result<()> {
+                sqlx::query("UPDATE in_connections SET lock_owner = NULL, lock_until = NULL WHERE tenant = $1 AND id = $2 AND lock_owner = $3")
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(owner)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn in_due_for_refresh(&self, before_ms: i64, limit: i64) -> Result<Vec<(String, String)>> {
+                let rows = sqlx::query(
+                    "SELECT tenant, id FROM in_connections WHERE expires_at < $1 AND refreshable = TRUE \
+                     AND COALESCE(status, '') <> 'disconnected' ORDER BY expires_at LIMIT $2",
+                )
+                .bind(before_ms)
+                .bind(limit)
+                .fetch_all(&self.pool)
+                .await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push((row.try_get("tenant")?, row.try_get("id")?));
+                }
+                Ok(out)
+            }
+
+            async fn in_count_by_config(&self, tenant: &str, connector_config_id: &str) -> Result<i64> {
+                let row = sqlx::query("SELECT COUNT(*) AS n FROM in_connections WHERE tenant = $1 AND connector_config_id = $2")
+                    .bind(tenant)
+                    .bind(connector_config_id)
+                    .fetch_one(&self.pool)
+                    .await?;
+                Ok(row.try_get("n")?)
+            }
+
+            async fn in_customers(
+                &self,
+                tenant: &str,
+                search: Option<&str>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<(Vec<InCustomerRow>, i64)> {
+                let mut binds = vec![Bind::Text(tenant.to_string())];
+                let mut cond = String::from(" AND customer_id IS NOT NULL");
+                if let Some(q) = search.filter(|q| !q.is_empty()) {
+                    binds.push(Bind::Text(like_pattern(q)));
+                    cond.push_str(&format!(" AND LOWER(customer_id) LIKE ${} ESCAPE '\\'", binds.len()));
+                }
+                let count_q = format!("SELECT COUNT(DISTINCT customer_id) AS n FROM in_connections WHERE tenant = $1{cond}");
+                let count_binds: Vec<Bind> = binds.iter().map(Bind::clone_bind).collect();
+                let total: i64 = bind_all!(sqlx::query(&count_q), count_binds).fetch_one(&self.pool).await?.try_get("n")?;
+                binds.push(Bind::Int(limit));
+                binds.push(Bind::Int(offset));
+                let n = binds.len();
+                let q = format!(
+                    "SELECT customer_id, COUNT(*) AS n, MIN(created_at) AS c, MAX(updated_at) AS u FROM in_connections \
+                     WHERE tenant = $1{cond} GROUP BY customer_id ORDER BY customer_id LIMIT ${} OFFSET ${n}",
+                    n - 1
+                );
+                let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    out.push(InCustomerRow {
+                        id: row.try_get("customer_id")?,
+                        connection_count: row.try_get("n")?,
+                        created_at: row.try_get("c")?,
+                        updated_at: row.try_get("u")?,
+                    });
+                }
+                Ok((out, total))
+            }
+
+            async fn in_insert_event(&self, event: &InEvent, jobs: &[NewJob]) -> Result<()> {
+                let mut tx = self.pool.begin_with($begin).await?;
+                insert_event!(&mut *tx, event);
+                for job in jobs {
+                    insert_job!(&mut *tx, job, event.ts);
+                }
+                tx.commit().await?;
+                Ok(())
+            }
+
+            async fn in_list_events(
+                &self,
+                tenant: &str,
+                customer: Option<&str>,
+                search: Option<&str>,
+                since_ms: Option<i64>,
+                limit: i64,
+                offset: i64,
+            ) -> Result<(Vec<InEvent>, i64)> {
+                let mut binds = vec![Bind::Text(tenant.to_string())];
+                let mut cond = String::new();
+                if let Some(c) = customer {
+                    binds.push(Bind::Text(c.to_string()));
+                    cond.push_str(&format!(" AND customer_id = ${}", binds.len()));
+                }
+                if let Some(q) = search.filter(|q| !q.is_empty()) {
+                    binds.push(Bind::Text(like_pattern(q)));
+                    cond.push_str(&format!(" AND LOWER(id) LIKE ${} ESCAPE '\\'", binds.len()));
+                }
+                if let Some(t) = since_ms {
+                    binds.push(Bind::Int(t));
+                    cond.push_str(&format!(" AND ts >= ${}", binds.len()));
+                }
+                let count_q = format!("SELECT COUNT(*) AS n FROM in_events WHERE tenant = $1{cond}");
+                let count_binds: Vec<Bind> = binds.iter().map(Bind::clone_bind).collect();
+                let total: i64 = bind_all!(sqlx::query(&count_q), count_binds).fetch_one(&self.pool).await?.try_get("n")?;
+                binds.push(Bind::Int(limit));
+                binds.push(Bind::Int(offset));
+                let n = binds.len();
+                let q = format!(
+                    "SELECT tenant, id, name, data, customer_id, ts FROM in_events WHERE tenant = $1{cond} \
+                     ORDER BY ts DESC, id ASC LIMIT ${} OFFSET ${n}",
+                    n - 1
+                );
+                let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
+                let mut out = Vec::with_capacity(rows.len());
+                for row in rows {
+                    let data: String = row.try_get("data")?;
+                    out.push(InEvent {
+                        tenant: row.try_get("tenant")?,
+                        id: row.try_get("id")?,
+                        name: row.try_get("name")?,
+                        data: parse_json(&data, "event data")?,
+                        customer_id: row.try_get("customer_id")?,
+                        ts: row.try_get("ts")?,
+                    });
+                }
+                Ok((out, total))
+            }
+
             async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()> {
                 insert_job!(&self.pool, job, now_ms);
                 Ok(())
@@ -1187,6 +1627,80 @@ macro_rules! impl_ex_seed {
     };
 }
 
+/// Seeding Integrations connections (their own table).
+macro_rules! impl_in_seed {
+    ($ty:ty, $db:ty) => {
+        impl $ty {
+            async fn seed_in_connection(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                rec: &PlannedRecord,
+                tenant: &str,
+                vault: &Vault,
+                now_ms: i64,
+            ) -> Result<()> {
+                let d = &rec.data;
+                let settings = rec.secret.clone().unwrap_or_else(|| serde_json::json!({}));
+                let q = format!("SELECT {IN_COLS} FROM in_connections WHERE id = $1");
+                let existing = match sqlx::query(&q).bind(&rec.id).fetch_optional(&mut **tx).await? {
+                    Some(row) => Some(in_from_row!(row)),
+                    None => None,
+                };
+                let aad = Record::aad(tenant, kind::IN_CONNECTION, &rec.id);
+                let creds = &settings["oauth"]["credentials"];
+                let text = |k: &str| d[k].as_str().map(str::to_string);
+                let candidate = InConnection {
+                    tenant: tenant.to_string(),
+                    id: rec.id.clone(),
+                    connector_name: patchbay_core::integrations::connector_of_id(&rec.id).unwrap_or_default().to_string(),
+                    connector_config_id: text("connectorConfigId").unwrap_or_default(),
+                    customer_id: text("customerId"),
+                    integration_id: None,
+                    display_name: text("displayName"),
+                    disabled: false,
+                    status: text("status"),
+                    status_message: None,
+                    metadata: Some(d["metadata"].clone()).filter(|m| !m.is_null()),
+                    settings: vault.seal(settings.to_string().as_bytes(), &aad),
+                    expires_at: creds["expires_at"]
+                        .as_str()
+                        .and_then(|t| chrono::DateTime::parse_from_rfc3339(t).ok())
+                        .map(|t| t.timestamp_millis()),
+                    refreshable: creds["refresh_token"].as_str().is_some_and(|t| !t.is_empty()),
+                    version: existing.as_ref().map(|e| e.version + 1).unwrap_or(1),
+                    created_at: existing.as_ref().map(|e| e.created_at).unwrap_or(now_ms),
+                    updated_at: now_ms,
+                };
+                if let Some(old) = &existing {
+                    let old_settings: Option<Value> = if old.tenant == tenant {
+                        vault.open(&old.settings, &aad).ok().and_then(|p| serde_json::from_slice(&p).ok())
+                    } else {
+                        None
+                    };
+                    let same = (InConnection {
+                        settings: old.settings.clone(),
+                        version: old.version,
+                        updated_at: old.updated_at,
+                        ..candidate.clone()
+                    }) == *old
+                        && old_settings.as_ref() == Some(&settings);
+                    if same {
+                        return Ok(());
+                    }
+                }
+                sqlx::query("DELETE FROM in_connections WHERE id = $1").bind(&rec.id).execute(&mut **tx).await?;
+                let q = format!(
+                    "INSERT INTO in_connections ({IN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)"
+                );
+                bind_in!(sqlx::query(&q), &candidate).execute(&mut **tx).await?;
+                Ok(())
+            }
+        }
+    };
+}
+
+impl_in_seed!(SqliteStore, sqlx::Sqlite);
+impl_in_seed!(PgStore, sqlx::Postgres);
 impl_ex_seed!(SqliteStore, sqlx::Sqlite);
 impl_ex_seed!(PgStore, sqlx::Postgres);
 impl_helpers!(SqliteStore, sqlx::Sqlite);

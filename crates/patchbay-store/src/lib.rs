@@ -266,6 +266,61 @@ pub enum ExDeleted {
     Active,
 }
 
+/// An Integrations face connection as stored. Tenant = the organisation.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InConnection {
+    pub tenant: String,
+    pub id: String,
+    pub connector_name: String,
+    pub connector_config_id: String,
+    pub customer_id: Option<String>,
+    pub integration_id: Option<String>,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    pub metadata: Option<Value>,
+    /// The settings (credentials), sealed (AAD: `Record::aad(tenant, "integrations.connection", id)`).
+    pub settings: Sealed,
+    /// When the OAuth access token expires (ms), for the refresher.
+    pub expires_at: Option<i64>,
+    /// Whether a refresh token is held.
+    pub refreshable: bool,
+    /// Incremented on every settings or status write (compare-and-swap).
+    pub version: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
+/// Connection list filters (all ANDed; empty means no filter).
+#[derive(Debug, Clone, Default)]
+pub struct InFilter {
+    pub connector_names: Vec<String>,
+    pub customer_id: Option<String>,
+    pub connector_config_id: Option<String>,
+    pub search: Option<String>,
+}
+
+/// An Integrations event.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InEvent {
+    pub tenant: String,
+    pub id: String,
+    pub name: String,
+    pub data: Value,
+    pub customer_id: Option<String>,
+    pub ts: i64,
+}
+
+/// A customer as derived from connections.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct InCustomerRow {
+    pub id: String,
+    pub connection_count: i64,
+    pub created_at: i64,
+    pub updated_at: i64,
+}
+
 /// The storage contract every backend fulfils identically.
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -344,6 +399,59 @@ pub trait Store: Send + Sync + 'static {
     async fn ex_list_runs(&self, tenant: &str, connection_id: &str, limit: i64, offset: i64) -> Result<Vec<ExRun>>;
     /// Saves a run's progress; a `Completed` state releases the connection's active slot.
     async fn ex_save_run(&self, run: &ExRun) -> Result<bool>;
+
+    async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>>;
+    /// A page of connections (`updated_at` desc, then `id`) and the filtered total.
+    async fn in_list_connections(
+        &self,
+        tenant: &str,
+        filter: &InFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<InConnection>, i64)>;
+    /// Inserts (or replaces) a connection, its event and the event's jobs in one transaction.
+    async fn in_put_connection(&self, conn: &InConnection, event: Option<&InEvent>, jobs: &[NewJob]) -> Result<()>;
+    /// Writes a connection whose stored version is still `expected_version`, with its event.
+    async fn in_update_connection(
+        &self,
+        conn: &InConnection,
+        expected_version: i64,
+        event: Option<&InEvent>,
+        jobs: &[NewJob],
+    ) -> Result<bool>;
+    /// Deletes a connection (restricted to a customer when given) with its event; false when not found.
+    async fn in_delete_connection(
+        &self,
+        tenant: &str,
+        id: &str,
+        customer: Option<&str>,
+        event: &InEvent,
+        jobs: &[NewJob],
+    ) -> Result<bool>;
+    /// Takes the connection's refresh lock until `until_ms` unless another holder's lock is live.
+    async fn in_try_lock(&self, tenant: &str, id: &str, owner: &str, until_ms: i64, now_ms: i64) -> Result<bool>;
+    async fn in_unlock(&self, tenant: &str, id: &str, owner: &str) -> Result<()>;
+    /// Refreshable, not disconnected connections whose token expires before `before_ms`.
+    async fn in_due_for_refresh(&self, before_ms: i64, limit: i64) -> Result<Vec<(String, String)>>;
+    async fn in_count_by_config(&self, tenant: &str, connector_config_id: &str) -> Result<i64>;
+    async fn in_customers(
+        &self,
+        tenant: &str,
+        search: Option<&str>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<InCustomerRow>, i64)>;
+    async fn in_insert_event(&self, event: &InEvent, jobs: &[NewJob]) -> Result<()>;
+    /// Events newest first (`ts` desc, then `id`), with the filtered total.
+    async fn in_list_events(
+        &self,
+        tenant: &str,
+        customer: Option<&str>,
+        search: Option<&str>,
+        since_ms: Option<i64>,
+        limit: i64,
+        offset: i64,
+    ) -> Result<(Vec<InEvent>, i64)>;
 
     async fn enqueue_job(&self, job: &NewJob, now_ms: i64) -> Result<()>;
     /// Claims the next runnable job (queued and due, or running with an expired lease).

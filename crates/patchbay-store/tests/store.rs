@@ -89,7 +89,7 @@ async fn raw_dump(url: &str) -> Vec<u8> {
         use sqlx::Connection;
         let mut conn = sqlx::PgConnection::connect(url).await.unwrap();
         let mut all = Vec::new();
-        for table in ["records", "credentials", "jobs", "net_connections"] {
+        for table in ["records", "credentials", "jobs", "net_connections", "in_connections"] {
             let rows: Vec<(String,)> =
                 sqlx::query_as(&format!("SELECT t::text FROM {table} t")).fetch_all(&mut conn).await.unwrap();
             for (r,) in rows {
@@ -114,14 +114,14 @@ store_test!(seed_upserts_idempotently, |store, _url| {
     let ent = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().unwrap();
     assert_eq!(ent.data["name"], "Acme");
     assert_eq!(ent.updated_at, 1_000);
-    let conn = store.get_record("org_demo", kind::IN_CONNECTION, "conn_github_1").await.unwrap().unwrap();
-    assert_eq!(
-        conn.open_secret(&vault()).unwrap().unwrap(),
-        json!({"oauth": {"credentials": {"access_token": "PLAINTEXT-ACCESS-TOKEN"}}})
-    );
+    let conn = store.in_get_connection("org_demo", "conn_github_1").await.unwrap().unwrap();
+    let aad = patchbay_store::Record::aad("org_demo", kind::IN_CONNECTION, "conn_github_1");
+    let settings: serde_json::Value = serde_json::from_slice(&vault().open(&conn.settings, &aad).unwrap()).unwrap();
+    assert_eq!(settings, json!({"oauth": {"credentials": {"access_token": "PLAINTEXT-ACCESS-TOKEN"}}}));
+    assert_eq!((conn.connector_name.as_str(), conn.customer_id.as_deref(), conn.version), ("github", Some("cus_1"), 1));
     // The same document again changes nothing.
     apply(&store, DOC, 2_000).await.unwrap();
-    let again = store.get_record("org_demo", kind::IN_CONNECTION, "conn_github_1").await.unwrap().unwrap();
+    let again = store.in_get_connection("org_demo", "conn_github_1").await.unwrap().unwrap();
     assert_eq!(again, conn);
     // A changed document updates the named object and leaves the rest alone.
     apply(&store, r#"{"network":{"enterprises":[{"id":"ent-acme","name":"Acme Trading","oesLicense":true}]}}"#, 3_000)
@@ -209,7 +209,7 @@ store_test!(credentials_are_found_by_hash_and_replaced, |store, _url| {
 store_test!(rotate_keys_reseals_every_secret, |store, _url| {
     apply(&store, DOC, 1).await.unwrap();
     let both = Vault::from_spec(&format!("{},{K1}", Vault::generate_spec("k2"))).unwrap();
-    assert_eq!(store.rotate_secrets(&both).await.unwrap(), 3);
+    assert_eq!(store.rotate_secrets(&both).await.unwrap(), 4);
     assert_eq!(store.rotate_secrets(&both).await.unwrap(), 0);
     let rec = store.get_record("org_demo", kind::IN_CCFG, "ccfg_github_1").await.unwrap().unwrap();
     assert_eq!(rec.secret.as_ref().unwrap().key_id, "k2");
