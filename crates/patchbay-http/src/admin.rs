@@ -20,6 +20,7 @@ pub fn routes() -> Router<AppState> {
     Router::new()
         .route("/admin/v1/seed", post(apply_seed))
         .route("/admin/v1/network/signing-key", axum::routing::get(network_signing_key))
+        .route("/admin/v1/integrations/organizations/{org}/webhook-secret", axum::routing::get(webhook_secret))
 }
 
 fn seed_error(e: &SeedError) -> Response {
@@ -93,6 +94,32 @@ async fn network_signing_key(State(state): State<AppState>, headers: HeaderMap) 
         Err(e) => {
             tracing::error!(error = %e, "signing key unavailable");
             Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The signing key is unavailable.")
+        }
+    }
+}
+
+/// The key an organisation verifies `X-Patchbay-Signature` with (hex).
+async fn webhook_secret(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    axum::extract::Path(org): axum::extract::Path<String>,
+) -> Response {
+    if let Err(resp) = authorize(&state, &headers) {
+        return resp;
+    }
+    match state.store.get_record(&org, patchbay_core::seed::kind::IN_ORG, &org).await {
+        Ok(Some(_)) => {}
+        Ok(None) => return Face::Admin.error(StatusCode::NOT_FOUND, "No such organisation."),
+        Err(e) => {
+            tracing::error!(error = %e, "organisation lookup failed");
+            return Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The organisation could not be read.");
+        }
+    }
+    match crate::integrations::webhook_secret(&state, &org).await {
+        Ok(secret) => axum::Json(json!({"organization": org, "secret": hex::encode(secret)})).into_response(),
+        Err(e) => {
+            tracing::error!(error = ?e, "webhook secret unavailable");
+            Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The webhook secret is unavailable.")
         }
     }
 }

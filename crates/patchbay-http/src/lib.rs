@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod export;
 pub mod face;
+pub mod integrations;
 pub mod metrics;
 pub mod network;
 pub mod outbound;
@@ -22,7 +23,12 @@ use axum::extract::DefaultBodyLimit;
 pub fn router(state: AppState) -> Router {
     app(
         state,
-        vec![(Face::Network, network::routes()), (Face::Export, export::routes()), (Face::Admin, admin::routes())],
+        vec![
+            (Face::Network, network::routes()),
+            (Face::Export, export::routes()),
+            (Face::Integrations, integrations::routes()),
+            (Face::Admin, admin::routes()),
+        ],
     )
 }
 

@@ -24,6 +24,10 @@ pub struct HttpConfig {
     pub public_base_url: Option<String>,
     /// Export face: data directory and exporters.
     pub export: crate::export::exporter::ExportSettings,
+    /// Integrations face: refresh timing.
+    pub integrations: crate::integrations::IntegrationsSettings,
+    /// The outbound HTTP client's settings.
+    pub outbound: crate::outbound::OutboundConfig,
 }
 
 impl Default for HttpConfig {
@@ -35,6 +39,8 @@ impl Default for HttpConfig {
             admin_token: None,
             public_base_url: None,
             export: Default::default(),
+            integrations: Default::default(),
+            outbound: Default::default(),
         }
     }
 }
@@ -46,6 +52,10 @@ pub struct AppState {
     pub clock: Arc<dyn Clock>,
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
+    /// The one client for calls to the outside.
+    pub outbound: crate::outbound::Outbound,
+    /// Integrations runtime state (refresh single-flight, token secret).
+    pub integrations: Arc<crate::integrations::Runtime>,
     limiters: Arc<HashMap<Face, RateLimiter>>,
 }
 
@@ -56,6 +66,8 @@ impl AppState {
             store,
             vault: Arc::new(vault),
             clock,
+            outbound: crate::outbound::Outbound::new(config.outbound.clone()),
+            integrations: Arc::new(crate::integrations::Runtime::default()),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             limiters: Arc::new(limiters),

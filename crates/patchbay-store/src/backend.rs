@@ -785,6 +785,30 @@ macro_rules! impl_store {
                 }))
             }
 
+            async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()> {
+                sqlx::query(sql::UPSERT_CREDENTIAL)
+                    .bind(hashing::token_hash(raw_token))
+                    .bind(&cred.face)
+                    .bind(&cred.principal_kind)
+                    .bind(&cred.principal_id)
+                    .bind(&cred.tenant)
+                    .bind(serde_json::to_string(&cred.scopes).expect("strings serialise"))
+                    .bind(now_ms)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(())
+            }
+
+            async fn delete_record(&self, tenant: &str, kind: &str, id: &str) -> Result<bool> {
+                let r = sqlx::query("DELETE FROM records WHERE tenant = $1 AND kind = $2 AND id = $3")
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(id)
+                    .execute(&self.pool)
+                    .await?;
+                Ok(r.rows_affected() == 1)
+            }
+
             async fn rotate_secrets(&self, vault: &Vault) -> Result<u64> {
                 let mut total = 0u64;
                 // Integrations connection settings live in their own table.

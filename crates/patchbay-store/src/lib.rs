@@ -345,6 +345,10 @@ pub trait Store: Send + Sync + 'static {
     /// Upserts a record and enqueues jobs in the same transaction.
     async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()>;
     async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>>;
+    /// Stores a new credential (its hash only).
+    async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()>;
+    /// Deletes a record; false when it did not exist.
+    async fn delete_record(&self, tenant: &str, kind: &str, id: &str) -> Result<bool>;
     /// Re-encrypts every secret not sealed under the vault's primary key; returns how many.
     async fn rotate_secrets(&self, vault: &Vault) -> Result<u64>;
 

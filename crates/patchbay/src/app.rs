@@ -122,7 +122,7 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
         apply_seed_file(&backend, seed, clock.now_ms()).await?;
     }
     let state = AppState::new(backend.store.clone(), backend.vault, clock.clone(), config.http());
-    let outbound = Outbound::new(config.outbound());
+    let outbound = state.outbound.clone();
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("local address")?;
@@ -136,14 +136,20 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
         patchbay_http::export::RUN_JOB,
         patchbay_http::export::runner::ExportRunner::new(state.clone(), outbound.clone()),
     );
+    registry.register(
+        patchbay_http::integrations::webhook::WEBHOOK_JOB,
+        patchbay_http::integrations::webhook::WebhookSender::new(state.clone()),
+    );
+    let refresher = patchbay_http::integrations::refresh::spawn_background(state.clone(), shutdown.clone());
     let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
     let app = router(state.clone());
     let stop = shutdown.clone();
     let handle = tokio::spawn(async move {
         let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
         let served = server.await;
-        // Workers finish the job in hand, then stop.
+        // Workers finish the job in hand, then stop; so does the refresher.
         while workers.join_next().await.is_some() {}
+        let _ = refresher.await;
         served.context("HTTP server")
     });
     tracing::info!(%addr, "listening");

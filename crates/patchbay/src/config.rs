@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use patchbay_core::ratelimit::RateQuota;
 use patchbay_http::export::exporter::{ExportSettings, ExporterConfig};
+use patchbay_http::integrations::IntegrationsSettings;
 use patchbay_http::outbound::OutboundConfig;
 use patchbay_http::{Face, HttpConfig};
 use patchbay_store::worker::WorkerConfig;
@@ -98,6 +99,7 @@ pub struct Config {
     /// database, else `./patchbay-data`).
     pub data_dir: Option<PathBuf>,
     pub export: ExportSection,
+    pub integrations: IntegrationsSettings,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -126,6 +128,7 @@ impl Default for Config {
             rate_limits: BTreeMap::new(),
             data_dir: None,
             export: ExportSection::default(),
+            integrations: IntegrationsSettings::default(),
         }
     }
 }
@@ -186,6 +189,8 @@ impl Config {
                 data_dir: self.data_dir(),
                 exporters: self.export.exporters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             },
+            integrations: self.integrations.clone(),
+            outbound: self.outbound(),
         }
     }
 

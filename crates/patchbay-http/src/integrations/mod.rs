@@ -1,0 +1,1111 @@
+//! The Integrations face: OpenInt v1 under `/v1/...`. Errors are tRPC-style
+//! `{code, message, issues?}`; lists are `{items, total, limit, offset,
+//! has_next_page}`; credentials are kept fresh by [`refresh`].
+
+pub mod openapi;
+pub mod refresh;
+pub mod webhook;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use axum::Router;
+use axum::body::Bytes;
+use axum::extract::rejection::BytesRejection;
+use axum::extract::{Path, RawQuery, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use base64::Engine;
+use futures_util::StreamExt;
+use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
+use patchbay_core::integrations::{self as catalog, Issue, connector};
+use patchbay_core::network::timestamp;
+use patchbay_core::seed::kind;
+use patchbay_store::{Credential, InConnection, InEvent, InFilter, NewJob, Record, RecordWrite, StoreError};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value, json};
+
+use crate::AppState;
+use crate::face::Face;
+use refresh::{Need, open_settings};
+
+/// Refresh timing of the Integrations face.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct IntegrationsSettings {
+    /// `auto` refreshes tokens expiring within this margin.
+    pub refresh_margin_secs: u64,
+    /// The background refresher's period, look-ahead window and concurrency.
+    pub background_interval_secs: u64,
+    pub background_window_secs: u64,
+    pub background_concurrency: usize,
+    /// How long a refresh may hold a connection's database lock.
+    pub lock_secs: u64,
+    /// Base of `magic_link_url` (default: the public base URL).
+    pub connect_base_url: Option<String>,
+}
+
+impl Default for IntegrationsSettings {
+    fn default() -> Self {
+        Self {
+            refresh_margin_secs: 300,
+            background_interval_secs: 60,
+            background_window_secs: 1800,
+            background_concurrency: 3,
+            lock_secs: 15,
+            connect_base_url: None,
+        }
+    }
+}
+
+/// Per-process state of the face.
+pub struct Runtime {
+    pub flights: refresh::Flights,
+    /// This process's identity as a refresh-lock holder.
+    pub owner: String,
+    secret: tokio::sync::OnceCell<Arc<Vec<u8>>>,
+}
+
+impl Default for Runtime {
+    fn default() -> Self {
+        Self {
+            flights: Default::default(),
+            owner: uuid::Uuid::new_v4().to_string(),
+            secret: tokio::sync::OnceCell::new(),
+        }
+    }
+}
+
+// ---------------------------------------------------------------- errors --
+
+#[derive(Debug)]
+pub struct InError {
+    status: StatusCode,
+    code: &'static str,
+    message: String,
+    issues: Option<Vec<Value>>,
+    raw: Option<Response>,
+}
+
+impl InError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> Self {
+        Self { status, code, message: message.into(), issues: None, raw: None }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::BAD_REQUEST, "BAD_REQUEST", message)
+    }
+    pub fn not_found(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "NOT_FOUND", message)
+    }
+    fn forbidden(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::FORBIDDEN, "FORBIDDEN", message)
+    }
+    fn unauthorized(message: impl Into<String>) -> Self {
+        Self::new(StatusCode::UNAUTHORIZED, "UNAUTHORIZED", message)
+    }
+    /// 400 `Input validation failed` with zod-like issues.
+    fn invalid(issues: Vec<Issue>) -> Self {
+        let issues =
+            issues.into_iter().map(|i| json!({"code": "custom", "message": i.message, "path": i.path})).collect();
+        Self { issues: Some(issues), ..Self::bad_request("Input validation failed") }
+    }
+    fn issue(path: &[&str], message: impl Into<String>) -> Self {
+        Self::invalid(vec![Issue { path: path.iter().map(|s| s.to_string()).collect(), message: message.into() }])
+    }
+}
+
+impl From<StoreError> for InError {
+    fn from(e: StoreError) -> Self {
+        tracing::error!(error = %e, "integrations face storage error");
+        Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error")
+    }
+}
+
+impl IntoResponse for InError {
+    fn into_response(self) -> Response {
+        if let Some(r) = self.raw {
+            return r;
+        }
+        let mut body = json!({"code": self.code, "message": self.message});
+        if let Some(i) = self.issues {
+            body["issues"] = json!(i);
+        }
+        (self.status, axum::Json(body)).into_response()
+    }
+}
+
+type InResult = Result<Response, InError>;
+
+fn ok(v: Value) -> InResult {
+    Ok(axum::Json(v).into_response())
+}
+
+// ---------------------------------------------------------------- routes --
+
+pub fn routes() -> Router<AppState> {
+    Router::new()
+        .route("/v1/connection", get(list_connections).post(create_connection))
+        .route("/v1/connection/{id}", get(get_connection).delete(delete_connection))
+        .route("/v1/connection/{id}/check", post(check_connection))
+        .route("/v1/connector", get(list_connectors))
+        .route("/v1/connector-config", get(list_configs).post(create_config))
+        .route("/v1/connector-config/{id}", get(get_config).put(update_config).delete(delete_config))
+        .route("/v1/customer", get(list_customers).put(upsert_customer))
+        .route("/v1/customer/{customer_id}/token", post(create_token))
+        .route("/v1/event", get(list_events))
+        .route("/v1/viewer", get(viewer))
+        .route("/v1/openapi.json", get(openapi::document))
+}
+
+// ---------------------------------------------------------------- viewer --
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Viewer {
+    Anon,
+    Org { org: String },
+    Customer { org: String, customer: String },
+}
+
+impl Viewer {
+    fn org(&self) -> Result<&str, InError> {
+        match self {
+            Viewer::Anon => Err(InError::forbidden("Authentication required")),
+            Viewer::Org { org } | Viewer::Customer { org, .. } => Ok(org),
+        }
+    }
+    fn customer(&self) -> Option<&str> {
+        match self {
+            Viewer::Customer { customer, .. } => Some(customer),
+            _ => None,
+        }
+    }
+    fn org_only(&self) -> Result<&str, InError> {
+        match self {
+            Viewer::Org { org } => Ok(org),
+            Viewer::Customer { .. } => Err(InError::forbidden("Org admin only")),
+            Viewer::Anon => Err(InError::forbidden("Authentication required")),
+        }
+    }
+    fn principal(&self) -> String {
+        match self {
+            Viewer::Anon => "anon".into(),
+            Viewer::Org { org } => org.clone(),
+            Viewer::Customer { org, customer } => format!("{org}/{customer}"),
+        }
+    }
+}
+
+/// The HS256 secret for customer tokens: generated once, kept in the vault.
+pub async fn token_secret(state: &AppState) -> Result<Arc<Vec<u8>>, InError> {
+    state
+        .integrations
+        .secret
+        .get_or_try_init(|| async {
+            const TENANT: &str = "integrations";
+            const KIND: &str = "integrations.jwt_secret";
+            if state.store.get_record(TENANT, KIND, "hs256").await?.is_none() {
+                let mut raw = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+                let rec = RecordWrite {
+                    tenant: TENANT.into(),
+                    kind: KIND.into(),
+                    id: "hs256".into(),
+                    data: json!({"algorithm": "HS256"}),
+                    secret: Some(json!({"key": base64::engine::general_purpose::STANDARD.encode(raw)})),
+                };
+                state.store.create_record(&rec, &state.vault, state.clock.now_ms()).await?;
+            }
+            let rec =
+                state.store.get_record(TENANT, KIND, "hs256").await?.ok_or(StoreError::Corrupt("jwt secret".into()))?;
+            let secret = rec.open_secret(&state.vault)?.unwrap_or(Value::Null);
+            let key = base64::engine::general_purpose::STANDARD
+                .decode(secret["key"].as_str().unwrap_or_default())
+                .map_err(|e| StoreError::Corrupt(e.to_string()))?;
+            Ok::<_, InError>(Arc::new(key))
+        })
+        .await
+        .cloned()
+}
+
+/// The webhook signing secret of an organisation: HMAC of the face secret.
+pub async fn webhook_secret(state: &AppState, org: &str) -> Result<Vec<u8>, InError> {
+    use hmac::{Hmac, Mac};
+    let key = token_secret(state).await?;
+    let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
+    mac.update(format!("webhook:{org}").as_bytes());
+    Ok(mac.finalize().into_bytes().to_vec())
+}
+
+#[derive(Debug, Serialize, Deserialize)]
+struct Claims {
+    role: String,
+    sub: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    org_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    customer_id: Option<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    connect_options: Option<Value>,
+    exp: i64,
+    #[serde(default)]
+    iat: i64,
+}
+
+async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else { return Ok(Viewer::Anon) };
+    let token = raw
+        .to_str()
+        .ok()
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+        .filter(|t| !t.is_empty())
+        .ok_or_else(|| InError::unauthorized("Invalid Authorization header: expected Bearer <token>"))?;
+    let viewer = if !token.contains('.') {
+        let cred = state
+            .store
+            .find_credential(token)
+            .await?
+            .filter(|c| c.face == "integrations")
+            .ok_or_else(|| InError::unauthorized("Invalid API key"))?;
+        match cred.principal_kind.as_str() {
+            "organization" => Viewer::Org { org: cred.principal_id },
+            _ => {
+                let (org, customer) =
+                    cred.principal_id.split_once('/').ok_or_else(|| InError::unauthorized("Invalid API key"))?;
+                Viewer::Customer { org: org.into(), customer: customer.into() }
+            }
+        }
+    } else {
+        let key = token_secret(state).await?;
+        let mut validation = Validation::new(Algorithm::HS256);
+        validation.set_required_spec_claims(&["exp"]);
+        validation.leeway = 0; // like jose: no clock tolerance
+        let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key), &validation)
+            .map_err(|e| InError::unauthorized(format!("Invalid token: {e}")))?;
+        let c = data.claims;
+        match c.role.as_str() {
+            "customer" => {
+                let (org, customer) =
+                    c.sub.split_once('/').ok_or_else(|| InError::unauthorized("Invalid token: bad sub"))?;
+                Viewer::Customer { org: org.into(), customer: customer.into() }
+            }
+            "org" => Viewer::Org { org: c.sub },
+            other => return Err(InError::unauthorized(format!("Invalid token: unsupported role {other:?}"))),
+        }
+    };
+    if let Err(resp) = state.rate_limit(Face::Integrations, &viewer.principal()) {
+        return Err(InError {
+            raw: Some(resp),
+            ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
+        });
+    }
+    Ok(viewer)
+}
+
+// ----------------------------------------------------------------- query --
+
+/// Query values by name: repeated keys and `key[]` merge, comma lists split.
+struct Query(BTreeMap<String, Vec<String>>);
+
+impl Query {
+    fn parse(raw: Option<&str>) -> Self {
+        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
+        if let Some(q) = raw {
+            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
+                let k = k.trim_end_matches("[]").to_string();
+                m.entry(k).or_default().push(v.into_owned());
+            }
+        }
+        Query(m)
+    }
+    fn one(&self, k: &str) -> Option<&str> {
+        self.0.get(k).and_then(|v| v.last()).map(String::as_str)
+    }
+    fn list(&self, k: &str) -> Vec<String> {
+        self.0
+            .get(k)
+            .map(|vs| {
+                vs.iter()
+                    .flat_map(|v| v.split(','))
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(str::to_string)
+                    .collect()
+            })
+            .unwrap_or_default()
+    }
+    /// Strict booleans: `true`/`1` and `false`/`0`; `all`/`basic`/`none` for old clients.
+    fn boolean(&self, k: &str) -> Result<bool, InError> {
+        match self.one(k) {
+            None => Ok(false),
+            Some("true" | "1" | "all" | "basic") => Ok(true),
+            Some("false" | "0" | "none") => Ok(false),
+            Some(_) => Err(InError::issue(&[k], format!("{k} must be true or false"))),
+        }
+    }
+    fn page(&self) -> Result<(i64, i64), InError> {
+        let limit = match self.one("limit") {
+            None => 50,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| (0..=3000).contains(n))
+                .ok_or_else(|| InError::issue(&["limit"], "limit must be an integer from 0 to 3000"))?,
+        };
+        let offset = match self.one("offset") {
+            None => 0,
+            Some(v) => v
+                .parse::<i64>()
+                .ok()
+                .filter(|n| *n >= 0)
+                .ok_or_else(|| InError::issue(&["offset"], "offset must be a non-negative integer"))?,
+        };
+        Ok((limit, offset))
+    }
+    fn expand(&self, allowed: &[&str]) -> Result<Vec<String>, InError> {
+        let e = self.list("expand");
+        if let Some(bad) = e.iter().find(|x| !allowed.contains(&x.as_str())) {
+            return Err(InError::issue(&["expand"], format!("expand {bad:?} is not one of {}", allowed.join(", "))));
+        }
+        Ok(e)
+    }
+    fn refresh_policy(&self, default: &str) -> Result<String, InError> {
+        let p = self.one("refresh_policy").unwrap_or(default);
+        if ["none", "force", "auto"].contains(&p) {
+            Ok(p.to_string())
+        } else {
+            Err(InError::issue(&["refresh_policy"], "refresh_policy must be one of none, force, auto"))
+        }
+    }
+}
+
+fn envelope(items: Vec<Value>, total: i64, limit: i64, offset: i64) -> Value {
+    let has_next = offset + (items.len() as i64) < total;
+    json!({"items": items, "total": total, "limit": limit, "offset": offset, "has_next_page": has_next})
+}
+
+fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, InError> {
+    let bytes = body.map_err(|r| InError::new(r.status(), "PAYLOAD_TOO_LARGE", r.body_text()))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(Map::new()); // an empty body is {}
+    }
+    match serde_json::from_slice::<Value>(&bytes) {
+        Ok(Value::Object(m)) => Ok(m),
+        Ok(_) => Err(InError::issue(&[], "The body must be a JSON object")),
+        Err(_) => Err(InError::new(StatusCode::BAD_REQUEST, "PARSE_ERROR", "Failed to parse request body")),
+    }
+}
+
+// ------------------------------------------------------------ rendering --
+
+pub fn connection_json(c: &InConnection, settings: Option<&Value>, expand_connector: bool) -> Value {
+    let mut v = json!({
+        "id": c.id,
+        "connector_name": c.connector_name,
+        "customer_id": c.customer_id,
+        "connector_config_id": c.connector_config_id,
+        "integration_id": c.integration_id,
+        "created_at": timestamp(c.created_at),
+        "updated_at": timestamp(c.updated_at),
+        "display_name": c.display_name,
+        "disabled": c.disabled,
+        "status": c.status,
+        "status_message": c.status_message,
+        "metadata": c.metadata,
+    });
+    if let Some(s) = settings {
+        v["settings"] = s.clone();
+    }
+    if expand_connector && let Some(conn) = connector(&c.connector_name) {
+        v["connector"] = conn.to_json(true);
+    }
+    v
+}
+
+/// A new event (`evt_<ULID>`).
+pub fn event(tenant: &str, name: &str, data: Value, customer: Option<String>, now: i64) -> InEvent {
+    InEvent {
+        tenant: tenant.into(),
+        id: format!("evt_{}", catalog::ulid()),
+        name: name.into(),
+        data,
+        customer_id: customer,
+        ts: now,
+    }
+}
+
+fn event_json(e: &InEvent) -> Value {
+    json!({
+        "id": e.id, "name": e.name, "data": e.data, "timestamp": timestamp(e.ts),
+        "user": {"org_id": e.tenant, "customer_id": e.customer_id}, "v": "1",
+        "org_id": e.tenant, "user_id": null, "customer_id": e.customer_id,
+    })
+}
+
+/// The webhook delivery job for an event, when the organisation has a webhook.
+pub async fn emit_jobs(state: &AppState, e: &InEvent) -> Result<Vec<NewJob>, InError> {
+    let org = state.store.get_record(&e.tenant, kind::IN_ORG, &e.tenant).await?;
+    if org.as_ref().is_some_and(|o| o.data["webhookUrl"].is_string()) {
+        Ok(vec![NewJob::now(&e.tenant, webhook::WEBHOOK_JOB, json!({"event": event_json(e)}), 6, e.ts)])
+    } else {
+        Ok(Vec::new())
+    }
+}
+
+// ----------------------------------------------------------- connections --
+
+fn check_conn_id(id: &str) -> Result<(), InError> {
+    if id.starts_with("conn_") && id.len() > 5 {
+        Ok(())
+    } else {
+        Err(InError::issue(&["id"], "The id of the connection must start with conn_"))
+    }
+}
+
+/// A connection visible to the viewer (other organisations' and customers' → 404).
+async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<InConnection, InError> {
+    let org = viewer.org()?;
+    check_conn_id(id)?;
+    let conn =
+        state.store.in_get_connection(org, id).await?.ok_or_else(|| InError::not_found("Connection not found"))?;
+    if viewer.customer().is_some_and(|c| conn.customer_id.as_deref() != Some(c)) {
+        return Err(InError::not_found("Connection not found"));
+    }
+    Ok(conn)
+}
+
+fn need_for(state: &AppState, policy: &str) -> Option<Need> {
+    match policy {
+        "force" => Some(Need::Force),
+        "auto" => Some(Need::ExpiringWithin(state.config.integrations.refresh_margin_secs as i64 * 1000)),
+        _ => None,
+    }
+}
+
+async fn get_connection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let q = Query::parse(q.as_deref());
+    let include = q.boolean("include_secrets")?;
+    let policy = q.refresh_policy("auto")?;
+    let expand = q.expand(&["connector"])?;
+    let conn = visible(&state, &viewer, &id).await?;
+    if !include {
+        // Without secrets there is nothing to refresh (as upstream).
+        return ok(connection_json(&conn, None, !expand.is_empty()));
+    }
+    let settings = open_settings(&state, &conn)?;
+    let (conn, settings) = match need_for(&state, &policy) {
+        Some(need) => refresh::refresh(&state, conn, settings, need).await?,
+        None => (conn, settings),
+    };
+    ok(connection_json(&conn, Some(&settings), !expand.is_empty()))
+}
+
+async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org()?.to_string();
+    let q = Query::parse(q.as_deref());
+    let (limit, offset) = q.page()?;
+    let include = q.boolean("include_secrets")?;
+    let policy = q.refresh_policy("none")?;
+    let expand = !q.expand(&["connector"])?.is_empty();
+    let names = q.list("connector_names");
+    if let Some(bad) = names.iter().find(|n| connector(n).is_none()) {
+        return Err(InError::issue(&["connector_names"], format!("{bad:?} is not a known connector")));
+    }
+    let ccfg = q.one("connector_config_id").map(str::to_string);
+    if ccfg.as_ref().is_some_and(|c| !c.starts_with("ccfg_")) {
+        return Err(InError::issue(&["connector_config_id"], "connector_config_id must start with ccfg_"));
+    }
+    let customer = match viewer.customer() {
+        Some(c) => Some(c.to_string()),
+        None => q.one("customer_id").map(str::to_string),
+    };
+    let filter = InFilter {
+        connector_names: names,
+        customer_id: customer,
+        connector_config_id: ccfg,
+        search: q.one("search_query").map(str::to_string),
+    };
+    let (rows, total) = state.store.in_list_connections(&org, &filter, limit, offset).await?;
+    let need = need_for(&state, &policy);
+    let items: Vec<Result<Value, InError>> = futures_util::stream::iter(rows)
+        .map(|c| {
+            let state = state.clone();
+            async move {
+                if !include {
+                    return Ok(connection_json(&c, None, expand));
+                }
+                let s = open_settings(&state, &c)?;
+                let (c, s) = match need {
+                    Some(n) => refresh::refresh(&state, c, s, n).await?,
+                    None => (c, s),
+                };
+                Ok(connection_json(&c, Some(&s), expand))
+            }
+        })
+        .buffered(8)
+        .collect()
+        .await;
+    let items = items.into_iter().collect::<Result<Vec<_>, _>>()?;
+    ok(envelope(items, total, limit, offset))
+}
+
+async fn create_connection(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org_only()?.to_string();
+    let body = body_object(body)?;
+    let mut problems = Vec::new();
+    let text = |k: &str, problems: &mut Vec<Issue>| match body.get(k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => {
+            problems.push(Issue { path: vec![k.into()], message: format!("{k} is required and must be a string") });
+            None
+        }
+    };
+    let ccfg_id = text("connector_config_id", &mut problems);
+    let customer = text("customer_id", &mut problems);
+    let metadata = match body.get("metadata") {
+        None | Some(Value::Null) => None,
+        Some(Value::Object(m)) => Some(Value::Object(m.clone())),
+        Some(_) => {
+            problems.push(Issue { path: vec!["metadata".into()], message: "metadata must be an object".into() });
+            None
+        }
+    };
+    let check_first = match body.get("check_connection") {
+        None | Some(Value::Null) => false,
+        Some(Value::Bool(b)) => *b,
+        Some(_) => {
+            problems.push(Issue {
+                path: vec!["check_connection".into()],
+                message: "check_connection must be a boolean".into(),
+            });
+            false
+        }
+    };
+    let display_name = body.get("display_name").and_then(Value::as_str).map(str::to_string);
+    let data = body.get("data").and_then(Value::as_object).cloned();
+    let name = data.as_ref().and_then(|d| d.get("connector_name")).and_then(Value::as_str).map(str::to_string);
+    if name.is_none() {
+        problems.push(Issue {
+            path: vec!["data".into(), "connector_name".into()],
+            message: "data.connector_name is required".into(),
+        });
+    }
+    if let Some(c) = &ccfg_id
+        && !c.starts_with("ccfg_")
+    {
+        problems.push(Issue {
+            path: vec!["connector_config_id".into()],
+            message: "connector_config_id must start with ccfg_".into(),
+        });
+    }
+    if !problems.is_empty() {
+        return Err(InError::invalid(problems));
+    }
+    let (ccfg_id, customer, name) =
+        (ccfg_id.unwrap_or_default(), customer.unwrap_or_default(), name.unwrap_or_default());
+    let ccfg = state
+        .store
+        .get_record(&org, kind::IN_CCFG, &ccfg_id)
+        .await?
+        .ok_or_else(|| InError::not_found(format!("Connector config with ID \"{ccfg_id}\" not found")))?;
+    let expected = ccfg.data["connectorName"].as_str().unwrap_or_default();
+    if expected != name {
+        return Err(InError::bad_request(format!("Connector name mismatch: expected {expected}, got {name}")));
+    }
+    let c = connector(&name)
+        .ok_or_else(|| InError::issue(&["data", "connector_name"], format!("{name:?} is not a known connector")))?;
+    let mut settings = data.as_ref().and_then(|d| d.get("settings")).cloned().unwrap_or(json!({}));
+    let issues = c.validate_settings(&settings, &["data", "settings"]);
+    if !issues.is_empty() {
+        return Err(InError::invalid(issues));
+    }
+    let now = state.clock.now_ms();
+    let creds = &settings["oauth"]["credentials"];
+    if creds.get("expires_at").is_none()
+        && let Some(secs) = creds.get("expires_in").and_then(Value::as_i64)
+    {
+        settings["oauth"]["credentials"]["expires_at"] = json!(timestamp(now + secs * 1000));
+    }
+    if let Some(token) = settings["oauth"]["credentials"]["access_token"].as_str().map(str::to_string) {
+        settings["access_token"] = json!(token);
+    }
+    let (status, message, settings) = if check_first {
+        let cfg = refresh::load_config(&state, &org, &ccfg_id).await?;
+        let o = refresh::check(&state, c, cfg.as_ref(), &settings, Need::ExpiringWithin(0)).await;
+        (o.status, o.status_message, o.settings.unwrap_or(settings))
+    } else {
+        ("unknown".to_string(), Some("Connection was imported without checking its status".to_string()), settings)
+    };
+    let id = catalog::new_id("conn", &name);
+    let (expires_at, refreshable) = refresh::expiry_of(&settings);
+    let aad = Record::aad(&org, kind::IN_CONNECTION, &id);
+    let conn = InConnection {
+        tenant: org.clone(),
+        id: id.clone(),
+        connector_name: name,
+        connector_config_id: ccfg_id,
+        customer_id: Some(customer.clone()),
+        integration_id: None,
+        display_name,
+        disabled: false,
+        status: Some(status),
+        status_message: message,
+        metadata,
+        settings: state.vault.seal(settings.to_string().as_bytes(), &aad),
+        expires_at,
+        refreshable,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let ev = event(
+        &org,
+        "connect.connection-connected",
+        json!({"connection_id": id, "customer_id": customer}),
+        Some(customer),
+        now,
+    );
+    let jobs = emit_jobs(&state, &ev).await?;
+    state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
+    ok(connection_json(&conn, Some(&settings), false))
+}
+
+async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let conn = visible(&state, &viewer, &id).await?;
+    let now = state.clock.now_ms();
+    let ev = event(
+        &conn.tenant,
+        "connect.connection-deleted",
+        json!({"connection_id": conn.id, "customer_id": conn.customer_id}),
+        conn.customer_id.clone(),
+        now,
+    );
+    let jobs = emit_jobs(&state, &ev).await?;
+    if !state.store.in_delete_connection(&conn.tenant, &conn.id, viewer.customer(), &ev, &jobs).await? {
+        return Err(InError::not_found("Connection not found"));
+    }
+    ok(json!({"id": conn.id}))
+}
+
+async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let conn = visible(&state, &viewer, &id).await?;
+    let settings = open_settings(&state, &conn)?;
+    let (conn, _) = refresh::refresh(&state, conn, settings, Need::Force).await?;
+    ok(json!({"id": conn.id, "status": conn.status, "status_message": conn.status_message}))
+}
+
+// ------------------------------------------------------------ connectors --
+
+async fn list_connectors(RawQuery(q): RawQuery) -> InResult {
+    let q = Query::parse(q.as_deref());
+    let (limit, offset) = q.page()?;
+    let schemas = !q.expand(&["schemas"])?.is_empty();
+    let all = catalog::catalogue();
+    let items: Vec<Value> = all.iter().skip(offset as usize).take(limit as usize).map(|c| c.to_json(schemas)).collect();
+    ok(envelope(items, all.len() as i64, limit, offset))
+}
+
+fn config_json(rec: &Record, config: Option<&Value>, expand: &[String], count: Option<i64>, customer: bool) -> Value {
+    let d = &rec.data;
+    let name = d["connectorName"].as_str().unwrap_or_default();
+    if customer {
+        // Customers see only these columns (upstream's column grants).
+        return json!({"id": rec.id, "connector_name": name, "org_id": rec.tenant,
+                      "display_name": d["displayName"], "disabled": d["disabled"].as_bool().unwrap_or(false)});
+    }
+    let mut v = json!({
+        "id": rec.id, "org_id": rec.tenant, "connector_name": name, "display_name": d["displayName"],
+        "disabled": d["disabled"].as_bool().unwrap_or(false), "metadata": d["metadata"],
+        "created_at": timestamp(rec.created_at), "updated_at": timestamp(rec.updated_at),
+        "config": config.cloned().unwrap_or(Value::Null),
+    });
+    if let Some(c) = connector(name) {
+        if expand.iter().any(|e| e == "connector.schemas") {
+            v["connector"] = c.to_json(true);
+        } else if expand.iter().any(|e| e == "connector") {
+            v["connector"] = c.to_json(false);
+        }
+    }
+    if let Some(n) = count {
+        v["connection_count"] = json!(n);
+    }
+    v
+}
+
+const CONFIG_EXPANDS: &[&str] = &["connector", "connector.schemas", "connection_count"];
+
+async fn render_config(state: &AppState, viewer: &Viewer, rec: &Record, expand: &[String]) -> Result<Value, InError> {
+    let customer = viewer.customer().is_some();
+    let config = if customer { None } else { rec.open_secret(&state.vault)? };
+    let count = if expand.iter().any(|e| e == "connection_count") {
+        Some(state.store.in_count_by_config(&rec.tenant, &rec.id).await?)
+    } else {
+        None
+    };
+    Ok(config_json(rec, config.as_ref(), expand, count, customer))
+}
+
+async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org()?.to_string();
+    let q = Query::parse(q.as_deref());
+    let (limit, offset) = q.page()?;
+    let expand = q.expand(CONFIG_EXPANDS)?;
+    let names = q.list("connector_names");
+    let search = q.one("search_query").map(str::to_lowercase);
+    let mut all = state.store.list_records(&org, kind::IN_CCFG).await?;
+    all.retain(|r| {
+        let name = r.data["connectorName"].as_str().unwrap_or_default();
+        (names.is_empty() || names.iter().any(|n| n == name))
+            && search.as_ref().is_none_or(|s| r.id.to_lowercase().contains(s) || name.contains(s.as_str()))
+    });
+    all.sort_by(|a, b| b.updated_at.cmp(&a.updated_at).then(a.id.cmp(&b.id)));
+    let total = all.len() as i64;
+    let mut items = Vec::new();
+    for r in all.iter().skip(offset as usize).take(limit as usize) {
+        items.push(render_config(&state, &viewer, r, &expand).await?);
+    }
+    ok(envelope(items, total, limit, offset))
+}
+
+async fn visible_config(state: &AppState, viewer: &Viewer, id: &str) -> Result<Record, InError> {
+    let org = viewer.org()?;
+    state
+        .store
+        .get_record(org, kind::IN_CCFG, id)
+        .await?
+        .ok_or_else(|| InError::not_found(format!("Connector config with ID \"{id}\" not found")))
+}
+
+async fn get_config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    RawQuery(q): RawQuery,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let expand = Query::parse(q.as_deref()).expand(CONFIG_EXPANDS)?;
+    let rec = visible_config(&state, &viewer, &id).await?;
+    ok(render_config(&state, &viewer, &rec, &expand).await?)
+}
+
+fn optional_object(body: &Map<String, Value>, k: &str) -> Result<Option<Value>, InError> {
+    match body.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(v @ Value::Object(_)) => Ok(Some(v.clone())),
+        Some(_) => Err(InError::issue(&[k], format!("{k} must be an object"))),
+    }
+}
+
+fn optional_bool(body: &Map<String, Value>, k: &str) -> Result<Option<bool>, InError> {
+    match body.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::Bool(b)) => Ok(Some(*b)),
+        Some(_) => Err(InError::issue(&[k], format!("{k} must be a boolean"))),
+    }
+}
+
+fn optional_string(body: &Map<String, Value>, k: &str) -> Result<Option<String>, InError> {
+    match body.get(k) {
+        None | Some(Value::Null) => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(InError::issue(&[k], format!("{k} must be a string"))),
+    }
+}
+
+async fn create_config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org_only()?.to_string();
+    let body = body_object(body)?;
+    let name = optional_string(&body, "connector_name")?
+        .ok_or_else(|| InError::issue(&["connector_name"], "connector_name is required"))?;
+    let c = connector(&name)
+        .ok_or_else(|| InError::issue(&["connector_name"], format!("{name:?} is not a known connector")))?;
+    let config = optional_object(&body, "config")?.unwrap_or(json!({}));
+    let issues = c.validate_config(&config, &["config"]);
+    if !issues.is_empty() {
+        return Err(InError::invalid(issues));
+    }
+    let rec = RecordWrite {
+        tenant: org,
+        kind: kind::IN_CCFG.into(),
+        id: catalog::new_id("ccfg", &name),
+        data: json!({"orgId": viewer.org()?, "connectorName": name, "displayName": optional_string(&body, "display_name")?,
+                     "disabled": optional_bool(&body, "disabled")?.unwrap_or(false),
+                     "metadata": optional_object(&body, "metadata")?, "overrides": null}),
+        secret: Some(config),
+    };
+    state.store.put_record(&rec, &[], &state.vault, state.clock.now_ms()).await?;
+    let stored = visible_config(&state, &viewer, &rec.id).await?;
+    ok(render_config(&state, &viewer, &stored, &[]).await?)
+}
+
+async fn update_config(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(id): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    viewer.org_only()?;
+    let body = body_object(body)?;
+    let rec = visible_config(&state, &viewer, &id).await?;
+    let name = rec.data["connectorName"].as_str().unwrap_or_default().to_string();
+    let mut config = rec.open_secret(&state.vault)?.unwrap_or(json!({}));
+    if let Some(new) = optional_object(&body, "config")? {
+        let issues = connector(&name).map(|c| c.validate_config(&new, &["config"])).unwrap_or_default();
+        if !issues.is_empty() {
+            return Err(InError::invalid(issues));
+        }
+        config = new;
+    }
+    let mut data = rec.data.clone();
+    if let Some(d) = optional_string(&body, "display_name")? {
+        data["displayName"] = json!(d);
+    }
+    if let Some(d) = optional_bool(&body, "disabled")? {
+        data["disabled"] = json!(d);
+    }
+    if let Some(m) = optional_object(&body, "metadata")? {
+        data["metadata"] = m;
+    }
+    let write = RecordWrite {
+        tenant: rec.tenant.clone(),
+        kind: rec.kind.clone(),
+        id: rec.id.clone(),
+        data,
+        secret: Some(config),
+    };
+    state.store.put_record(&write, &[], &state.vault, state.clock.now_ms()).await?;
+    let stored = visible_config(&state, &viewer, &id).await?;
+    ok(render_config(&state, &viewer, &stored, &[]).await?)
+}
+
+async fn delete_config(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org_only()?.to_string();
+    let rec = visible_config(&state, &viewer, &id).await?;
+    let n = state.store.in_count_by_config(&org, &rec.id).await?;
+    if n > 0 {
+        return Err(InError::new(
+            StatusCode::CONFLICT,
+            "CONFLICT",
+            format!("Connector config {id} still has {n} connection(s); delete them first"),
+        ));
+    }
+    state.store.delete_record(&org, kind::IN_CCFG, &rec.id).await?;
+    ok(json!({"id": rec.id}))
+}
+
+// ------------------------------------------------------------- customers --
+
+/// The customer record, created (with a new API key) when missing; returns it and its raw key.
+async fn ensure_customer(
+    state: &AppState,
+    org: &str,
+    id: &str,
+    metadata: Option<Value>,
+) -> Result<(Record, String), InError> {
+    let rid = format!("{org}/{id}");
+    let now = state.clock.now_ms();
+    if let Some(rec) = state.store.get_record(org, kind::IN_CUSTOMER, &rid).await? {
+        let secret = rec.open_secret(&state.vault)?.unwrap_or(Value::Null);
+        let key = secret["apiKey"].as_str().map(str::to_string);
+        let needs_key = key.is_none();
+        let key = key.unwrap_or_else(|| format!("key_cus_{}", catalog::ulid()));
+        if metadata.is_some() || needs_key {
+            let mut data = rec.data.clone();
+            if let Some(m) = metadata {
+                data["metadata"] = m;
+            }
+            let write = RecordWrite {
+                tenant: org.into(),
+                kind: kind::IN_CUSTOMER.into(),
+                id: rid.clone(),
+                data,
+                secret: Some(json!({"apiKey": key})),
+            };
+            state.store.put_record(&write, &[], &state.vault, now).await?;
+            if needs_key {
+                put_customer_key(state, org, &rid, &key, now).await?;
+            }
+        }
+        let rec = state.store.get_record(org, kind::IN_CUSTOMER, &rid).await?.unwrap_or(rec);
+        return Ok((rec, key));
+    }
+    let key = format!("key_cus_{}", catalog::ulid());
+    let write = RecordWrite {
+        tenant: org.into(),
+        kind: kind::IN_CUSTOMER.into(),
+        id: rid.clone(),
+        data: json!({"customerId": id, "metadata": metadata.unwrap_or(json!({}))}),
+        secret: Some(json!({"apiKey": key})),
+    };
+    state.store.put_record(&write, &[], &state.vault, now).await?;
+    put_customer_key(state, org, &rid, &key, now).await?;
+    let rec =
+        state.store.get_record(org, kind::IN_CUSTOMER, &rid).await?.ok_or(StoreError::Corrupt("customer".into()))?;
+    Ok((rec, key))
+}
+
+async fn put_customer_key(state: &AppState, org: &str, rid: &str, key: &str, now: i64) -> Result<(), InError> {
+    let cred = Credential {
+        face: "integrations".into(),
+        principal_kind: "customer".into(),
+        principal_id: rid.into(),
+        tenant: org.into(),
+        scopes: Vec::new(),
+    };
+    state.store.put_credential(key, &cred, now).await?;
+    Ok(())
+}
+
+fn customer_id_ok(id: &str) -> bool {
+    !id.is_empty() && id.len() <= 256 && !id.contains('/')
+}
+
+async fn create_token(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Path(customer): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org_only()?.to_string();
+    if !customer_id_ok(&customer) {
+        return Err(InError::issue(&["customer_id"], "customer_id must be 1-256 characters without '/'"));
+    }
+    let body = body_object(body)?;
+    let validity = match body.get("validity_in_seconds") {
+        None | Some(Value::Null) => 2_592_000,
+        Some(v) => v.as_i64().filter(|n| (1..=31_536_000).contains(n)).ok_or_else(|| {
+            InError::issue(&["validity_in_seconds"], "validity_in_seconds must be an integer from 1 to 31536000")
+        })?,
+    };
+    let connect_options = optional_object(&body, "connect_options")?;
+    let (_, api_key) = ensure_customer(&state, &org, &customer, None).await?;
+    let now = state.clock.now_ms() / 1000;
+    let claims = Claims {
+        role: "customer".into(),
+        sub: format!("{org}/{customer}"),
+        org_id: Some(org.clone()),
+        customer_id: Some(customer.clone()),
+        connect_options: connect_options.clone(),
+        exp: now + validity,
+        iat: now,
+    };
+    let key = token_secret(&state).await?;
+    let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&key))
+        .map_err(|e| InError::from(StoreError::Corrupt(e.to_string())))?;
+    let base = state
+        .config
+        .integrations
+        .connect_base_url
+        .clone()
+        .or_else(|| state.config.public_base_url.clone())
+        .unwrap_or_else(|| {
+            format!("http://{}", headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
+        });
+    let mut link = form_urlencoded::Serializer::new(String::new());
+    link.append_pair("token", &token);
+    if let Some(Value::Object(o)) = &connect_options {
+        for (k, v) in o {
+            let s = match v {
+                Value::String(s) => s.clone(),
+                Value::Array(a) => a
+                    .iter()
+                    .map(|x| x.as_str().map(str::to_string).unwrap_or_else(|| x.to_string()))
+                    .collect::<Vec<_>>()
+                    .join(","),
+                other => other.to_string(),
+            };
+            link.append_pair(k, &s);
+        }
+    }
+    ok(
+        json!({"token": token, "magic_link_url": format!("{}/connect?{}", base.trim_end_matches('/'), link.finish()), "api_key": api_key}),
+    )
+}
+
+fn customer_json(rec: &Record, api_key: &str) -> Value {
+    json!({"org_id": rec.tenant, "id": rec.data["customerId"], "api_key": api_key, "metadata": rec.data["metadata"],
+           "created_at": timestamp(rec.created_at), "updated_at": timestamp(rec.updated_at)})
+}
+
+async fn upsert_customer(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    body: Result<Bytes, BytesRejection>,
+) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org_only()?.to_string();
+    let body = body_object(body)?;
+    let id = optional_string(&body, "id")?.unwrap_or_else(|| format!("cus_{}", catalog::ulid()));
+    if !customer_id_ok(&id) {
+        return Err(InError::issue(&["id"], "id must be 1-256 characters without '/'"));
+    }
+    let metadata = optional_object(&body, "metadata")?;
+    let (rec, key) = ensure_customer(&state, &org, &id, metadata).await?;
+    ok(customer_json(&rec, &key))
+}
+
+async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org_only()?.to_string();
+    let q = Query::parse(q.as_deref());
+    let (limit, offset) = q.page()?;
+    let (rows, total) = state.store.in_customers(&org, q.one("search_query"), limit, offset).await?;
+    let items = rows
+        .iter()
+        .map(|r| json!({"id": r.id, "connection_count": r.connection_count, "created_at": timestamp(r.created_at), "updated_at": timestamp(r.updated_at)}))
+        .collect();
+    ok(envelope(items, total, limit, offset))
+}
+
+// ---------------------------------------------------------------- events --
+
+async fn list_events(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+    let viewer = authenticate(&state, &headers).await?;
+    let org = viewer.org()?.to_string();
+    let q = Query::parse(q.as_deref());
+    let (limit, offset) = q.page()?;
+    let since = match q.one("since") {
+        None => None,
+        Some(s) => Some(
+            chrono::DateTime::parse_from_rfc3339(s)
+                .map_err(|_| InError::issue(&["since"], "since must be an ISO 8601 timestamp"))?
+                .timestamp_millis(),
+        ),
+    };
+    let (rows, total) =
+        state.store.in_list_events(&org, viewer.customer(), q.one("search_query"), since, limit, offset).await?;
+    ok(envelope(rows.iter().map(event_json).collect(), total, limit, offset))
+}
+
+async fn viewer(State(state): State<AppState>, headers: HeaderMap) -> InResult {
+    let v = authenticate(&state, &headers).await?;
+    ok(match v {
+        Viewer::Anon => json!({"role": "anon"}),
+        Viewer::Org { org } => json!({"role": "org", "orgId": org}),
+        Viewer::Customer { org, customer } => json!({"role": "customer", "orgId": org, "customerId": customer}),
+    })
+}
