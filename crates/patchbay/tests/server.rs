@@ -71,7 +71,7 @@ server_test!(admin_seed_authenticates_validates_and_applies, |db| {
         srv.addr,
         Some(ADMIN),
         r#"{"integrations":{"organizations":[{"id":"org_b","name":"B","apiKey":"key_b"}],
-            "connections":[{"id":"conn_x_1","connectorConfigId":"ccfg_missing","customerId":"cus_1"}]}}"#,
+            "connections":[{"id":"conn_github_1","connectorConfigId":"ccfg_missing","customerId":"cus_1","settings":{"oauth":{"credentials":{"access_token":"x"}}}}]}}"#,
     )
     .await;
     assert_eq!(status, 422);
