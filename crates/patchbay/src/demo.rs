@@ -20,11 +20,21 @@ pub const DEMO_SEED: &str = include_str!("../demo/seed.json");
 pub const DEMO_CLIENT_PRIVATE_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 /// The placeholder callback URL in the demo seed, replaced by the built-in partner's.
 const CALLBACK_PLACEHOLDER: &str = "http://127.0.0.1:9100";
+/// The placeholder OAuth2 provider URL in the demo seed, replaced by the built-in provider's.
+const PROVIDER_PLACEHOLDER: &str = "http://127.0.0.1:9200";
 
 /// A configuration for the demo rooted in `dir`; returns it with the admin token.
-pub fn demo_config(base: &Config, dir: &std::path::Path, partner_url: &str) -> anyhow::Result<(Config, String)> {
+pub fn demo_config(
+    base: &Config,
+    dir: &std::path::Path,
+    partner_url: &str,
+    provider_url: &str,
+) -> anyhow::Result<(Config, String)> {
     let seed_path = dir.join("demo-seed.json");
-    std::fs::write(&seed_path, DEMO_SEED.replace(CALLBACK_PLACEHOLDER, partner_url))?;
+    std::fs::write(
+        &seed_path,
+        DEMO_SEED.replace(CALLBACK_PLACEHOLDER, partner_url).replace(PROVIDER_PLACEHOLDER, provider_url),
+    )?;
     let mut raw = [0u8; 16];
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = base.admin_token.clone().unwrap_or_else(|| format!("pb_admin_{}", hex::encode(raw)));
@@ -118,8 +128,45 @@ pub async fn spawn_partner() -> anyhow::Result<(DemoPartner, String)> {
     Ok((partner, url))
 }
 
+/// The built-in OAuth2 provider's token endpoint: every refresh_token grant
+/// succeeds with a new, rotated token pair valid for an hour.
+async fn provider_token(body: String) -> Response {
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
+        return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response();
+    }
+    let mut raw = [0u8; 12];
+    rand::rngs::OsRng.fill_bytes(&mut raw);
+    let n = hex::encode(raw);
+    Json(json!({"access_token": format!("demo-at-{n}"), "refresh_token": format!("demo-rt-{n}"),
+                "token_type": "bearer", "expires_in": 3600}))
+    .into_response()
+}
+
+/// The built-in API-key verification endpoint (`/openai/models`).
+async fn provider_models(headers: HeaderMap) -> StatusCode {
+    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
+        Some("Bearer demo-openai-key") => StatusCode::OK,
+        _ => StatusCode::UNAUTHORIZED,
+    }
+}
+
+/// Starts the demo OAuth2 provider on an ephemeral loopback port; returns its URL.
+pub async fn spawn_provider() -> anyhow::Result<String> {
+    let app = axum::Router::new()
+        .route("/token", axum::routing::post(provider_token))
+        .route("/openai/models", axum::routing::get(provider_models));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
 /// The banner printed once the demo listens.
-pub fn banner(url: &str, admin_token: &str, dir: &std::path::Path, partner_url: &str) -> String {
+pub fn banner(url: &str, admin_token: &str, dir: &std::path::Path, partner_url: &str, provider_url: &str) -> String {
     let net = format!("{url}/api/network/v1/enterprises");
     format!(
         r#"
@@ -127,6 +174,7 @@ Patchbay demo is running at {url}
   database (temporary): {db}
   admin token:          {admin_token}
   demo partner:         {partner_url} (answers POST /bitgo/v1/connections, verifying the JWT)
+  demo OAuth2 provider: {provider_url} (token endpoint of the demo connector configs)
 
 Demo principals (from the built-in seed):
   Network      (BitGo OES)   Authorization: Bearer alice-token-1   enterprise ent-acme (client; signing key {DEMO_CLIENT_PRIVATE_KEY})
@@ -152,6 +200,10 @@ Try:
   curl -si -X POST {url}/export/connections/exc-nightly-ifc/runs -H 'Authorization: Bearer bob-token-1' \
        -H 'Content-Type: application/json' -d '{{"exportType":"IFC","ifcVersion":"IFC4.3"}}' | grep -i '^location'
   curl -s {url}/export/connections/exc-nightly-ifc/runs -H 'Authorization: Bearer bob-token-1'
+  # Integrations, seed 003: get a connection; its expired token is refreshed by the demo provider
+  curl -s '{url}/v1/connection/conn_github_01JDEMO000000000000000000?include_secrets=true' -H 'Authorization: Bearer key_demo_org_1'
+  curl -s '{url}/v1/connection?limit=10' -H 'Authorization: Bearer key_demo_org_1'
+  curl -s -X POST {url}/v1/connection/conn_openai_01JDEMO000000000000000000/check -H 'Authorization: Bearer key_cus_demo_1'
   # Admin: apply more seed
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'

@@ -143,13 +143,14 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             }
             let dir = tempfile::Builder::new().prefix("patchbay-demo-").tempdir().map_err(anyhow::Error::from)?;
             let (partner, partner_url) = demo::spawn_partner().await?;
-            let (demo_config, token) = demo::demo_config(config, dir.path(), &partner_url)?;
+            let provider_url = demo::spawn_provider().await?;
+            let (demo_config, token) = demo::demo_config(config, dir.path(), &partner_url, &provider_url)?;
             let signals = Signals::install()?;
             let running = app::start(&demo_config, Registry::new()).await?;
             let url = format!("http://{}", running.addr);
             let _ = partner.patchbay_url.set(url.clone());
             let _ = partner.admin_token.set(token.clone());
-            say(&demo::banner(&url, &token, dir.path(), &partner_url));
+            say(&demo::banner(&url, &token, dir.path(), &partner_url, &provider_url));
             let r = serve_until_signal(running, signals).await;
             drop(dir);
             r

@@ -326,6 +326,28 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert_eq!(completed["result"], "Success", "the demo run completed: {completed}");
+    // Integrations: the expired demo token is refreshed by the built-in provider.
+    let c: Value = http
+        .get(format!("{url}/v1/connection/conn_github_01JDEMO000000000000000000?include_secrets=true"))
+        .bearer_auth("key_demo_org_1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(c["status"], "healthy", "{c}");
+    assert!(c["settings"]["oauth"]["credentials"]["access_token"].as_str().unwrap().starts_with("demo-at-"));
+    let check: Value = http
+        .post(format!("{url}/v1/connection/conn_openai_01JDEMO000000000000000000/check"))
+        .bearer_auth("key_cus_demo_1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(check["status"], "healthy", "{check}");
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }
