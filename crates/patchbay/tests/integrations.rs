@@ -669,6 +669,10 @@ both_backends!(customers_and_customer_tokens, |db| {
         (a.body["id"].as_str(), a.body["api_key"].as_str(), a.body["metadata"].clone()),
         (Some("cus_2"), Some("key_cus_2"), json!({"tier": "gold"}))
     );
+    let a = e
+        .send(reqwest::Method::PUT, "key_org_a", "/v1/customer", &json!({"id": "cus_2", "metadata": {"region": "eu"}}))
+        .await;
+    assert_eq!(a.body["metadata"], json!({"tier": "gold", "region": "eu"}), "metadata merges shallowly");
     let a = e.send(reqwest::Method::PUT, "key_org_a", "/v1/customer", &json!({})).await;
     assert!(a.body["id"].as_str().unwrap().starts_with("cus_"));
     let a = e.get("key_org_a", "/v1/customer").await;

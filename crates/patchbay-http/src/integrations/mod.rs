@@ -804,6 +804,17 @@ async fn get_config(
     ok(render_config(&state, &viewer, &rec, &expand).await?)
 }
 
+/// `metadata` updates merge shallowly: new keys win, other keys stay.
+fn shallow_merge(old: &Value, new: &Value) -> Value {
+    let mut out = old.as_object().cloned().unwrap_or_default();
+    if let Some(n) = new.as_object() {
+        for (k, v) in n {
+            out.insert(k.clone(), v.clone());
+        }
+    }
+    Value::Object(out)
+}
+
 fn optional_object(body: &Map<String, Value>, k: &str) -> Result<Option<Value>, InError> {
     match body.get(k) {
         None | Some(Value::Null) => Ok(None),
@@ -886,7 +897,7 @@ async fn update_config(
         data["disabled"] = json!(d);
     }
     if let Some(m) = optional_object(&body, "metadata")? {
-        data["metadata"] = m;
+        data["metadata"] = shallow_merge(&data["metadata"], &m);
     }
     let write = RecordWrite {
         tenant: rec.tenant.clone(),
@@ -935,7 +946,7 @@ async fn ensure_customer(
         if metadata.is_some() || needs_key {
             let mut data = rec.data.clone();
             if let Some(m) = metadata {
-                data["metadata"] = m;
+                data["metadata"] = shallow_merge(&data["metadata"], &m);
             }
             let write = RecordWrite {
                 tenant: org.into(),
