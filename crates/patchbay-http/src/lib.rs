@@ -9,6 +9,7 @@ pub mod face;
 pub mod integrations;
 pub mod metrics;
 pub mod network;
+pub mod openapi;
 pub mod outbound;
 pub mod platform;
 pub mod state;

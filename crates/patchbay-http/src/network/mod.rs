@@ -7,6 +7,7 @@
 
 pub mod initialize;
 pub mod params;
+pub mod wire;
 
 use axum::Router;
 use axum::body::Bytes;
@@ -22,6 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::face::Face;
+use crate::openapi::BearerAuth;
 use params::{RawParams, is_uuid};
 
 pub const SCOPE_READ: &str = "settlement_network_read";
@@ -88,6 +90,7 @@ pub fn routes() -> Router<AppState> {
         )
         .route(&format!("{base}/partners"), get(list_partners).post(create_partner))
         .route(&format!("{base}/clients"), post(onboard_client))
+        .route("/api/network/v1/openapi.json", get(crate::openapi::serve::<NetworkApi>))
 }
 
 /// Requests whose path has an empty `enterpriseId` segment never match a route;
@@ -187,56 +190,49 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, NetError> {
 // -------------------------------------------------------------- rendering --
 
 /// The Connection object (V1ConnectionOutput).
-pub fn connection_json(c: &NetConnection) -> Value {
-    json!({
-        "id": c.id,
-        "name": c.name,
-        "clientId": c.client_id,
-        "partnerId": c.partner_id,
-        "networkAccountId": c.network_account_id,
-        "createdAt": timestamp(c.created_at),
-        "updatedAt": timestamp(c.updated_at),
-        "active": c.active,
-        "proof": c.proof,
-        "nonce": c.nonce,
-        "partnersConnectionId": c.partners_connection_id,
-        "partnersClientId": c.partners_client_id,
-        "initialized": c.initialized,
-    })
-}
-
-fn ok(v: Value) -> NetResult {
-    Ok(axum::Json(v).into_response())
-}
-
-/// Drops `null` members: optional fields are omitted when absent.
-fn without_nulls(mut v: Value) -> Value {
-    if let Value::Object(m) = &mut v {
-        m.retain(|_, x| !x.is_null());
+pub fn connection_json(c: &NetConnection) -> wire::Connection {
+    wire::Connection {
+        id: c.id.clone(),
+        name: c.name.clone(),
+        client_id: c.client_id.clone(),
+        partner_id: c.partner_id.clone(),
+        network_account_id: c.network_account_id.clone(),
+        created_at: timestamp(c.created_at),
+        updated_at: timestamp(c.updated_at),
+        active: c.active,
+        proof: c.proof.clone(),
+        nonce: c.nonce.clone(),
+        partners_connection_id: c.partners_connection_id.clone(),
+        partners_client_id: c.partners_client_id.clone(),
+        initialized: c.initialized,
     }
-    v
+}
+
+fn typed<T: serde::Serialize>(v: T) -> NetResult {
+    Ok(axum::Json(v).into_response())
 }
 
 fn partner_trust_org(p: &Record) -> String {
     p.data["trustOrg"].as_str().unwrap_or("BitGo Trust").to_string()
 }
 
-fn partner_json(p: &Record) -> Value {
+fn partner_json(p: &Record) -> wire::Partner {
     let d = &p.data;
-    without_nulls(json!({
-        "id": p.id,
-        "name": d["name"],
-        "institutionId": d["institutionId"],
-        "institutionIdentifier": d["institutionIdentifier"],
-        "connectionKeySchema": d["connectionKeySchema"],
-        "active": d["active"].as_bool().unwrap_or(true),
-        "trustOrg": partner_trust_org(p),
-        "stablePartner": d["stablePartner"].as_bool().unwrap_or(false),
-        "enterpriseId": p.tenant,
-        "publicKey": d["publicKey"],
-        "clientDisputeWindowMinutes": d["clientDisputeWindowMinutes"],
-        "topUpWindowMinutes": d["topUpWindowMinutes"],
-    }))
+    let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+    wire::Partner {
+        id: p.id.clone(),
+        name: text("name"),
+        institution_id: d["institutionId"].as_str().map(str::to_string),
+        institution_identifier: text("institutionIdentifier"),
+        connection_key_schema: text("connectionKeySchema"),
+        active: d["active"].as_bool().unwrap_or(true),
+        trust_org: partner_trust_org(p),
+        stable_partner: d["stablePartner"].as_bool().unwrap_or(false),
+        enterprise_id: p.tenant.clone(),
+        public_key: d["publicKey"].as_str().map(str::to_string),
+        client_dispute_window_minutes: d["clientDisputeWindowMinutes"].as_f64(),
+        top_up_window_minutes: d["topUpWindowMinutes"].as_f64(),
+    }
 }
 
 // ------------------------------------------------------------------ reads --
@@ -267,9 +263,14 @@ async fn list(
         }
     }
     let rows = state.store.net_list_connections(side, &caller.enterprise.id, &filter, limit, offset).await?;
-    ok(json!({ "connections": rows.iter().map(connection_json).collect::<Vec<_>>() }))
+    typed(wire::ConnectionsEnvelope { connections: rows.iter().map(connection_json).collect() })
 }
 
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections", operation_id = "v1PartnerConnectionsGetRoute", tag = "Partner Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("active" = Option<bool>, Query), ("clientIds" = Option<Vec<uuid::Uuid>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query),
+           ("partnersClientIds" = Option<Vec<String>>, Query), ("partnersConnectionIds" = Option<Vec<String>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
+    responses((status = 200, description = "The partner's connections", body = wire::ConnectionsEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn list_partner_connections(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -281,6 +282,10 @@ async fn list_partner_connections(
     list(state, headers, ent, query, body, NetSide::Partner).await
 }
 
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections", operation_id = "v1ClientConnectionsGetRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("active" = Option<bool>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("names" = Option<Vec<String>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
+    responses((status = 200, description = "The client's connections", body = wire::ConnectionsEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn list_client_connections(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -300,9 +305,13 @@ async fn get_one(state: AppState, headers: HeaderMap, ent: String, id: String, s
         .net_get_connection(side, &caller.enterprise.id, &id)
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
-    ok(json!({ "connection": connection_json(&conn) }))
+    typed(wire::ConnectionEnvelope { connection: connection_json(&conn) })
 }
 
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections/{connectionId}", operation_id = "v1PartnerConnectionGetRoute", tag = "Partner Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("connectionId" = uuid::Uuid, Path, description = "The connection id")),
+    responses((status = 200, description = "The connection", body = wire::ConnectionEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn get_partner_connection(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -312,6 +321,10 @@ async fn get_partner_connection(
     get_one(state, headers, ent, id, NetSide::Partner).await
 }
 
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}", operation_id = "v1ClientConnectionGetRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("connectionId" = uuid::Uuid, Path, description = "The connection id")),
+    responses((status = 200, description = "The connection", body = wire::ConnectionEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn get_client_connection(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -321,6 +334,11 @@ async fn get_client_connection(
     get_one(state, headers, ent, id, NetSide::Client).await
 }
 
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners", operation_id = "v1PartnersGetRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("ids" = Option<Vec<uuid::Uuid>>, Query), ("names" = Option<Vec<String>>, Query), ("institutionIds" = Option<Vec<uuid::Uuid>>, Query),
+           ("institutionIdentifiers" = Option<Vec<String>>, Query), ("active" = Option<bool>, Query), ("filterByTrustOrg" = Option<bool>, Query), ("allocationPoliciesEnabled" = Option<bool>, Query)),
+    responses((status = 200, description = "The partner directory", body = wire::PartnersEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn list_partners(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -343,7 +361,7 @@ async fn list_partners(
     let mut partners = state.store.list_kind(kind::NET_PARTNER).await?;
     partners.sort_by(|a, b| (a.created_at, &a.id).cmp(&(b.created_at, &b.id)));
     let text = |p: &Record, k: &str| p.data[k].as_str().unwrap_or_default().to_string();
-    let matching: Vec<Value> = partners
+    let matching: Vec<wire::Partner> = partners
         .iter()
         .filter(|p| ids.is_empty() || ids.contains(&p.id))
         .filter(|p| names.is_empty() || names.contains(&text(p, "name")))
@@ -356,7 +374,7 @@ async fn list_partners(
         .take(limit as usize)
         .map(partner_json)
         .collect();
-    ok(json!({ "partners": matching }))
+    typed(wire::PartnersEnvelope { partners: matching })
 }
 
 // ----------------------------------------------------------------- writes --
@@ -444,6 +462,10 @@ async fn client_of(state: &AppState, enterprise: &str) -> Result<Option<Record>,
     Ok(clients.into_iter().next())
 }
 
+#[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/signing", operation_id = "V1ClientConnectionsSigningPostRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id")), request_body = wire::SigningRequest,
+    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn signing(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -458,9 +480,13 @@ async fn signing(
     usable_partner(&state, &caller, &f).await?;
     let payload = signing_payload(&f.partner_id, &f.name, &f.nonce, &f.key)
         .ok_or_else(|| NetError::bad_request("connectionKey is incomplete."))?;
-    ok(json!({ "payload": payload }))
+    typed(wire::SigningPayload { payload })
 }
 
+#[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections", operation_id = "v1ClientConnectionsPostRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id")), request_body = wire::ConnectRequest,
+    responses((status = 200, description = "The new connection", body = wire::ConnectionEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn connect(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -547,9 +573,13 @@ async fn connect(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(connection = %id, enterprise = %conn.tenant, partner = %conn.partner_id, "connection created");
-    ok(json!({ "connection": connection_json(&conn) }))
+    typed(wire::ConnectionEnvelope { connection: connection_json(&conn) })
 }
 
+#[utoipa::path(put, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}", operation_id = "v1ClientConnectionPutRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("connectionId" = uuid::Uuid, Path, description = "The connection id")), request_body = wire::UpdateConnectionRequest,
+    responses((status = 200, description = "The updated connection", body = wire::ConnectionEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn update_connection(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
@@ -575,7 +605,7 @@ async fn update_connection(
         .net_update_connection(&caller.enterprise.id, &id, name.as_deref(), active, state.clock.now_ms())
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
-    ok(json!({ "connection": connection_json(&conn) }))
+    typed(wire::ConnectionEnvelope { connection: connection_json(&conn) })
 }
 
 const TRUST_ORGS: &[&str] = &[
@@ -625,17 +655,21 @@ async fn ensure_client(state: &AppState, caller: &Caller, body: &Map<String, Val
         .ok_or_else(|| NetError::from(StoreError::Corrupt("client vanished".into())))
 }
 
-fn client_json(c: &Record, caller: &Caller) -> Value {
-    json!({
-        "id": c.id,
-        "enterpriseId": c.tenant,
-        "trustOrg": caller.trust_org().unwrap_or("BitGo Trust"),
-        "walletId": c.data["walletId"],
-        "createdAt": timestamp(c.created_at),
-        "updatedAt": timestamp(c.updated_at),
-    })
+fn client_json(c: &Record, caller: &Caller) -> wire::Client {
+    wire::Client {
+        id: c.id.clone(),
+        enterprise_id: c.tenant.clone(),
+        trust_org: caller.trust_org().unwrap_or("BitGo Trust").to_string(),
+        wallet_id: c.data["walletId"].as_str().unwrap_or_default().to_string(),
+        created_at: timestamp(c.created_at),
+        updated_at: timestamp(c.updated_at),
+    }
 }
 
+#[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients", operation_id = "v1ClientsPostRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id")), request_body(content = Option<wire::OnboardClientRequest>, description = "Patchbay extension: wallet and signing key"),
+    responses((status = 200, description = "The enterprise's client", body = wire::ClientEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn onboard_client(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -647,9 +681,13 @@ async fn onboard_client(
     let bytes = body_bytes(body)?;
     let body = if bytes.iter().all(u8::is_ascii_whitespace) { Map::new() } else { json_object(&bytes)? };
     let client = ensure_client(&state, &caller, &body).await?;
-    ok(json!({ "client": client_json(&client, &caller) }))
+    typed(wire::ClientEnvelope { client: client_json(&client, &caller) })
 }
 
+#[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/partners", operation_id = "v1PartnersPostRoute", tag = "Partner Activation",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id")), request_body = wire::CreatePartnerRequest,
+    responses((status = 200, description = "The new partner", body = wire::CreatedPartnerEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
 async fn create_partner(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
@@ -711,11 +749,50 @@ async fn create_partner(
     };
     state.store.put_record(&rec, &[], &state.vault, now).await?;
     let d = &rec.data;
-    ok(json!({ "partner": without_nulls(json!({
-        "id": id, "enterpriseId": caller.enterprise.id, "trustOrg": trust_org, "institutionId": d["institutionId"],
-        "institutionIdentifier": d["institutionIdentifier"], "name": d["name"], "connectionKeySchema": d["connectionKeySchema"],
-        "createdAt": timestamp(now), "updatedAt": timestamp(now), "clientId": client.id, "broker": broker, "active": true,
-        "clientDisputeWindowMinutes": d["clientDisputeWindowMinutes"], "topUpWindowMinutes": d["topUpWindowMinutes"],
-        "allocationPoliciesEnabled": policies,
-    })) }))
+    let text = |k: &str| d[k].as_str().unwrap_or_default().to_string();
+    typed(wire::CreatedPartnerEnvelope {
+        partner: wire::CreatedPartner {
+            id,
+            enterprise_id: caller.enterprise.id.clone(),
+            trust_org,
+            institution_id: d["institutionId"].as_str().map(str::to_string),
+            institution_identifier: text("institutionIdentifier"),
+            name: text("name"),
+            connection_key_schema: text("connectionKeySchema"),
+            created_at: timestamp(now),
+            updated_at: timestamp(now),
+            client_id: client.id,
+            broker,
+            active: true,
+            client_dispute_window_minutes: d["clientDisputeWindowMinutes"].as_f64(),
+            top_up_window_minutes: d["topUpWindowMinutes"].as_f64(),
+            allocation_policies_enabled: policies,
+        },
+    })
 }
+
+/// Documentation of the GET variant of the signing route (same handler as POST).
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/signing",
+    operation_id = "V1ClientConnectionsSigningGetRoute", tag = "Client Activation",
+    params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::SigningRequest,
+    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload),
+              (status = 400, description = "Invalid request", body = wire::ErrorPayload),
+              (status = 401, description = "Not authorised", body = wire::ErrorPayload),
+              (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload),
+              (status = 404, description = "Not found", body = wire::ErrorPayload),
+              (status = 422, description = "Unprocessable", body = wire::ErrorPayload),
+              (status = 429, description = "Rate limited", body = wire::ErrorPayload),
+              (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
+#[allow(dead_code)]
+fn signing_get_doc() {}
+
+/// The Network face's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Patchbay — BitGo OES Network API", description = "BitGo Off-Exchange Settlement connections, wire-compatible."),
+    paths(list_partner_connections, get_partner_connection, list_client_connections, connect, get_client_connection,
+          update_connection, signing, signing_get_doc, list_partners, create_partner, onboard_client),
+    modifiers(&BearerAuth),
+)]
+pub struct NetworkApi;

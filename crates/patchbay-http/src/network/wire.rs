@@ -1,0 +1,280 @@
+//! The Network face's wire types: what handlers serialise, and what the
+//! OpenAPI document (`GET /api/network/v1/openapi.json`) is generated from.
+
+use serde::{Deserialize, Serialize};
+use utoipa::ToSchema;
+
+/// V1ConnectionOutput.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Connection {
+    #[schema(format = Uuid)]
+    pub id: String,
+    #[schema(min_length = 1)]
+    pub name: String,
+    #[schema(format = Uuid)]
+    pub client_id: String,
+    #[schema(format = Uuid)]
+    pub partner_id: String,
+    #[schema(format = Uuid)]
+    pub network_account_id: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    pub active: bool,
+    #[schema(min_length = 1)]
+    pub proof: String,
+    #[schema(min_length = 1)]
+    pub nonce: String,
+    /// The partner's id for the connection; null until initialised.
+    #[schema(required = true, min_length = 1)]
+    pub partners_connection_id: Option<String>,
+    /// The partner's id for the client; null until initialised.
+    #[schema(required = true, min_length = 1)]
+    pub partners_client_id: Option<String>,
+    pub initialized: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionEnvelope {
+    pub connection: Connection,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectionsEnvelope {
+    pub connections: Vec<Connection>,
+}
+
+/// V1PartnersOutput.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Partner {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub name: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = Uuid)]
+    pub institution_id: Option<String>,
+    pub institution_identifier: String,
+    #[schema(value_type = String, example = "token")]
+    pub connection_key_schema: String,
+    pub active: bool,
+    pub trust_org: String,
+    pub stable_partner: bool,
+    pub enterprise_id: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub public_key: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_dispute_window_minutes: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_up_window_minutes: Option<f64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct PartnersEnvelope {
+    pub partners: Vec<Partner>,
+}
+
+/// A partner as created by `POST /partners`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatedPartner {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub enterprise_id: String,
+    pub trust_org: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub institution_id: Option<String>,
+    pub institution_identifier: String,
+    pub name: String,
+    pub connection_key_schema: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(format = Uuid)]
+    pub client_id: String,
+    pub broker: bool,
+    pub active: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub client_dispute_window_minutes: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub top_up_window_minutes: Option<f64>,
+    pub allocation_policies_enabled: bool,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CreatedPartnerEnvelope {
+    pub partner: CreatedPartner,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Client {
+    #[schema(format = Uuid)]
+    pub id: String,
+    pub enterprise_id: String,
+    pub trust_org: String,
+    pub wallet_id: String,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ClientEnvelope {
+    pub client: Client,
+}
+
+/// V1ClientConnectionsSigningGetPayload.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct SigningPayload {
+    /// The exact string to sign.
+    pub payload: String,
+}
+
+/// V1ErrorPayload (also used for 400).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ErrorPayload {
+    pub error: String,
+}
+
+// ----------------------------------------------------------- request bodies --
+
+/// ConnectionKey, discriminated by `schema`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(as = ConnectionKey)]
+#[serde(untagged)]
+#[allow(dead_code)]
+pub enum ConnectionKeyDoc {
+    Token(TokenKey),
+    TokenAndSignature(TokenAndSignatureKey),
+    ApiKeyAndSecret(ApiKeyAndSecretKey),
+    Clearloop(ClearloopKey),
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenKey {
+    #[schema(pattern = "^token$")]
+    schema: String,
+    #[schema(min_length = 1)]
+    connection_token: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct TokenAndSignatureKey {
+    #[schema(pattern = "^tokenAndSignature$")]
+    schema: String,
+    #[schema(min_length = 1)]
+    connection_token: String,
+    #[schema(min_length = 1)]
+    signature: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct ApiKeyAndSecretKey {
+    #[schema(pattern = "^apiKeyAndSecret$")]
+    schema: String,
+    #[schema(min_length = 1)]
+    api_key: String,
+    #[schema(min_length = 1)]
+    api_secret: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct ClearloopKey {
+    #[schema(pattern = "^clearloop$")]
+    schema: String,
+    #[schema(min_length = 1)]
+    api_key: String,
+    #[schema(min_length = 1)]
+    api_secret: String,
+    #[schema(min_length = 1)]
+    client_account_id: String,
+    #[schema(min_length = 1)]
+    company_registration_number: String,
+}
+
+/// Body of the signing routes.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct SigningRequest {
+    #[schema(format = Uuid)]
+    partner_id: String,
+    #[schema(min_length = 1)]
+    name: String,
+    connection_key: ConnectionKeyDoc,
+    #[schema(min_length = 1)]
+    nonce: String,
+}
+
+/// Body of Connect to Partner.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectRequest {
+    #[schema(format = Uuid)]
+    partner_id: String,
+    #[schema(min_length = 1)]
+    name: String,
+    connection_key: ConnectionKeyDoc,
+    #[schema(min_length = 1)]
+    nonce: String,
+    /// The signed payload (compact JSON of partnerId, name, nonce, connectionKey).
+    #[schema(min_length = 1)]
+    payload: String,
+    /// 65-byte Bitcoin signed-message signature, hex.
+    #[schema(min_length = 1)]
+    signature: String,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateConnectionRequest {
+    active: Option<bool>,
+    #[schema(min_length = 1)]
+    name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct CreatePartnerRequest {
+    #[schema(min_length = 1)]
+    name: String,
+    broker: bool,
+    #[schema(min_length = 1)]
+    institution_identifier: String,
+    #[schema(pattern = "^(token|tokenAndSignature|apiKeyAndSecret|clearloop)$")]
+    connection_key_schema: String,
+    #[schema(format = Uuid)]
+    institution_id: Option<String>,
+    #[schema(minimum = 0)]
+    client_dispute_window_minutes: Option<f64>,
+    #[schema(minimum = 0)]
+    top_up_window_minutes: Option<f64>,
+    allocation_policies_enabled: Option<bool>,
+}
+
+/// Patchbay extension: register the client's wallet and signing key.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+#[serde(rename_all = "camelCase")]
+pub struct OnboardClientRequest {
+    #[schema(min_length = 1)]
+    wallet_id: Option<String>,
+    /// 33-byte compressed secp256k1 public key, hex.
+    #[schema(pattern = "^0[23][0-9a-fA-F]{64}$")]
+    public_key: Option<String>,
+}
