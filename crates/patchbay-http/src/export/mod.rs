@@ -4,6 +4,7 @@
 
 pub mod exporter;
 pub mod runner;
+pub mod wire;
 
 use std::collections::BTreeMap;
 
@@ -23,6 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::face::Face;
+use crate::openapi::BearerAuth;
 
 pub const SCOPE: &str = "itwin-platform";
 pub const RUN_JOB: &str = "export.run";
@@ -111,6 +113,7 @@ pub fn routes() -> Router<AppState> {
         .route("/export/authorizationinformation", get(authorization_information))
         .route("/export/authorizationInformation", get(authorization_information))
         .route("/export/files/{fileId}", get(download_file))
+        .route("/export/openapi.json", get(crate::openapi::serve::<ExportApi>))
         .layer(axum::middleware::from_fn(accept_v1))
         // The consent page is for browsers (HTML), outside the version negotiation.
         .route("/export/authorize", get(consent_page).post(consent_submit))
@@ -217,10 +220,6 @@ fn base_url(state: &AppState, headers: &HeaderMap) -> String {
     format!("http://{host}")
 }
 
-fn href(url: String) -> Value {
-    json!({ "href": url })
-}
-
 /// Query parameters by lower-cased name (first value wins).
 fn query_map(query: Option<&str>) -> BTreeMap<String, String> {
     let mut m = BTreeMap::new();
@@ -258,52 +257,47 @@ fn paging(q: &BTreeMap<String, String>, details: &mut Vec<Detail>) -> (i64, i64)
 }
 
 /// `self`, `prev` (when skipping) and `next` (when more exist) links.
-fn page_links(prefix: &str, top: i64, skip: i64, more: bool) -> Value {
+fn page_links(prefix: &str, top: i64, skip: i64, more: bool) -> wire::PageLinks {
     let sep = if prefix.contains('?') { "&" } else { "?" };
-    let link = |s: i64| href(format!("{prefix}{sep}$skip={s}&$top={top}"));
-    let mut links = json!({ "self": link(skip) });
-    if skip > 0 {
-        links["prev"] = link((skip - top).max(0));
+    let link = |s: i64| wire::Link { href: format!("{prefix}{sep}$skip={s}&$top={top}") };
+    wire::PageLinks {
+        this: link(skip),
+        prev: (skip > 0).then(|| link((skip - top).max(0))),
+        next: more.then(|| link(skip + top)),
     }
-    if more {
-        links["next"] = link(skip + top);
-    }
-    links
 }
 
-fn connection_json(c: &ExConnection, base: &str) -> Value {
-    let mut links = json!({
-        "iModel": href(format!("{base}/imodels/{}", c.imodel_id)),
-        "iTwin": href(format!("{base}/itwins/{}", c.tenant)),
-    });
-    if let Some(run) = &c.last_run_id {
-        links["lastRun"] = href(format!("{base}/export/connections/{}/runs/{run}", c.id));
+fn connection_json(c: &ExConnection, base: &str) -> wire::Connection {
+    let link = |href: String| wire::Link { href };
+    wire::Connection {
+        id: c.id.clone(),
+        display_name: c.display_name.clone(),
+        imodel_id: c.imodel_id.clone(),
+        itwin_id: c.tenant.clone(),
+        authentication_type: c.authentication_type.clone(),
+        links: wire::ConnectionLinks {
+            i_model: link(format!("{base}/imodels/{}", c.imodel_id)),
+            i_twin: link(format!("{base}/itwins/{}", c.tenant)),
+            last_run: c.last_run_id.as_ref().map(|run| link(format!("{base}/export/connections/{}/runs/{run}", c.id))),
+        },
     }
-    json!({
-        "id": c.id,
-        "displayName": c.display_name,
-        "iModelId": c.imodel_id,
-        "iTwinId": c.tenant,
-        "authenticationType": c.authentication_type,
-        "_links": links,
+}
+
+fn run_json(r: &ExRun) -> Result<wire::Run, ExError> {
+    let jobs: Vec<wire::Job> = serde_json::from_value(r.jobs.clone())
+        .map_err(|e| ExError::from(patchbay_store::StoreError::Corrupt(format!("run jobs: {e}"))))?;
+    Ok(wire::Run {
+        id: r.id.clone(),
+        connection_id: r.connection_id.clone(),
+        start_date_time: r.start_at.map(timestamp),
+        end_date_time: r.end_at.map(timestamp),
+        state: r.state.clone(),
+        result: r.result.clone(),
+        jobs,
     })
 }
 
-fn run_json(r: &ExRun) -> Value {
-    let mut v = json!({"id": r.id, "connectionId": r.connection_id});
-    if let Some(s) = r.start_at {
-        v["startDateTime"] = json!(timestamp(s));
-    }
-    if let Some(e) = r.end_at {
-        v["endDateTime"] = json!(timestamp(e));
-    }
-    v["state"] = json!(r.state);
-    v["result"] = json!(r.result);
-    v["jobs"] = r.jobs.clone();
-    v
-}
-
-fn ok(status: StatusCode, v: Value) -> ExResult {
+fn typed<T: serde::Serialize>(status: StatusCode, v: T) -> ExResult {
     Ok((status, axum::Json(v)).into_response())
 }
 
@@ -333,6 +327,11 @@ fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
 
 // ----------------------------------------------------------- connections --
 
+#[utoipa::path(get, path = "/export/connections", operation_id = "get-export-connections", tag = "ExportConnections",
+    params(("imodelId" = uuid::Uuid, Query, description = "The iModel (matched case-insensitively, also as iModelId)"), ("$top" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100, maximum 1000)"), ("$skip" = Option<i64>, Query, minimum = 0, description = "Items to skip")),
+    responses((status = 200, description = "The iModel's export connections", body = wire::ConnectionsPage),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown iModel", body = wire::ErrorResponse), (status = 422, description = "Invalid request", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     let q = query_map(query.as_deref());
@@ -362,15 +361,20 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     let more = rows.len() as i64 > top;
     rows.truncate(top as usize);
     let base = base_url(&state, &headers);
-    ok(
+    typed(
         StatusCode::OK,
-        json!({
-            "connections": rows.iter().map(|c| connection_json(c, &base)).collect::<Vec<_>>(),
-            "_links": page_links(&format!("{base}/export/connections?imodelId={imodel}"), top, skip, more),
-        }),
+        wire::ConnectionsPage {
+            connections: rows.iter().map(|c| connection_json(c, &base)).collect(),
+            links: page_links(&format!("{base}/export/connections?imodelId={imodel}"), top, skip, more),
+        },
     )
 }
 
+#[utoipa::path(post, path = "/export/connections", operation_id = "create-export-connection", tag = "ExportConnections",
+    request_body = wire::CreateConnection,
+    responses((status = 201, description = "Created", body = wire::ConnectionEnvelope, headers(("Location" = String, description = "The connection's URL"))),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown iModel", body = wire::ErrorResponse), (status = 422, description = "Invalid request", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn create_connection(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -446,13 +450,23 @@ async fn create_connection(
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/export/connections/{connectionId}", operation_id = "get-export-connection", tag = "ExportConnections",
+    params(("connectionId" = String, Path, pattern = "^[A-Za-z0-9._~-]{1,128}$", description = "The connection id")),
+    responses((status = 200, description = "The connection", body = wire::ConnectionEnvelope),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection", body = wire::ErrorResponse), (status = 422, description = "Invalid connection id", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn get_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     check_connection_id(&id, "InvalidExportConnectionRequest")?;
     let conn = owned_connection(&state, &user, &id, "read").await?;
-    ok(StatusCode::OK, json!({ "connection": connection_json(&conn, &base_url(&state, &headers)) }))
+    typed(StatusCode::OK, wire::ConnectionEnvelope { connection: connection_json(&conn, &base_url(&state, &headers)) })
 }
 
+#[utoipa::path(delete, path = "/export/connections/{connectionId}", operation_id = "delete-export-connection", tag = "ExportConnections",
+    params(("connectionId" = String, Path, pattern = "^[A-Za-z0-9._~-]{1,128}$", description = "The connection id")),
+    responses((status = 204, description = "Deleted"),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection", body = wire::ErrorResponse), (status = 409, description = "A run is active", body = wire::ErrorResponse), (status = 422, description = "Invalid connection id", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     check_connection_id(&id, "InvalidExportConnectionRequest")?;
@@ -610,6 +624,12 @@ async fn user_authorized(state: &AppState, user: &User) -> Result<bool, ExError>
     Ok(state.store.get_record("export", GRANT_KIND, &user.id).await?.is_some())
 }
 
+#[utoipa::path(post, path = "/export/connections/{connectionId}/runs", operation_id = "create-export-connection-run", tag = "ExportConnections",
+    params(("connectionId" = String, Path, pattern = "^[A-Za-z0-9._~-]{1,128}$", description = "The connection id")), request_body = wire::CreateRun,
+    responses((status = 202, description = "The run was created and executes in the background", headers(("Location" = String, description = "The new run's URL"))),
+              (status = 303, description = "A run is already active", headers(("Location" = String, description = "The active run's URL"))),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection", body = wire::ErrorResponse), (status = 409, description = "A simultaneous create won", body = wire::ErrorResponse), (status = 422, description = "Invalid request or missing authorisation", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn create_run(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -667,6 +687,11 @@ async fn create_run(
     Ok(resp)
 }
 
+#[utoipa::path(get, path = "/export/connections/{connectionId}/runs", operation_id = "get-export-connection-runs", tag = "ExportConnections",
+    params(("connectionId" = String, Path, pattern = "^[A-Za-z0-9._~-]{1,128}$", description = "The connection id"), ("$top" = Option<i64>, Query, minimum = 1, maximum = 1000, description = "Page size (default 100, maximum 1000)"), ("$skip" = Option<i64>, Query, minimum = 0, description = "Items to skip")),
+    responses((status = 200, description = "The connection's runs, newest first", body = wire::RunsPage),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection", body = wire::ErrorResponse), (status = 422, description = "Invalid request", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn list_runs(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -685,15 +710,20 @@ async fn list_runs(
     let more = runs.len() as i64 > top;
     runs.truncate(top as usize);
     let base = base_url(&state, &headers);
-    ok(
+    typed(
         StatusCode::OK,
-        json!({
-            "runs": runs.iter().map(run_json).collect::<Vec<_>>(),
-            "_links": page_links(&format!("{base}/export/connections/{}/runs", conn.id), top, skip, more),
-        }),
+        wire::RunsPage {
+            runs: runs.iter().map(run_json).collect::<Result<_, _>>()?,
+            links: page_links(&format!("{base}/export/connections/{}/runs", conn.id), top, skip, more),
+        },
     )
 }
 
+#[utoipa::path(get, path = "/export/connections/{connectionId}/runs/{runId}", operation_id = "get-export-connection-run", tag = "ExportConnections",
+    params(("connectionId" = String, Path, pattern = "^[A-Za-z0-9._~-]{1,128}$", description = "The connection id"), ("runId" = String, Path, pattern = "^[A-Za-z0-9._~-]{1,128}$")),
+    responses((status = 200, description = "The run", body = wire::RunEnvelope),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection or run", body = wire::ErrorResponse), (status = 422, description = "Invalid id", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn get_run(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -713,11 +743,16 @@ async fn get_run(
         .ex_get_run(&conn.tenant, &conn.id, &run_id)
         .await?
         .ok_or_else(|| ExError::new(StatusCode::NOT_FOUND, "RunNotFound", "Requested Run is not available."))?;
-    ok(StatusCode::OK, json!({ "run": run_json(&run) }))
+    typed(StatusCode::OK, wire::RunEnvelope { run: run_json(&run)? })
 }
 
 // --------------------------------------------------------- authorization --
 
+#[utoipa::path(get, path = "/export/authorizationinformation", operation_id = "get-authorizationinformation", tag = "Authorization",
+    params(("redirectUrl" = String, Query, pattern = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?$", description = "Where to return after authorising")),
+    responses((status = 200, description = "Whether the user authorised background runs", body = wire::AuthorizationInformationEnvelope),
+              (status = 422, description = "Invalid redirectUrl", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn authorization_information(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -753,9 +788,14 @@ async fn authorization_information(
         "{base}/export/authorize?redirect_url={}&consent={consent}",
         form_urlencoded::byte_serialize(redirect.as_bytes()).collect::<String>()
     );
-    ok(
+    typed(
         StatusCode::OK,
-        json!({"authorizationInformation": {"isUserAuthorized": authorized, "_links": {"authorizationUrl": href(url)}}}),
+        wire::AuthorizationInformationEnvelope {
+            authorization_information: wire::AuthorizationInformation {
+                is_user_authorized: authorized,
+                links: wire::AuthorizationLinks { authorization_url: wire::Link { href: url } },
+            },
+        },
     )
 }
 
@@ -851,6 +891,11 @@ async fn consent_submit(State(state): State<AppState>, body: Result<Bytes, Bytes
 // ----------------------------------------------------------------- files --
 
 /// Extension: the file a run produced (`exportOutputFileId`).
+#[utoipa::path(get, path = "/export/files/{fileId}", operation_id = "get-export-file", tag = "Patchbay extensions",
+    params(("fileId" = uuid::Uuid, Path, description = "A run's exportOutputFileId")),
+    responses((status = 200, description = "The produced file", content_type = "application/octet-stream", body = Vec<u8>),
+              (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown file", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
+    security(("bearer" = [])))]
 async fn download_file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     let not_found = || ExError::new(StatusCode::NOT_FOUND, "FileNotFound", "Requested File is not available.");
@@ -875,3 +920,13 @@ async fn download_file(State(state): State<AppState>, headers: HeaderMap, Path(i
     }
     Ok(resp)
 }
+
+/// The Export face's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Patchbay — iTwin Export API", description = "Bentley iTwin Platform Export connections and runs, wire-compatible."),
+    paths(list_connections, create_connection, get_connection, delete_connection, create_run, list_runs, get_run,
+          authorization_information, download_file),
+    modifiers(&BearerAuth),
+)]
+pub struct ExportApi;
