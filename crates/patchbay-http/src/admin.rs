@@ -1,5 +1,6 @@
 //! The admin API: runtime provisioning with seed documents.
 
+use crate::openapi::BearerAuth;
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -9,22 +10,46 @@ use axum::response::{IntoResponse, Response};
 use axum::routing::post;
 use patchbay_core::seed::{self, SeedError};
 use patchbay_store::StoreError;
-use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
 use crate::face::Face;
 
+/// The admin API's error body.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct AdminError {
+    pub error: String,
+    /// JSON path of the first problem in a seed document.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+}
+
+/// What a seed application did: objects per section.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct SeedApplied {
+    #[schema(value_type = Object)]
+    pub applied: std::collections::BTreeMap<String, usize>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+pub struct WebhookSecret {
+    pub organization: String,
+    /// HMAC-SHA256 key, hex.
+    pub secret: String,
+}
+
 pub fn routes() -> Router<AppState> {
     Router::new()
+        .route("/admin/v1/openapi.json", axum::routing::get(crate::openapi::serve::<AdminApi>))
         .route("/admin/v1/seed", post(apply_seed))
         .route("/admin/v1/network/signing-key", axum::routing::get(network_signing_key))
         .route("/admin/v1/integrations/organizations/{org}/webhook-secret", axum::routing::get(webhook_secret))
 }
 
 fn seed_error(e: &SeedError) -> Response {
-    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(json!({"error": e.to_string(), "path": e.path}))).into_response()
+    (StatusCode::UNPROCESSABLE_ENTITY, axum::Json(AdminError { error: e.to_string(), path: Some(e.path.clone()) }))
+        .into_response()
 }
 
 /// Checks `Authorization: Bearer <admin token>`; 404 when the admin API is disabled.
@@ -52,6 +77,12 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     }
 }
 
+#[utoipa::path(post, path = "/admin/v1/seed", operation_id = "applySeed", tag = "Admin",
+    request_body(content = Object, description = "A seed document (docs/seed-format.md)"),
+    responses((status = 200, description = "Applied", body = SeedApplied),
+              (status = 413, description = "Body too large", body = AdminError),
+              (status = 422, description = "Invalid document; nothing was written", body = AdminError), (status = 401, description = "Missing or wrong admin token", body = AdminError), (status = 404, description = "Admin API disabled", body = AdminError), (status = 429, description = "Rate limited", body = AdminError, headers(("Retry-After" = u64))), (status = 500, description = "Internal error", body = AdminError)),
+    security(("bearer" = [])))]
 async fn apply_seed(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -75,7 +106,8 @@ async fn apply_seed(
         Err(e) => return seed_error(&e),
     };
     match state.store.apply_seed(&plan, &state.vault, state.clock.now_ms()).await {
-        Ok(()) => axum::Json(json!({"applied": plan.counts})).into_response(),
+        Ok(()) => axum::Json(SeedApplied { applied: plan.counts.iter().map(|(k, v)| (k.to_string(), *v)).collect() })
+            .into_response(),
         Err(StoreError::Seed(e)) => seed_error(&e),
         Err(e) => {
             tracing::error!(error = %e, "seed could not be applied");
@@ -85,6 +117,9 @@ async fn apply_seed(
 }
 
 /// The public half of the `X-BitGo-Signature` key, as PEM, for partners to verify with.
+#[utoipa::path(get, path = "/admin/v1/network/signing-key", operation_id = "getNetworkSigningKey", tag = "Admin",
+    responses((status = 200, description = "SPKI public key, PEM", content_type = "application/x-pem-file", body = String), (status = 401, description = "Missing or wrong admin token", body = AdminError), (status = 404, description = "Admin API disabled", body = AdminError), (status = 429, description = "Rate limited", body = AdminError, headers(("Retry-After" = u64))), (status = 500, description = "Internal error", body = AdminError)),
+    security(("bearer" = [])))]
 async fn network_signing_key(State(state): State<AppState>, headers: HeaderMap) -> Response {
     if let Err(resp) = authorize(&state, &headers) {
         return resp;
@@ -99,6 +134,10 @@ async fn network_signing_key(State(state): State<AppState>, headers: HeaderMap) 
 }
 
 /// The key an organisation verifies `X-Patchbay-Signature` with (hex).
+#[utoipa::path(get, path = "/admin/v1/integrations/organizations/{org}/webhook-secret", operation_id = "getWebhookSecret", tag = "Admin",
+    params(("org" = String, Path)),
+    responses((status = 200, description = "The organisation's webhook signing key", body = WebhookSecret), (status = 401, description = "Missing or wrong admin token", body = AdminError), (status = 404, description = "Admin API disabled", body = AdminError), (status = 429, description = "Rate limited", body = AdminError, headers(("Retry-After" = u64))), (status = 500, description = "Internal error", body = AdminError)),
+    security(("bearer" = [])))]
 async fn webhook_secret(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -116,10 +155,19 @@ async fn webhook_secret(
         }
     }
     match crate::integrations::webhook_secret(&state, &org).await {
-        Ok(secret) => axum::Json(json!({"organization": org, "secret": hex::encode(secret)})).into_response(),
+        Ok(secret) => axum::Json(WebhookSecret { organization: org, secret: hex::encode(secret) }).into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "webhook secret unavailable");
             Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The webhook secret is unavailable.")
         }
     }
 }
+
+/// The admin API's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Patchbay — admin API", description = "Provisioning and keys."),
+    paths(apply_seed, network_signing_key, webhook_secret),
+    modifiers(&BearerAuth),
+)]
+pub struct AdminApi;

@@ -2,9 +2,9 @@
 //! `{code, message, issues?}`; lists are `{items, total, limit, offset,
 //! has_next_page}`; credentials are kept fresh by [`refresh`].
 
-pub mod openapi;
 pub mod refresh;
 pub mod webhook;
+pub mod wire;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
@@ -28,6 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::face::Face;
+use crate::openapi::BearerAuth;
 use refresh::{Need, open_settings};
 
 /// Refresh timing of the Integrations face.
@@ -137,7 +138,7 @@ impl IntoResponse for InError {
 
 type InResult = Result<Response, InError>;
 
-fn ok(v: Value) -> InResult {
+fn typed<T: serde::Serialize>(v: T) -> InResult {
     Ok(axum::Json(v).into_response())
 }
 
@@ -155,7 +156,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/customer/{customer_id}/token", post(create_token))
         .route("/v1/event", get(list_events))
         .route("/v1/viewer", get(viewer))
-        .route("/v1/openapi.json", get(openapi::document))
+        .route("/v1/openapi.json", get(crate::openapi::serve::<IntegrationsApi>))
 }
 
 // ---------------------------------------------------------------- viewer --
@@ -380,11 +381,6 @@ impl Query {
     }
 }
 
-fn envelope(items: Vec<Value>, total: i64, limit: i64, offset: i64) -> Value {
-    let has_next = offset + (items.len() as i64) < total;
-    json!({"items": items, "total": total, "limit": limit, "offset": offset, "has_next_page": has_next})
-}
-
 fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, InError> {
     let bytes = body.map_err(|r| InError::new(r.status(), "PAYLOAD_TOO_LARGE", r.body_text()))?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
@@ -399,28 +395,51 @@ fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
 
 // ------------------------------------------------------------ rendering --
 
-pub fn connection_json(c: &InConnection, settings: Option<&Value>, expand_connector: bool) -> Value {
-    let mut v = json!({
-        "id": c.id,
-        "connector_name": c.connector_name,
-        "customer_id": c.customer_id,
-        "connector_config_id": c.connector_config_id,
-        "integration_id": c.integration_id,
-        "created_at": timestamp(c.created_at),
-        "updated_at": timestamp(c.updated_at),
-        "display_name": c.display_name,
-        "disabled": c.disabled,
-        "status": c.status,
-        "status_message": c.status_message,
-        "metadata": c.metadata,
-    });
-    if let Some(s) = settings {
-        v["settings"] = s.clone();
+pub fn connection_json(c: &InConnection, settings: Option<&Value>, expand_connector: bool) -> wire::Connection {
+    wire::Connection {
+        id: c.id.clone(),
+        connector_name: c.connector_name.clone(),
+        customer_id: c.customer_id.clone(),
+        connector_config_id: Some(c.connector_config_id.clone()),
+        integration_id: c.integration_id.clone(),
+        created_at: timestamp(c.created_at),
+        updated_at: timestamp(c.updated_at),
+        display_name: c.display_name.clone(),
+        disabled: Some(c.disabled),
+        status: c.status.clone(),
+        status_message: c.status_message.clone(),
+        metadata: c.metadata.clone(),
+        settings: settings.cloned(),
+        connector: if expand_connector { connector(&c.connector_name).map(|k| connector_wire(k, true)) } else { None },
     }
-    if expand_connector && let Some(conn) = connector(&c.connector_name) {
-        v["connector"] = conn.to_json(true);
+}
+
+/// The wire model of a catalogue connector.
+pub fn connector_wire(c: &catalog::Connector, with_schemas: bool) -> wire::Connector {
+    let o = c.oauth();
+    wire::Connector {
+        name: c.name.clone(),
+        display_name: c.display_name.clone(),
+        logo_url: format!("/_assets/logo-{}.svg", c.name),
+        stage: c.stage.clone(),
+        platforms: c.platforms.clone(),
+        auth_type: c.auth_type.clone(),
+        required_scopes: o.map(|o| o.required_scopes.clone()),
+        openint_default_scopes: o.map(|o| o.openint_default_scopes.clone()),
+        openint_allowed_scopes: o.map(|o| o.openint_allowed_scopes.clone()),
+        scopes: o.map(|o| {
+            o.scopes
+                .iter()
+                .map(|s| wire::Scope {
+                    scope: s["scope"].as_str().unwrap_or_default().to_string(),
+                    display_name: s["display_name"].as_str().map(str::to_string),
+                    description: s["description"].as_str().map(str::to_string),
+                })
+                .collect()
+        }),
+        has_openint_credentials: false,
+        schemas: with_schemas.then(|| c.schemas.clone()),
     }
-    v
 }
 
 /// A new event (`evt_<ULID>`).
@@ -435,12 +454,18 @@ pub fn event(tenant: &str, name: &str, data: Value, customer: Option<String>, no
     }
 }
 
-fn event_json(e: &InEvent) -> Value {
-    json!({
-        "id": e.id, "name": e.name, "data": e.data, "timestamp": timestamp(e.ts),
-        "user": {"org_id": e.tenant, "customer_id": e.customer_id}, "v": "1",
-        "org_id": e.tenant, "user_id": null, "customer_id": e.customer_id,
-    })
+fn event_json(e: &InEvent) -> wire::Event {
+    wire::Event {
+        id: e.id.clone(),
+        name: e.name.clone(),
+        data: e.data.clone(),
+        timestamp: timestamp(e.ts),
+        user: json!({"org_id": e.tenant, "customer_id": e.customer_id}),
+        v: "1".into(),
+        org_id: e.tenant.clone(),
+        user_id: None,
+        customer_id: e.customer_id.clone(),
+    }
 }
 
 /// The webhook delivery job for an event, when the organisation has a webhook.
@@ -483,6 +508,10 @@ fn need_for(state: &AppState, policy: &str) -> Option<Need> {
     }
 }
 
+#[utoipa::path(get, path = "/v1/connection/{id}", operation_id = "getConnection", tag = "Connections",
+    params(("id" = String, Path, pattern = "^conn_", description = "The id of the connection, starts with conn_"), ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
+           ("expand" = Option<Vec<ExpandConnector>>, Query, style = Form, explode = false)),
+    responses((status = 200, description = "The connection details", body = wire::Connection), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn get_connection(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -497,16 +526,22 @@ async fn get_connection(
     let conn = visible(&state, &viewer, &id).await?;
     if !include {
         // Without secrets there is nothing to refresh (as upstream).
-        return ok(connection_json(&conn, None, !expand.is_empty()));
+        return typed(connection_json(&conn, None, !expand.is_empty()));
     }
     let settings = open_settings(&state, &conn)?;
     let (conn, settings) = match need_for(&state, &policy) {
         Some(need) => refresh::refresh(&state, conn, settings, need).await?,
         None => (conn, settings),
     };
-    ok(connection_json(&conn, Some(&settings), !expand.is_empty()))
+    typed(connection_json(&conn, Some(&settings), !expand.is_empty()))
 }
 
+#[utoipa::path(get, path = "/v1/connection", operation_id = "listConnections", tag = "Connections",
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<String>>, Query, style = Form, explode = false), ("customer_id" = Option<String>, Query),
+           ("connector_config_id" = Option<String>, Query, pattern = "^ccfg_"), ("search_query" = Option<String>, Query),
+           ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
+           ("expand" = Option<Vec<ExpandConnector>>, Query, style = Form, explode = false)),
+    responses((status = 200, description = "A page of connections", body = wire::ConnectionPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
@@ -535,7 +570,7 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     };
     let (rows, total) = state.store.in_list_connections(&org, &filter, limit, offset).await?;
     let need = need_for(&state, &policy);
-    let items: Vec<Result<Value, InError>> = futures_util::stream::iter(rows)
+    let items: Vec<Result<wire::Connection, InError>> = futures_util::stream::iter(rows)
         .map(|c| {
             let state = state.clone();
             async move {
@@ -554,9 +589,12 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
         .collect()
         .await;
     let items = items.into_iter().collect::<Result<Vec<_>, _>>()?;
-    ok(envelope(items, total, limit, offset))
+    typed(wire::ConnectionPage::new(items, total, limit, offset))
 }
 
+#[utoipa::path(post, path = "/v1/connection", operation_id = "createConnection", tag = "Connections",
+    request_body = wire::CreateConnection,
+    responses((status = 200, description = "The imported connection, with settings", body = wire::Connection), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_connection(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -680,9 +718,11 @@ async fn create_connection(
     );
     let jobs = emit_jobs(&state, &ev).await?;
     state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
-    ok(connection_json(&conn, Some(&settings), false))
+    typed(connection_json(&conn, Some(&settings), false))
 }
 
+#[utoipa::path(delete, path = "/v1/connection/{id}", operation_id = "deleteConnection", tag = "Connections",
+    params(("id" = String, Path, pattern = "^conn_", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "Deleted", body = wire::Deleted), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
@@ -698,58 +738,82 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
     if !state.store.in_delete_connection(&conn.tenant, &conn.id, viewer.customer(), &ev, &jobs).await? {
         return Err(InError::not_found("Connection not found"));
     }
-    ok(json!({"id": conn.id}))
+    typed(wire::Deleted { id: conn.id })
 }
 
+#[utoipa::path(post, path = "/v1/connection/{id}/check", operation_id = "checkConnection", tag = "Connections",
+    params(("id" = String, Path, pattern = "^conn_", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "The connection's status", body = wire::CheckResult), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
     let settings = open_settings(&state, &conn)?;
     let (conn, _) = refresh::refresh(&state, conn, settings, Need::Force).await?;
-    ok(json!({"id": conn.id, "status": conn.status, "status_message": conn.status_message}))
+    typed(wire::CheckResult { id: conn.id, status: conn.status, status_message: conn.status_message })
 }
 
 // ------------------------------------------------------------ connectors --
 
+#[utoipa::path(get, path = "/v1/connector", operation_id = "listConnectors", tag = "Connectors",
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("expand" = Option<Vec<ExpandSchemas>>, Query, style = Form, explode = false)),
+    responses((status = 200, description = "The connector catalogue", body = wire::ConnectorPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)))]
 async fn list_connectors(RawQuery(q): RawQuery) -> InResult {
     let q = Query::parse(q.as_deref());
     let (limit, offset) = q.page()?;
     let schemas = !q.expand(&["schemas"])?.is_empty();
     let all = catalog::catalogue();
-    let items: Vec<Value> = all.iter().skip(offset as usize).take(limit as usize).map(|c| c.to_json(schemas)).collect();
-    ok(envelope(items, all.len() as i64, limit, offset))
+    let items = all.iter().skip(offset as usize).take(limit as usize).map(|c| connector_wire(c, schemas)).collect();
+    typed(wire::ConnectorPage::new(items, all.len() as i64, limit, offset))
 }
 
-fn config_json(rec: &Record, config: Option<&Value>, expand: &[String], count: Option<i64>, customer: bool) -> Value {
+fn config_json(
+    rec: &Record,
+    config: Option<&Value>,
+    expand: &[String],
+    count: Option<i64>,
+    customer: bool,
+) -> wire::ConnectorConfig {
     let d = &rec.data;
-    let name = d["connectorName"].as_str().unwrap_or_default();
+    let name = d["connectorName"].as_str().unwrap_or_default().to_string();
+    let mut out = wire::ConnectorConfig {
+        id: rec.id.clone(),
+        org_id: rec.tenant.clone(),
+        display_name: d["displayName"].as_str().map(str::to_string),
+        disabled: d["disabled"].as_bool().unwrap_or(false),
+        metadata: None,
+        created_at: None,
+        updated_at: None,
+        config: None,
+        connector: None,
+        connection_count: None,
+        connector_name: name.clone(),
+    };
     if customer {
         // Customers see only these columns (upstream's column grants).
-        return json!({"id": rec.id, "connector_name": name, "org_id": rec.tenant,
-                      "display_name": d["displayName"], "disabled": d["disabled"].as_bool().unwrap_or(false)});
+        return out;
     }
-    let mut v = json!({
-        "id": rec.id, "org_id": rec.tenant, "connector_name": name, "display_name": d["displayName"],
-        "disabled": d["disabled"].as_bool().unwrap_or(false), "metadata": d["metadata"],
-        "created_at": timestamp(rec.created_at), "updated_at": timestamp(rec.updated_at),
-        "config": config.cloned().unwrap_or(Value::Null),
-    });
-    if let Some(c) = connector(name) {
+    out.metadata = Some(d["metadata"].clone()).filter(|m| m.is_object());
+    out.created_at = Some(timestamp(rec.created_at));
+    out.updated_at = Some(timestamp(rec.updated_at));
+    out.config = Some(config.cloned().unwrap_or(json!({})));
+    if let Some(c) = connector(&name) {
         if expand.iter().any(|e| e == "connector.schemas") {
-            v["connector"] = c.to_json(true);
+            out.connector = Some(connector_wire(c, true));
         } else if expand.iter().any(|e| e == "connector") {
-            v["connector"] = c.to_json(false);
+            out.connector = Some(connector_wire(c, false));
         }
     }
-    if let Some(n) = count {
-        v["connection_count"] = json!(n);
-    }
-    v
+    out.connection_count = count;
+    out
 }
 
 const CONFIG_EXPANDS: &[&str] = &["connector", "connector.schemas", "connection_count"];
 
-async fn render_config(state: &AppState, viewer: &Viewer, rec: &Record, expand: &[String]) -> Result<Value, InError> {
+async fn render_config(
+    state: &AppState,
+    viewer: &Viewer,
+    rec: &Record,
+    expand: &[String],
+) -> Result<wire::ConnectorConfig, InError> {
     let customer = viewer.customer().is_some();
     let config = if customer { None } else { rec.open_secret(&state.vault)? };
     let count = if expand.iter().any(|e| e == "connection_count") {
@@ -760,6 +824,10 @@ async fn render_config(state: &AppState, viewer: &Viewer, rec: &Record, expand: 
     Ok(config_json(rec, config.as_ref(), expand, count, customer))
 }
 
+#[utoipa::path(get, path = "/v1/connector-config", operation_id = "listConnectorConfigs", tag = "Connector configs",
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<String>>, Query, style = Form, explode = false), ("search_query" = Option<String>, Query),
+           ("expand" = Option<Vec<ExpandConfig>>, Query, style = Form, explode = false)),
+    responses((status = 200, description = "A page of connector configs", body = wire::ConnectorConfigPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
@@ -780,7 +848,7 @@ async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuer
     for r in all.iter().skip(offset as usize).take(limit as usize) {
         items.push(render_config(&state, &viewer, r, &expand).await?);
     }
-    ok(envelope(items, total, limit, offset))
+    typed(wire::ConnectorConfigPage::new(items, total, limit, offset))
 }
 
 async fn visible_config(state: &AppState, viewer: &Viewer, id: &str) -> Result<Record, InError> {
@@ -792,6 +860,9 @@ async fn visible_config(state: &AppState, viewer: &Viewer, id: &str) -> Result<R
         .ok_or_else(|| InError::not_found(format!("Connector config with ID \"{id}\" not found")))
 }
 
+#[utoipa::path(get, path = "/v1/connector-config/{id}", operation_id = "getConnectorConfig", tag = "Connector configs",
+    params(("id" = String, Path, description = "The id of the connector config, starts with ccfg_"), ("expand" = Option<Vec<ExpandConfig>>, Query, style = Form, explode = false)),
+    responses((status = 200, description = "The connector config", body = wire::ConnectorConfig), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn get_config(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -801,7 +872,7 @@ async fn get_config(
     let viewer = authenticate(&state, &headers).await?;
     let expand = Query::parse(q.as_deref()).expand(CONFIG_EXPANDS)?;
     let rec = visible_config(&state, &viewer, &id).await?;
-    ok(render_config(&state, &viewer, &rec, &expand).await?)
+    typed(render_config(&state, &viewer, &rec, &expand).await?)
 }
 
 /// `metadata` updates merge shallowly: new keys win, other keys stay.
@@ -839,6 +910,9 @@ fn optional_string(body: &Map<String, Value>, k: &str) -> Result<Option<String>,
     }
 }
 
+#[utoipa::path(post, path = "/v1/connector-config", operation_id = "createConnectorConfig", tag = "Connector configs",
+    request_body = wire::CreateConnectorConfig,
+    responses((status = 200, description = "The new connector config", body = wire::ConnectorConfig), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_config(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -867,9 +941,12 @@ async fn create_config(
     };
     state.store.put_record(&rec, &[], &state.vault, state.clock.now_ms()).await?;
     let stored = visible_config(&state, &viewer, &rec.id).await?;
-    ok(render_config(&state, &viewer, &stored, &[]).await?)
+    typed(render_config(&state, &viewer, &stored, &[]).await?)
 }
 
+#[utoipa::path(put, path = "/v1/connector-config/{id}", operation_id = "updateConnectorConfig", tag = "Connector configs",
+    params(("id" = String, Path, description = "The id of the connector config, starts with ccfg_")), request_body = wire::UpdateConnectorConfig,
+    responses((status = 200, description = "The updated connector config", body = wire::ConnectorConfig), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn update_config(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -908,9 +985,12 @@ async fn update_config(
     };
     state.store.put_record(&write, &[], &state.vault, state.clock.now_ms()).await?;
     let stored = visible_config(&state, &viewer, &id).await?;
-    ok(render_config(&state, &viewer, &stored, &[]).await?)
+    typed(render_config(&state, &viewer, &stored, &[]).await?)
 }
 
+#[utoipa::path(delete, path = "/v1/connector-config/{id}", operation_id = "deleteConnectorConfig", tag = "Connector configs",
+    params(("id" = String, Path, description = "The id of the connector config, starts with ccfg_")),
+    responses((status = 200, description = "Deleted", body = wire::Deleted), (status = 404, description = "Not found", body = wire::Error), (status = 409, description = "Connections still use it", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn delete_config(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
@@ -924,7 +1004,7 @@ async fn delete_config(State(state): State<AppState>, headers: HeaderMap, Path(i
         ));
     }
     state.store.delete_record(&org, kind::IN_CCFG, &rec.id).await?;
-    ok(json!({"id": rec.id}))
+    typed(wire::Deleted { id: rec.id })
 }
 
 // ------------------------------------------------------------- customers --
@@ -994,6 +1074,9 @@ fn customer_id_ok(id: &str) -> bool {
     !id.is_empty() && id.len() <= 256 && !id.contains('/')
 }
 
+#[utoipa::path(post, path = "/v1/customer/{customer_id}/token", operation_id = "createToken", tag = "Customers",
+    params(("customer_id" = String, Path, pattern = "^[^/]{1,256}$")), request_body(content = Option<wire::CreateToken>),
+    responses((status = 200, description = "A customer token", body = wire::Token), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_token(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1052,16 +1135,27 @@ async fn create_token(
             link.append_pair(k, &s);
         }
     }
-    ok(
-        json!({"token": token, "magic_link_url": format!("{}/connect?{}", base.trim_end_matches('/'), link.finish()), "api_key": api_key}),
-    )
+    typed(wire::Token {
+        token,
+        magic_link_url: format!("{}/connect?{}", base.trim_end_matches('/'), link.finish()),
+        api_key,
+    })
 }
 
-fn customer_json(rec: &Record, api_key: &str) -> Value {
-    json!({"org_id": rec.tenant, "id": rec.data["customerId"], "api_key": api_key, "metadata": rec.data["metadata"],
-           "created_at": timestamp(rec.created_at), "updated_at": timestamp(rec.updated_at)})
+fn customer_json(rec: &Record, api_key: &str) -> wire::Customer {
+    wire::Customer {
+        org_id: rec.tenant.clone(),
+        id: rec.data["customerId"].as_str().unwrap_or_default().to_string(),
+        api_key: api_key.to_string(),
+        metadata: Some(rec.data["metadata"].clone()).filter(|m| m.is_object()).unwrap_or(json!({})),
+        created_at: timestamp(rec.created_at),
+        updated_at: timestamp(rec.updated_at),
+    }
 }
 
+#[utoipa::path(put, path = "/v1/customer", operation_id = "upsertCustomer", tag = "Customers",
+    request_body(content = Option<wire::UpsertCustomer>),
+    responses((status = 200, description = "The customer", body = wire::Customer), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn upsert_customer(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -1076,9 +1170,12 @@ async fn upsert_customer(
     }
     let metadata = optional_object(&body, "metadata")?;
     let (rec, key) = ensure_customer(&state, &org, &id, metadata).await?;
-    ok(customer_json(&rec, &key))
+    typed(customer_json(&rec, &key))
 }
 
+#[utoipa::path(get, path = "/v1/customer", operation_id = "listCustomers", tag = "Customers",
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("search_query" = Option<String>, Query)),
+    responses((status = 200, description = "Customers with connections", body = wire::CustomerPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
@@ -1087,13 +1184,21 @@ async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQu
     let (rows, total) = state.store.in_customers(&org, q.one("search_query"), limit, offset).await?;
     let items = rows
         .iter()
-        .map(|r| json!({"id": r.id, "connection_count": r.connection_count, "created_at": timestamp(r.created_at), "updated_at": timestamp(r.updated_at)}))
+        .map(|r| wire::CustomerSummary {
+            id: r.id.clone(),
+            connection_count: r.connection_count,
+            created_at: timestamp(r.created_at),
+            updated_at: timestamp(r.updated_at),
+        })
         .collect();
-    ok(envelope(items, total, limit, offset))
+    typed(wire::CustomerPage::new(items, total, limit, offset))
 }
 
 // ---------------------------------------------------------------- events --
 
+#[utoipa::path(get, path = "/v1/event", operation_id = "listEvents", tag = "Events",
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("search_query" = Option<String>, Query), ("since" = Option<String>, Query, format = DateTime)),
+    responses((status = 200, description = "Events, newest first", body = wire::EventPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn list_events(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
@@ -1109,14 +1214,63 @@ async fn list_events(State(state): State<AppState>, headers: HeaderMap, RawQuery
     };
     let (rows, total) =
         state.store.in_list_events(&org, viewer.customer(), q.one("search_query"), since, limit, offset).await?;
-    ok(envelope(rows.iter().map(event_json).collect(), total, limit, offset))
+    typed(wire::EventPage::new(rows.iter().map(event_json).collect(), total, limit, offset))
 }
 
+#[utoipa::path(get, path = "/v1/viewer", operation_id = "getCurrentUser", tag = "Viewer",
+    responses((status = 200, description = "The caller", body = wire::Viewer), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)))]
 async fn viewer(State(state): State<AppState>, headers: HeaderMap) -> InResult {
     let v = authenticate(&state, &headers).await?;
-    ok(match v {
-        Viewer::Anon => json!({"role": "anon"}),
-        Viewer::Org { org } => json!({"role": "org", "orgId": org}),
-        Viewer::Customer { org, customer } => json!({"role": "customer", "orgId": org, "customerId": customer}),
+    typed(match v {
+        Viewer::Anon => wire::Viewer { role: "anon".into(), org_id: None, customer_id: None },
+        Viewer::Org { org } => wire::Viewer { role: "org".into(), org_id: Some(org), customer_id: None },
+        Viewer::Customer { org, customer } => {
+            wire::Viewer { role: "customer".into(), org_id: Some(org), customer_id: Some(customer) }
+        }
     })
 }
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum RefreshPolicy {
+    None,
+    Force,
+    Auto,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ExpandConnector {
+    Connector,
+}
+
+#[derive(utoipa::ToSchema)]
+#[schema(rename_all = "lowercase")]
+#[allow(dead_code)]
+enum ExpandSchemas {
+    Schemas,
+}
+
+#[derive(utoipa::ToSchema)]
+#[allow(dead_code)]
+enum ExpandConfig {
+    #[schema(rename = "connector")]
+    Connector,
+    #[schema(rename = "connector.schemas")]
+    ConnectorSchemas,
+    #[schema(rename = "connection_count")]
+    ConnectionCount,
+}
+
+/// The Integrations face's OpenAPI document.
+#[derive(utoipa::OpenApi)]
+#[openapi(
+    info(title = "Patchbay — OpenInt v1 API", description = "OpenInt v1 connections, connectors and customers, wire-compatible."),
+    paths(get_connection, list_connections, create_connection, delete_connection, check_connection, list_connectors,
+          list_configs, get_config, create_config, update_config, delete_config, create_token, upsert_customer,
+          list_customers, list_events, viewer),
+    modifiers(&BearerAuth),
+)]
+pub struct IntegrationsApi;

@@ -1,0 +1,314 @@
+//! The Integrations face's wire types: what handlers serialise and what the
+//! OpenAPI document (`GET /v1/openapi.json`) is generated from.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use utoipa::ToSchema;
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum ConnectionStatus {
+    Healthy,
+    Disconnected,
+    Error,
+    Manual,
+    Unknown,
+}
+
+/// core.connection_select.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Connection {
+    #[schema(pattern = "^conn_")]
+    pub id: String,
+    pub connector_name: String,
+    #[schema(required = true)]
+    pub customer_id: Option<String>,
+    #[schema(required = true)]
+    pub connector_config_id: Option<String>,
+    #[schema(required = true)]
+    pub integration_id: Option<String>,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+    #[schema(required = true)]
+    pub display_name: Option<String>,
+    #[schema(required = true)]
+    pub disabled: Option<bool>,
+    #[schema(value_type = Option<ConnectionStatus>)]
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    /// Only with `include_secrets=true`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub settings: Option<Value>,
+    /// Only with `expand=connector`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<Connector>,
+}
+
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Scope {
+    pub scope: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum Stage {
+    Hidden,
+    Alpha,
+    Beta,
+    Ga,
+}
+
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "UPPERCASE")]
+pub enum AuthType {
+    Basic,
+    Oauth1,
+    Oauth2,
+    Oauth2cc,
+    #[schema(rename = "API_KEY")]
+    ApiKey,
+    Custom,
+}
+
+/// core.connector.
+#[derive(Debug, Clone, Serialize, ToSchema)]
+pub struct Connector {
+    pub name: String,
+    pub display_name: String,
+    pub logo_url: String,
+    #[schema(value_type = Stage)]
+    pub stage: String,
+    pub platforms: Vec<String>,
+    #[schema(value_type = AuthType)]
+    pub auth_type: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub required_scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openint_default_scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub openint_allowed_scopes: Option<Vec<String>>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<Scope>>,
+    pub has_openint_credentials: bool,
+    /// The seven JSON Schemas (with `expand=schemas` / `expand=connector`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub schemas: Option<Value>,
+}
+
+/// A connector config (customers see only id, connector_name, org_id, display_name, disabled).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct ConnectorConfig {
+    #[schema(pattern = "^ccfg_")]
+    pub id: String,
+    pub org_id: String,
+    pub connector_name: String,
+    pub display_name: Option<String>,
+    pub disabled: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub metadata: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub created_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
+    pub updated_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Object)]
+    pub config: Option<Value>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connector: Option<Connector>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub connection_count: Option<i64>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Event {
+    #[schema(pattern = "^evt_")]
+    pub id: String,
+    pub name: String,
+    #[schema(value_type = Object)]
+    pub data: Value,
+    #[schema(format = DateTime)]
+    pub timestamp: String,
+    #[schema(value_type = Object)]
+    pub user: Value,
+    pub v: String,
+    pub org_id: String,
+    pub user_id: Option<String>,
+    pub customer_id: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Customer {
+    pub org_id: String,
+    pub id: String,
+    pub api_key: String,
+    #[schema(value_type = Object)]
+    pub metadata: Value,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CustomerSummary {
+    pub id: String,
+    pub connection_count: i64,
+    #[schema(format = DateTime)]
+    pub created_at: String,
+    #[schema(format = DateTime)]
+    pub updated_at: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Token {
+    pub token: String,
+    pub magic_link_url: String,
+    pub api_key: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct CheckResult {
+    pub id: String,
+    #[schema(value_type = Option<ConnectionStatus>)]
+    pub status: Option<String>,
+    pub status_message: Option<String>,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Deleted {
+    pub id: String,
+}
+
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct Viewer {
+    /// `anon`, `org` or `customer`.
+    pub role: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub org_id: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub customer_id: Option<String>,
+}
+
+macro_rules! page {
+    ($name:ident, $item:ty) => {
+        #[derive(Debug, Serialize, ToSchema)]
+        pub struct $name {
+            pub items: Vec<$item>,
+            pub total: i64,
+            pub limit: i64,
+            pub offset: i64,
+            pub has_next_page: bool,
+        }
+
+        impl $name {
+            pub fn new(items: Vec<$item>, total: i64, limit: i64, offset: i64) -> Self {
+                let has_next_page = offset + (items.len() as i64) < total;
+                Self { items, total, limit, offset, has_next_page }
+            }
+        }
+    };
+}
+
+page!(ConnectionPage, Connection);
+page!(ConnectorPage, Connector);
+page!(ConnectorConfigPage, ConnectorConfig);
+page!(EventPage, Event);
+page!(CustomerPage, CustomerSummary);
+
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Issue {
+    pub code: String,
+    pub message: String,
+    pub path: Vec<String>,
+}
+
+/// `{code, message, issues?}` with tRPC error codes.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Error {
+    pub code: String,
+    pub message: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub issues: Option<Vec<Issue>>,
+}
+
+// ----------------------------------------------------------- request bodies --
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct ConnectionData {
+    pub connector_name: String,
+    #[schema(value_type = Object)]
+    pub settings: Value,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateConnection {
+    #[schema(pattern = "^ccfg_")]
+    pub connector_config_id: String,
+    #[schema(min_length = 1)]
+    pub customer_id: String,
+    pub data: ConnectionData,
+    pub check_connection: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    pub display_name: Option<String>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateConnectorConfig {
+    pub connector_name: String,
+    pub display_name: Option<String>,
+    pub disabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpdateConnectorConfig {
+    pub display_name: Option<String>,
+    pub disabled: Option<bool>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+    #[schema(value_type = Option<Object>)]
+    pub config: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateToken {
+    #[schema(minimum = 1, maximum = 31536000)]
+    pub validity_in_seconds: Option<i64>,
+    #[schema(value_type = Option<Object>)]
+    pub connect_options: Option<Value>,
+}
+
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct UpsertCustomer {
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^/]+$")]
+    pub id: Option<String>,
+    #[schema(value_type = Option<Object>)]
+    pub metadata: Option<Value>,
+}
