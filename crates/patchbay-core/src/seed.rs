@@ -28,7 +28,7 @@ impl SeedError {
 
 // ---------------------------------------------------------------- document --
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SeedDoc {
     pub network: Option<NetworkSection>,
@@ -36,7 +36,7 @@ pub struct SeedDoc {
     pub integrations: Option<IntegrationsSection>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetworkSection {
     #[serde(default)]
@@ -51,7 +51,7 @@ pub struct NetworkSection {
     pub connections: Vec<NetConnection>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetEnterprise {
     pub id: String,
@@ -63,7 +63,7 @@ pub struct NetEnterprise {
     pub partner_eligible: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct TokenSpec {
     pub token: String,
@@ -71,7 +71,7 @@ pub struct TokenSpec {
     pub scopes: Vec<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct NetUser {
     pub id: String,
@@ -81,7 +81,7 @@ pub struct NetUser {
     pub tokens: Vec<TokenSpec>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetClient {
     pub id: String,
@@ -90,7 +90,7 @@ pub struct NetClient {
     pub public_key: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetPartner {
     pub id: String,
@@ -107,7 +107,7 @@ pub struct NetPartner {
     pub public_key: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct NetConnection {
     pub id: String,
@@ -117,13 +117,14 @@ pub struct NetConnection {
     #[serde(default = "yes")]
     pub active: bool,
     pub nonce: String,
+    #[schema(value_type = Object)]
     pub connection_key: Map<String, Value>,
     pub partners_connection_id: Option<String>,
     pub partners_client_id: Option<String>,
     pub created_at: Option<String>,
 }
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ExportSection {
     #[serde(default)]
@@ -136,14 +137,14 @@ pub struct ExportSection {
     pub connections: Vec<ExConnection>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExItwin {
     pub id: String,
     pub display_name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExImodel {
     pub id: String,
@@ -152,7 +153,7 @@ pub struct ExImodel {
     pub display_name: String,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExUser {
     pub id: String,
@@ -164,7 +165,7 @@ pub struct ExUser {
     pub authorized_for_runs: bool,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExConnection {
     pub id: String,
@@ -178,7 +179,7 @@ pub struct ExConnection {
     pub simulate: Option<ExSimulate>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct ExSimulate {
     pub result: Option<String>,
@@ -188,7 +189,7 @@ pub struct ExSimulate {
 /// Results a simulated export may end with.
 pub const SIMULATED_RESULTS: &[&str] = &["Success", "Error", "PartialSuccess", "Skipped", "Cancelled", "TimedOut"];
 
-#[derive(Debug, Deserialize, Default)]
+#[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IntegrationsSection {
     #[serde(default)]
@@ -201,7 +202,7 @@ pub struct IntegrationsSection {
     pub connections: Vec<InConnection>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InOrganization {
     pub id: String,
@@ -210,17 +211,18 @@ pub struct InOrganization {
     pub webhook_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InCustomer {
     pub org_id: String,
     pub id: String,
     pub api_key: Option<String>,
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub metadata: Map<String, Value>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InConnectorConfig {
     pub id: String,
@@ -229,12 +231,13 @@ pub struct InConnectorConfig {
     pub display_name: Option<String>,
     #[serde(default)]
     pub disabled: bool,
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub config: Map<String, Value>,
     pub overrides: Option<InOverrides>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InOverrides {
     pub token_url: Option<String>,
@@ -243,7 +246,7 @@ pub struct InOverrides {
     pub base_url: Option<String>,
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct InConnection {
     pub id: String,
@@ -252,8 +255,10 @@ pub struct InConnection {
     pub display_name: Option<String>,
     #[serde(default = "healthy")]
     pub status: String,
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    #[schema(value_type = Object)]
     #[serde(default)]
     pub settings: Map<String, Value>,
 }

@@ -78,7 +78,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
 }
 
 #[utoipa::path(post, path = "/admin/v1/seed", operation_id = "applySeed", tag = "Admin",
-    request_body(content = Object, description = "A seed document (docs/seed-format.md)"),
+    request_body(content = patchbay_core::seed::SeedDoc, description = "A seed document (docs/seed-format.md)"),
     responses((status = 200, description = "Applied", body = SeedApplied),
               (status = 413, description = "Body too large", body = AdminError),
               (status = 422, description = "Invalid document; nothing was written", body = AdminError), (status = 401, description = "Missing or wrong admin token", body = AdminError), (status = 404, description = "Admin API disabled", body = AdminError), (status = 429, description = "Rate limited", body = AdminError, headers(("Retry-After" = u64))), (status = 500, description = "Internal error", body = AdminError)),

@@ -21,7 +21,11 @@ pub const REQUEST_ID: &str = "x-request-id";
 pub struct RequestId(pub String);
 
 pub fn routes() -> Router<AppState> {
-    Router::new().route("/healthz", get(healthz)).route("/readyz", get(readyz)).route("/metrics", get(metrics))
+    Router::new()
+        .route("/healthz", get(healthz))
+        .route("/readyz", get(readyz))
+        .route("/metrics", get(metrics))
+        .route("/docs", get(docs))
 }
 
 /// A usable incoming request id: 1..=128 visible ASCII characters.
@@ -110,4 +114,10 @@ pub async fn not_found(req: Request) -> Response {
         Face::Admin
     };
     face.error(StatusCode::NOT_FOUND, &format!("No route for {} {path}.", req.method()))
+}
+
+/// A page that renders the four OpenAPI documents for a person; everything it
+/// needs is inline, so it works with the network off.
+async fn docs() -> Response {
+    axum::response::Html(include_str!("../assets/docs.html")).into_response()
 }

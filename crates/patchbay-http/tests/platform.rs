@@ -211,3 +211,19 @@ async fn unknown_paths_get_a_404_in_the_faces_shape() {
         json!({"code": "NOT_FOUND", "message": "No route for GET /v1/nothing."})
     );
 }
+
+#[tokio::test]
+async fn docs_page_renders_the_four_documents_offline() {
+    let addr = serve(state(HttpConfig::default()).await).await;
+    let r = reqwest::get(format!("http://{addr}/docs")).await.unwrap();
+    assert_eq!(r.status(), 200);
+    assert!(r.headers()["content-type"].to_str().unwrap().starts_with("text/html"));
+    let html = r.text().await.unwrap();
+    for doc in ["/api/network/v1/openapi.json", "/export/openapi.json", "/v1/openapi.json", "/admin/v1/openapi.json"] {
+        assert!(html.contains(doc), "{doc}");
+    }
+    // Nothing is fetched from elsewhere: no external scripts, styles, fonts or images.
+    for external in ["http://", "https://", "//cdn", "<script src", "<link "] {
+        assert!(!html.contains(external), "the page references {external}");
+    }
+}

@@ -243,7 +243,7 @@ both_backends!(get_connection_seed_003_and_auth, |db| {
     assert_eq!(e.get("key_org_a", &format!("/v1/connection/{C_FRESH}?expand=integration")).await.status, 400);
     // Auth.
     let a = call(e.http.get(e.u(&format!("/v1/connection/{C_FRESH}")))).await;
-    assert_eq!((a.status, a.body), (403, err("FORBIDDEN", "Authentication required")));
+    assert_eq!((a.status, a.body), (401, err("UNAUTHORIZED", "Authentication required")));
     let a = call(e.http.get(e.u(&format!("/v1/connection/{C_FRESH}"))).header("authorization", "Token x")).await;
     assert_eq!(a.status, 401);
     let a = e.get("key_nope", &format!("/v1/connection/{C_FRESH}")).await;
@@ -701,5 +701,57 @@ both_backends!(background_refresher_renews_tokens_nearing_expiry, |db| {
     // The fresh one (a day left) and the disconnected one are left alone.
     assert_eq!((e.calls_for("rt-rotate-fresh"), e.calls_for("rt-rotate-gone")), (0, 0));
     let _ = &e.url;
+    e.srv.shutdown().await.unwrap();
+});
+
+both_backends!(schemathesis_findings_stay_fixed, |db| {
+    let e = env(&db).await;
+    // An absent credential is 401 (not upstream's 403).
+    let a = call(e.http.get(e.u("/v1/event"))).await;
+    assert_eq!((a.status, a.body), (401, err("UNAUTHORIZED", "Authentication required")));
+    // A `null` body is an absent body.
+    let a = call(
+        e.http
+            .put(e.u("/v1/customer"))
+            .bearer_auth("key_org_a")
+            .header("content-type", "application/json")
+            .body("null"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = call(
+        e.http
+            .post(e.u("/v1/customer/cus_1/token"))
+            .bearer_auth("key_org_a")
+            .header("content-type", "application/json")
+            .body("null"),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    // JSON integers written with a fraction of zero are integers.
+    let a = e
+        .send(reqwest::Method::POST, "key_org_a", "/v1/customer/cus_1/token", &json!({"validity_in_seconds": 3600.0}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let a = e
+        .send(reqwest::Method::POST, "key_org_a", "/v1/customer/cus_1/token", &json!({"validity_in_seconds": 3600.5}))
+        .await;
+    assert_eq!(a.status, 400);
+    // `config: null` is not an object.
+    let a = e
+        .send(
+            reqwest::Method::POST,
+            "key_org_a",
+            "/v1/connector-config",
+            &json!({"connector_name": "stripe", "config": null}),
+        )
+        .await;
+    assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["config"])));
+    // Unknown connector names are rejected on config lists too.
+    let a = e.get("key_org_a", "/v1/connector-config?connector_names=github,nosuch").await;
+    assert_eq!(a.status, 400);
+    // The bare prefix is not a connection id.
+    let a = e.get("key_org_a", "/v1/connection/conn_").await;
+    assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["id"])));
     e.srv.shutdown().await.unwrap();
 });

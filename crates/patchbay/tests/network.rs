@@ -563,3 +563,15 @@ both_backends!(rate_limited_callers_get_429_in_the_network_shape, |db| {
     assert_eq!(other.status, 200);
     srv.shutdown().await.unwrap();
 });
+
+both_backends!(schemathesis_findings_stay_fixed, |db| {
+    let e = env(&db, 0).await;
+    // A lone comma carries no values (it is not an empty value).
+    let a = e.get("alice-ro", "/ent-client/partners?institutionIdentifiers=%2C").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(e.get("alice-ro", "/ent-client/partners?institutionIdentifiers=").await.status, 400);
+    // The onboarding body is validated even when the client exists.
+    let a = e.send(reqwest::Method::POST, "alice-rw", "/ent-client/clients", &json!({"walletId": {}})).await;
+    assert_eq!((a.status, a.body), (400, err("walletId must be a non-empty string.")));
+    e.srv.shutdown().await.unwrap();
+});

@@ -191,6 +191,36 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
     Ok(User { id: cred.principal_id, record })
 }
 
+/// The URL form the Export face accepts (and documents as [`URL_PATTERN`]):
+/// `http(s)://` host labels, an optional port, path and query of safe characters.
+pub const URL_PATTERN: &str = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~=&-]*)?$";
+
+pub fn http_url_ok(s: &str) -> bool {
+    let Some(rest) = s.strip_prefix("https://").or_else(|| s.strip_prefix("http://")) else { return false };
+    let (before_query, query) = match rest.split_once('?') {
+        Some((b, q)) => (b, Some(q)),
+        None => (rest, None),
+    };
+    let (authority, path) = match before_query.find('/') {
+        Some(i) => (&before_query[..i], Some(&before_query[i..])),
+        None => (before_query, None),
+    };
+    let (host, port) = match authority.split_once(':') {
+        Some((h, p)) => (h, Some(p)),
+        None => (authority, None),
+    };
+    let label_ok = |l: &str| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+    let host_ok = host.split('.').all(label_ok);
+    let port_ok = port.is_none_or(|p| {
+        (1..=5).contains(&p.len())
+            && p.bytes().all(|b| b.is_ascii_digit())
+            && p.parse::<u32>().is_ok_and(|n| n <= 65535)
+    });
+    let path_ok = path.is_none_or(|p| p.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~/-".contains(&b)));
+    let query_ok = query.is_none_or(|q| q.bytes().all(|b| b.is_ascii_alphanumeric() || b"._~=&-".contains(&b)));
+    host_ok && port_ok && path_ok && query_ok
+}
+
 /// Opaque ids: 1–128 URL-safe characters.
 fn valid_id(id: &str) -> bool {
     !id.is_empty() && id.len() <= 128 && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_.~".contains(&b))
@@ -485,7 +515,7 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
 /// Validates a run body (reference §3.3) into the stored request.
 fn run_request(body: &Map<String, Value>) -> Result<Value, Vec<Detail>> {
     let mut d = Vec::new();
-    let url_ok = |s: &str| reqwest::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https"));
+    let url_ok = http_url_ok;
     let export_type = match body.get("exportType") {
         None | Some(Value::Null) => {
             d.push(detail("MissingRequiredProperty", "Required property exportType is missing.", "exportType"));
@@ -749,7 +779,7 @@ async fn get_run(
 // --------------------------------------------------------- authorization --
 
 #[utoipa::path(get, path = "/export/authorizationinformation", operation_id = "get-authorizationinformation", tag = "Authorization",
-    params(("redirectUrl" = String, Query, pattern = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:[0-9]{1,4})?(/[A-Za-z0-9._~/-]*)?$", description = "Where to return after authorising")),
+    params(("redirectUrl" = String, Query, pattern = r"^https?://[A-Za-z0-9-]+(\.[A-Za-z0-9-]+)*(:([0-9]{1,4}|[1-5][0-9]{4}|6[0-4][0-9]{3}|65[0-4][0-9]{2}|655[0-2][0-9]|6553[0-5]))?(/[A-Za-z0-9._~/-]*)?(\?[A-Za-z0-9._~=&-]*)?$", description = "Where to return after authorising")),
     responses((status = 200, description = "Whether the user authorised background runs", body = wire::AuthorizationInformationEnvelope),
               (status = 422, description = "Invalid redirectUrl", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
     security(("bearer" = [])))]
@@ -760,16 +790,12 @@ async fn authorization_information(
 ) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     let q = query_map(query.as_deref());
-    let redirect = q
-        .get("redirecturl")
-        .filter(|u| reqwest::Url::parse(u).is_ok_and(|u| matches!(u.scheme(), "http" | "https")))
-        .cloned()
-        .ok_or_else(|| {
-            ExError::invalid(
-                "InvalidAuthorizationInformationRequest",
-                vec![detail("InvalidValue", "redirectUrl must be a valid URL.", "$redirectUrl")],
-            )
-        })?;
+    let redirect = q.get("redirecturl").filter(|u| http_url_ok(u)).cloned().ok_or_else(|| {
+        ExError::invalid(
+            "InvalidAuthorizationInformationRequest",
+            vec![detail("InvalidValue", "redirectUrl must be a valid URL.", "$redirectUrl")],
+        )
+    })?;
     let authorized = user_authorized(&state, &user).await?;
     let mut raw = [0u8; 24];
     rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
@@ -930,3 +956,31 @@ async fn download_file(State(state): State<AppState>, headers: HeaderMap, Path(i
     modifiers(&BearerAuth),
 )]
 pub struct ExportApi;
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn urls_match_the_documented_pattern() {
+        for ok in [
+            "http://a",
+            "https://app.example/done",
+            "http://6H0LELEsMEvv.M.0",
+            "https://x:8080/p/q?sig=a&b=c",
+            "http://127.0.0.1:65535/x",
+        ] {
+            assert!(super::http_url_ok(ok), "{ok}");
+        }
+        for bad in [
+            "ftp://a",
+            "http://",
+            "http://a b",
+            "http://a..b",
+            "http://a:99999",
+            "http://a:65536",
+            "http://a/%zz",
+            "not a url",
+        ] {
+            assert!(!super::http_url_ok(bad), "{bad}");
+        }
+    }
+}

@@ -156,7 +156,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/customer/{customer_id}/token", post(create_token))
         .route("/v1/event", get(list_events))
         .route("/v1/viewer", get(viewer))
-        .route("/v1/openapi.json", get(crate::openapi::serve::<IntegrationsApi>))
+        .route("/v1/openapi.json", get(openapi_document))
 }
 
 // ---------------------------------------------------------------- viewer --
@@ -171,7 +171,7 @@ pub enum Viewer {
 impl Viewer {
     fn org(&self) -> Result<&str, InError> {
         match self {
-            Viewer::Anon => Err(InError::forbidden("Authentication required")),
+            Viewer::Anon => Err(InError::unauthorized("Authentication required")),
             Viewer::Org { org } | Viewer::Customer { org, .. } => Ok(org),
         }
     }
@@ -185,7 +185,7 @@ impl Viewer {
         match self {
             Viewer::Org { org } => Ok(org),
             Viewer::Customer { .. } => Err(InError::forbidden("Org admin only")),
-            Viewer::Anon => Err(InError::forbidden("Authentication required")),
+            Viewer::Anon => Err(InError::unauthorized("Authentication required")),
         }
     }
     fn principal(&self) -> String {
@@ -388,6 +388,7 @@ fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
     }
     match serde_json::from_slice::<Value>(&bytes) {
         Ok(Value::Object(m)) => Ok(m),
+        Ok(Value::Null) => Ok(Map::new()), // `null` is an absent body, like an empty one
         Ok(_) => Err(InError::issue(&[], "The body must be a JSON object")),
         Err(_) => Err(InError::new(StatusCode::BAD_REQUEST, "PARSE_ERROR", "Failed to parse request body")),
     }
@@ -509,7 +510,7 @@ fn need_for(state: &AppState, policy: &str) -> Option<Need> {
 }
 
 #[utoipa::path(get, path = "/v1/connection/{id}", operation_id = "getConnection", tag = "Connections",
-    params(("id" = String, Path, pattern = "^conn_", description = "The id of the connection, starts with conn_"), ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
+    params(("id" = String, Path, pattern = "^conn_.+", description = "The id of the connection, starts with conn_"), ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
            ("expand" = Option<Vec<ExpandConnector>>, Query, style = Form, explode = false)),
     responses((status = 200, description = "The connection details", body = wire::Connection), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn get_connection(
@@ -537,7 +538,7 @@ async fn get_connection(
 }
 
 #[utoipa::path(get, path = "/v1/connection", operation_id = "listConnections", tag = "Connections",
-    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<String>>, Query, style = Form, explode = false), ("customer_id" = Option<String>, Query),
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<wire::ConnectorName>>, Query, style = Form, explode = false), ("customer_id" = Option<String>, Query),
            ("connector_config_id" = Option<String>, Query, pattern = "^ccfg_"), ("search_query" = Option<String>, Query),
            ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
            ("expand" = Option<Vec<ExpandConnector>>, Query, style = Form, explode = false)),
@@ -722,7 +723,7 @@ async fn create_connection(
 }
 
 #[utoipa::path(delete, path = "/v1/connection/{id}", operation_id = "deleteConnection", tag = "Connections",
-    params(("id" = String, Path, pattern = "^conn_", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "Deleted", body = wire::Deleted), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
+    params(("id" = String, Path, pattern = "^conn_.+", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "Deleted", body = wire::Deleted), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
@@ -742,7 +743,7 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
 }
 
 #[utoipa::path(post, path = "/v1/connection/{id}/check", operation_id = "checkConnection", tag = "Connections",
-    params(("id" = String, Path, pattern = "^conn_", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "The connection's status", body = wire::CheckResult), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
+    params(("id" = String, Path, pattern = "^conn_.+", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "The connection's status", body = wire::CheckResult), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
@@ -825,7 +826,7 @@ async fn render_config(
 }
 
 #[utoipa::path(get, path = "/v1/connector-config", operation_id = "listConnectorConfigs", tag = "Connector configs",
-    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<String>>, Query, style = Form, explode = false), ("search_query" = Option<String>, Query),
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<wire::ConnectorName>>, Query, style = Form, explode = false), ("search_query" = Option<String>, Query),
            ("expand" = Option<Vec<ExpandConfig>>, Query, style = Form, explode = false)),
     responses((status = 200, description = "A page of connector configs", body = wire::ConnectorConfigPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
@@ -835,6 +836,9 @@ async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuer
     let (limit, offset) = q.page()?;
     let expand = q.expand(CONFIG_EXPANDS)?;
     let names = q.list("connector_names");
+    if let Some(bad) = names.iter().find(|n| connector(n).is_none()) {
+        return Err(InError::issue(&["connector_names"], format!("{bad:?} is not a known connector")));
+    }
     let search = q.one("search_query").map(str::to_lowercase);
     let mut all = state.store.list_records(&org, kind::IN_CCFG).await?;
     all.retain(|r| {
@@ -925,6 +929,9 @@ async fn create_config(
         .ok_or_else(|| InError::issue(&["connector_name"], "connector_name is required"))?;
     let c = connector(&name)
         .ok_or_else(|| InError::issue(&["connector_name"], format!("{name:?} is not a known connector")))?;
+    if body.get("config") == Some(&Value::Null) {
+        return Err(InError::issue(&["config"], "config must be an object"));
+    }
     let config = optional_object(&body, "config")?.unwrap_or(json!({}));
     let issues = c.validate_config(&config, &["config"]);
     if !issues.is_empty() {
@@ -945,7 +952,7 @@ async fn create_config(
 }
 
 #[utoipa::path(put, path = "/v1/connector-config/{id}", operation_id = "updateConnectorConfig", tag = "Connector configs",
-    params(("id" = String, Path, description = "The id of the connector config, starts with ccfg_")), request_body = wire::UpdateConnectorConfig,
+    params(("id" = String, Path, description = "The id of the connector config, starts with ccfg_")), request_body(content = Option<wire::UpdateConnectorConfig>, description = "An empty body is {}"),
     responses((status = 200, description = "The updated connector config", body = wire::ConnectorConfig), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn update_config(
     State(state): State<AppState>,
@@ -1091,9 +1098,14 @@ async fn create_token(
     let body = body_object(body)?;
     let validity = match body.get("validity_in_seconds") {
         None | Some(Value::Null) => 2_592_000,
-        Some(v) => v.as_i64().filter(|n| (1..=31_536_000).contains(n)).ok_or_else(|| {
-            InError::issue(&["validity_in_seconds"], "validity_in_seconds must be an integer from 1 to 31536000")
-        })?,
+        // JSON integers may be written as 3600.0.
+        Some(v) => v
+            .as_i64()
+            .or_else(|| v.as_f64().filter(|f| f.fract() == 0.0 && f.abs() < 1e15).map(|f| f as i64))
+            .filter(|n| (1..=31_536_000).contains(n))
+            .ok_or_else(|| {
+                InError::issue(&["validity_in_seconds"], "validity_in_seconds must be an integer from 1 to 31536000")
+            })?,
     };
     let connect_options = optional_object(&body, "connect_options")?;
     let (_, api_key) = ensure_customer(&state, &org, &customer, None).await?;
@@ -1271,6 +1283,52 @@ enum ExpandConfig {
     paths(get_connection, list_connections, create_connection, delete_connection, check_connection, list_connectors,
           list_configs, get_config, create_config, update_config, delete_config, create_token, upsert_customer,
           list_customers, list_events, viewer),
+    components(schemas(RefreshPolicy, ExpandConnector, ExpandSchemas, ExpandConfig, wire::ConnectorName)),
     modifiers(&BearerAuth),
 )]
 pub struct IntegrationsApi;
+
+/// The generated document, with the catalogue's connectors filled in: the
+/// connector-name enum and, per connector, the shape of connection `data` and
+/// of a new connector config (its JSON Schemas).
+pub fn openapi_json() -> Value {
+    let mut doc = crate::openapi::document::<IntegrationsApi>();
+    let all = catalog::catalogue();
+    let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
+    let schemas = &mut doc["components"]["schemas"];
+    schemas["ConnectorName"] = json!({"type": "string", "enum": names, "description": "A catalogue connector name"});
+    schemas["ConnectionData"] = json!({
+        "description": "Connector-specific data, discriminated by connector_name",
+        "oneOf": all.iter().map(|c| json!({
+            "type": "object",
+            "required": ["connector_name", "settings"],
+            "properties": {"connector_name": {"type": "string", "enum": [c.name]}, "settings": c.schemas["connection_settings"]},
+        })).collect::<Vec<_>>(),
+    });
+    schemas["CreateConnectorConfig"] = json!({
+        "description": "A new connector config, discriminated by connector_name",
+        "oneOf": all.iter().map(|c| {
+            let config = &c.schemas["connector_config"];
+            let mut required = vec!["connector_name"];
+            if config.get("required").is_some() {
+                required.push("config");
+            }
+            json!({
+                "type": "object",
+                "required": required,
+                "properties": {
+                    "connector_name": {"type": "string", "enum": [c.name]},
+                    "display_name": {"type": ["string", "null"]},
+                    "disabled": {"type": ["boolean", "null"]},
+                    "metadata": {"type": ["object", "null"]},
+                    "config": config,
+                },
+            })
+        }).collect::<Vec<_>>(),
+    });
+    doc
+}
+
+async fn openapi_document() -> Response {
+    axum::Json(openapi_json()).into_response()
+}

@@ -19,7 +19,7 @@ pub enum ConnectionStatus {
 /// core.connection_select.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Connection {
-    #[schema(pattern = "^conn_")]
+    #[schema(pattern = "^conn_.+")]
     pub id: String,
     pub connector_name: String,
     #[schema(required = true)]
@@ -250,6 +250,7 @@ pub struct Error {
 
 // ----------------------------------------------------------- request bodies --
 
+/// Connector-specific data: a `oneOf` per catalogue connector (filled when served).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct ConnectionData {
@@ -272,6 +273,7 @@ pub struct CreateConnection {
     pub display_name: Option<String>,
 }
 
+/// A new connector config: a `oneOf` per catalogue connector (filled when served).
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct CreateConnectorConfig {
@@ -311,4 +313,13 @@ pub struct UpsertCustomer {
     pub id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+}
+
+/// A catalogue connector name (the enum is filled from the catalogue when the
+/// document is served).
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+pub enum ConnectorName {
+    #[schema(rename = "github")]
+    Github,
 }

@@ -268,7 +268,7 @@ async fn list(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections", operation_id = "v1PartnerConnectionsGetRoute", tag = "Partner Activation",
     params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("active" = Option<bool>, Query), ("clientIds" = Option<Vec<uuid::Uuid>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query),
-           ("partnersClientIds" = Option<Vec<String>>, Query), ("partnersConnectionIds" = Option<Vec<String>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
+           ("partnersClientIds" = Option<Vec<wire::NonEmptyString>>, Query), ("partnersConnectionIds" = Option<Vec<wire::NonEmptyString>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
     responses((status = 200, description = "The partner's connections", body = wire::ConnectionsEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 async fn list_partner_connections(
@@ -283,7 +283,7 @@ async fn list_partner_connections(
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections", operation_id = "v1ClientConnectionsGetRoute", tag = "Client Activation",
-    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("active" = Option<bool>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("names" = Option<Vec<String>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("active" = Option<bool>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("names" = Option<Vec<wire::NonEmptyString>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
     responses((status = 200, description = "The client's connections", body = wire::ConnectionsEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 async fn list_client_connections(
@@ -335,8 +335,8 @@ async fn get_client_connection(
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners", operation_id = "v1PartnersGetRoute", tag = "Client Activation",
-    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("ids" = Option<Vec<uuid::Uuid>>, Query), ("names" = Option<Vec<String>>, Query), ("institutionIds" = Option<Vec<uuid::Uuid>>, Query),
-           ("institutionIdentifiers" = Option<Vec<String>>, Query), ("active" = Option<bool>, Query), ("filterByTrustOrg" = Option<bool>, Query), ("allocationPoliciesEnabled" = Option<bool>, Query)),
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$", description = "Zero-based page number"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$", description = "Page size (default 100, maximum 1000)"), ("ids" = Option<Vec<uuid::Uuid>>, Query), ("names" = Option<Vec<wire::NonEmptyString>>, Query), ("institutionIds" = Option<Vec<uuid::Uuid>>, Query),
+           ("institutionIdentifiers" = Option<Vec<wire::NonEmptyString>>, Query), ("active" = Option<bool>, Query), ("filterByTrustOrg" = Option<bool>, Query), ("allocationPoliciesEnabled" = Option<bool>, Query)),
     responses((status = 200, description = "The partner directory", body = wire::PartnersEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 async fn list_partners(
@@ -624,9 +624,7 @@ const TRUST_ORGS: &[&str] = &[
 
 /// The enterprise's client, created on first need.
 async fn ensure_client(state: &AppState, caller: &Caller, body: &Map<String, Value>) -> Result<Record, NetError> {
-    if let Some(c) = client_of(state, &caller.enterprise.id).await? {
-        return Ok(c);
-    }
+    // The body is validated even when the client exists already.
     let wallet_id = match body.get("walletId") {
         None | Some(Value::Null) => hex::encode(uuid::Uuid::new_v4().as_bytes())[..24].to_string(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
@@ -641,6 +639,9 @@ async fn ensure_client(state: &AppState, caller: &Caller, body: &Map<String, Val
             return Err(NetError::bad_request("publicKey must be a 33-byte compressed secp256k1 public key in hex."));
         }
     };
+    if let Some(c) = client_of(state, &caller.enterprise.id).await? {
+        return Ok(c);
+    }
     let rec = RecordWrite {
         tenant: caller.enterprise.id.clone(),
         kind: kind::NET_CLIENT.into(),
@@ -793,6 +794,7 @@ fn signing_get_doc() {}
     info(title = "Patchbay — BitGo OES Network API", description = "BitGo Off-Exchange Settlement connections, wire-compatible."),
     paths(list_partner_connections, get_partner_connection, list_client_connections, connect, get_client_connection,
           update_connection, signing, signing_get_doc, list_partners, create_partner, onboard_client),
+    components(schemas(wire::NonEmptyString)),
     modifiers(&BearerAuth),
 )]
 pub struct NetworkApi;

@@ -31,10 +31,11 @@ impl RawParams {
     fn push(&mut self, key: &str, value: &str) {
         let key = normalise_key(key);
         let entry = self.0.entry(key.to_string()).or_default();
-        if FREE_TEXT.contains(&key) {
+        if FREE_TEXT.contains(&key) || !value.contains(',') {
             entry.push(value.to_string());
         } else {
-            entry.extend(value.split(',').map(str::to_string));
+            // A comma-separated list; empty segments (`a,,b`, a lone `,`) carry nothing.
+            entry.extend(value.split(',').filter(|v| !v.is_empty()).map(str::to_string));
         }
     }
 

@@ -210,7 +210,7 @@ pub struct ClearloopKey {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct SigningRequest {
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     partner_id: String,
     #[schema(min_length = 1)]
     name: String,
@@ -224,7 +224,7 @@ pub struct SigningRequest {
 #[allow(dead_code)]
 #[serde(rename_all = "camelCase")]
 pub struct ConnectRequest {
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     partner_id: String,
     #[schema(min_length = 1)]
     name: String,
@@ -258,7 +258,7 @@ pub struct CreatePartnerRequest {
     institution_identifier: String,
     #[schema(pattern = "^(token|tokenAndSignature|apiKeyAndSecret|clearloop)$")]
     connection_key_schema: String,
-    #[schema(format = Uuid)]
+    #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     institution_id: Option<String>,
     #[schema(minimum = 0)]
     client_dispute_window_minutes: Option<f64>,
@@ -278,3 +278,12 @@ pub struct OnboardClientRequest {
     #[schema(pattern = "^0[23][0-9a-fA-F]{64}$")]
     public_key: Option<String>,
 }
+
+/// A string of at least one character (array items of name filters).
+#[derive(Debug, Deserialize, ToSchema)]
+#[schema(min_length = 1)]
+#[allow(dead_code)]
+pub struct NonEmptyString(String);
+
+/// A UUID in its hyphenated form.
+pub const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
