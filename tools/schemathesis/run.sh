@@ -10,7 +10,8 @@ BIN="${1:-target/debug/patchbay}"
 EXAMPLES="${2:-40}"
 PORT="${SCHEMATHESIS_PORT:-18765}"
 BASE="http://127.0.0.1:$PORT"
-ST="${ST:-st}"
+# The console script lives beside the Python that pip installed it for.
+ST="${ST:-$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')}"
 
 LOG="$(mktemp)"
 "$BIN" demo --listen "127.0.0.1:$PORT" >"$LOG" 2>&1 &
