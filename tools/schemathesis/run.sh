@@ -24,6 +24,16 @@ done
 ADMIN=$(awk '/admin token:/ {print $3}' "$LOG")
 
 status=0
+# Each document is valid OpenAPI 3.1.
+for doc in /api/network/v1/openapi.json /export/openapi.json /v1/openapi.json /admin/v1/openapi.json; do
+  if curl -sf "$BASE$doc" | python3 -c 'import json, sys; from openapi_spec_validator import validate; validate(json.load(sys.stdin))'; then
+    echo "== valid OpenAPI 3.1: $doc"
+  else
+    echo "== INVALID OpenAPI document: $doc"
+    status=1
+  fi
+done
+
 run() {
   local name="$1" config="$2" doc="$3"; shift 3
   echo "== schemathesis: $name"
