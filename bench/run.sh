@@ -1,0 +1,91 @@
+#!/usr/bin/env bash
+# Patchbay benchmarks: for each backend and dataset size, fill a database, start
+# the real server (release build) and a same-bytes baseline, drive both with wrk
+# on loopback (fixed concurrency and duration) and print a results table.
+#
+#   SIZES="10000 100000 1000000" DURATION=10 bench/run.sh
+#   PATCHBAY_BENCH_PG=postgres://postgres@127.0.0.1:5432/test bench/run.sh   # adds PostgreSQL
+set -euo pipefail
+cd "$(dirname "$0")/.."
+SIZES="${SIZES:-10000}"
+DURATION="${DURATION:-10}"
+CONNS="${CONNS:-64}"
+PORT=18400
+BASE_PORT=18401
+KEYS="bench:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8="
+OUT="${OUT:-bench/results}"
+mkdir -p "$OUT"
+
+command -v wrk >/dev/null || { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq wrk >/dev/null; }
+cargo build --release -q -p patchbay -p patchbay-bench
+
+rows=()
+wait_up() { for _ in $(seq 1 200); do curl -sf "$1/healthz" >/dev/null 2>&1 && return 0; curl -sf "$1/__ping" >/dev/null 2>&1 && return 0; sleep 0.05; done; }
+
+bench_one() { # backend size url
+  local backend="$1" n="$2" url="$3"
+  echo "== $backend, $n connections per face"
+  eval "$(target/release/pb-dataset --database-url "$url" --connections "$n" --master-keys "$KEYS")"
+  PATCHBAY_MASTER_KEYS="$KEYS" RUST_LOG=warn target/release/patchbay serve --listen "127.0.0.1:$PORT" --database-url "$url" \
+    >"$OUT/server.log" 2>&1 &
+  local server=$!
+  wait_up "http://127.0.0.1:$PORT"
+  local net="/api/network/v1/enterprises"
+  local scenarios=(
+    "get-client-connection|bench-net-token|$net/ent-1/clients/connections/$NET_CONN"
+    "list-partner-connections-p0|bench-net-token|$net/ent-partner/partners/connections?pageSize=100&active=true&partnerIds=$PARTNER"
+    "list-partner-connections-p1000|bench-net-token|$net/ent-partner/partners/connections?pageSize=100&pageNumber=1000&active=true&partnerIds=$PARTNER"
+    "list-export-connections|bench-export-token|/export/connections?imodelId=$IMODEL&\$top=100"
+    "get-integration-connection|key_bench_1|/v1/connection/$IN_CONN"
+    "get-integration-connection-secrets|key_bench_1|/v1/connection/$IN_CONN?include_secrets=true"
+    "list-integration-search|key_bench_1|/v1/connection?search_query=connection%201&limit=100"
+  )
+  # Record Patchbay's exact responses for the baseline.
+  python3 - "$PORT" "$OUT/responses.json" "${scenarios[@]}" <<'PY'
+import base64, json, sys, urllib.request
+port, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
+rec = {}
+for spec in specs:
+    name, token, path = spec.split("|", 2)
+    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    try:
+        r = urllib.request.urlopen(req)
+        status, ctype, body = r.status, r.headers.get("content-type"), r.read()
+    except urllib.error.HTTPError as e:
+        status, ctype, body = e.code, e.headers.get("content-type"), e.read()
+    if status != 200:
+        print(f"warning: {name} answered {status}", file=sys.stderr)
+    rec[f"GET {path}"] = {"status": status, "content_type": ctype or "application/json", "body_base64": base64.b64encode(body).decode()}
+json.dump(rec, open(out, "w"))
+PY
+  target/release/pb-baseline --listen "127.0.0.1:$BASE_PORT" --responses "$OUT/responses.json" >/dev/null 2>&1 &
+  local baseline=$!
+  sleep 0.3
+  for spec in "${scenarios[@]}"; do
+    IFS='|' read -r name token path <<<"$spec"
+    local pb bl
+    pb=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT$path" | tail -1)
+    bl=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$BASE_PORT$path" | tail -1)
+    rows+=("$backend|$n|$name|$pb|$bl")
+    echo "  $name: patchbay $pb  baseline $bl"
+  done
+  local rss
+  rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
+  rows+=("$backend|$n|peak-rss-kib|{\"rss_kib\":$rss}|{}")
+  kill "$server" "$baseline" 2>/dev/null || true
+  wait "$server" "$baseline" 2>/dev/null || true
+}
+
+for n in $SIZES; do
+  dir=$(mktemp -d)
+  bench_one sqlite "$n" "sqlite://$dir/bench.db"
+  rm -rf "$dir"
+  if [ -n "${PATCHBAY_BENCH_PG:-}" ]; then
+    db="pb_bench_$n"
+    psql "$PATCHBAY_BENCH_PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
+    bench_one postgres "$n" "${PATCHBAY_BENCH_PG%/*}/$db"
+  fi
+done
+
+printf '%s\n' "${rows[@]}" > "$OUT/rows.txt"
+python3 bench/table.py "$OUT/rows.txt"

@@ -1,0 +1,176 @@
+//! Fills a database (SQLite or PostgreSQL) with N connections for each face,
+//! spread over many tenants, with bulk multi-row inserts. The fixed part
+//! (enterprises, users, tokens, partners, iTwins, iModels, organisations,
+//! connector configs) goes through the normal seed path; the connections are
+//! inserted directly, with their secrets sealed by the vault like the server does.
+//!
+//! Tokens: network `bench-net-token`, export `bench-export-token`,
+//! integrations `key_bench_<tenant>`.
+
+use std::time::Instant;
+
+use clap::Parser;
+use patchbay_core::network::{derived_uuid, proof};
+use patchbay_core::seed::kind;
+use patchbay_core::{Vault, seed};
+use patchbay_store::Record;
+use serde_json::json;
+
+#[derive(Parser)]
+struct Args {
+    #[arg(long)]
+    database_url: String,
+    /// Connections per face.
+    #[arg(long, default_value_t = 10_000)]
+    connections: usize,
+    /// Tenants per face.
+    #[arg(long, default_value_t = 100)]
+    tenants: usize,
+    /// `id:base64` master keys (the server must be started with the same).
+    #[arg(long)]
+    master_keys: String,
+}
+
+const ROWS: usize = 500;
+const PARTNER: &str = "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02";
+const PUBKEY: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+const BASE_MS: i64 = 1_767_225_600_000; // 2026-01-01
+
+fn client_id(t: usize) -> String {
+    derived_uuid("bench-client", &t.to_string())
+}
+fn itwin(t: usize) -> String {
+    derived_uuid("bench-itwin", &t.to_string())
+}
+fn imodel(t: usize) -> String {
+    derived_uuid("bench-imodel", &t.to_string())
+}
+
+fn fixed_seed(tenants: usize) -> serde_json::Value {
+    let ents: Vec<_> = (0..tenants).map(|t| json!({"id": format!("ent-{t}"), "name": format!("Enterprise {t}"), "oesLicense": true, "trustOrg": "BitGo Trust"})).collect();
+    let mut all_ents: Vec<String> = (0..tenants).map(|t| format!("ent-{t}")).collect();
+    all_ents.push("ent-partner".into());
+    let mut enterprises = ents;
+    enterprises.push(json!({"id": "ent-partner", "name": "Partner", "oesLicense": true, "trustOrg": "BitGo Trust", "partnerEligible": true}));
+    let perms: serde_json::Map<String, serde_json::Value> =
+        (0..tenants).map(|t| (itwin(t), json!(["read", "modify"]))).collect();
+    json!({
+        "network": {
+            "enterprises": enterprises,
+            "users": [{"id": "bench", "enterprises": all_ents,
+                       "tokens": [{"token": "bench-net-token", "scopes": ["settlement_network_read", "settlement_network_write"]}]}],
+            "clients": (0..tenants).map(|t| json!({"id": client_id(t), "enterpriseId": format!("ent-{t}"), "walletId": format!("w{t}"), "publicKey": PUBKEY})).collect::<Vec<_>>(),
+            "partners": [{"id": PARTNER, "enterpriseId": "ent-partner", "name": "Bench Exchange", "institutionIdentifier": "bench",
+                          "connectionKeySchema": "token", "trustOrg": "BitGo Trust"}]
+        },
+        "export": {
+            "itwins": (0..tenants).map(|t| json!({"id": itwin(t), "displayName": format!("iTwin {t}")})).collect::<Vec<_>>(),
+            "imodels": (0..tenants).map(|t| json!({"id": imodel(t), "iTwinId": itwin(t), "displayName": format!("iModel {t}")})).collect::<Vec<_>>(),
+            "users": [{"id": "bench", "tokens": [{"token": "bench-export-token", "scopes": ["itwin-platform"]}], "itwins": perms}]
+        },
+        "integrations": {
+            "organizations": (0..tenants).map(|t| json!({"id": format!("org_{t}"), "name": format!("Org {t}"), "apiKey": format!("key_bench_{t}")})).collect::<Vec<_>>(),
+            "connectorConfigs": (0..tenants).map(|t| json!({"id": format!("ccfg_github_bench{t}"), "orgId": format!("org_{t}"), "connectorName": "github",
+                "config": {"oauth": {"client_id": "cid", "client_secret": "secret"}}})).collect::<Vec<_>>()
+        }
+    })
+}
+
+macro_rules! bulk {
+    ($pool:expr, $db:ty, $vault:expr, $n:expr, $t:expr) => {{
+        let (pool, vault, n, tenants) = ($pool, $vault, $n, $t);
+        let key_sample = vault.seal(b"{}", b"");
+        let _ = key_sample;
+        for chunk_start in (0..n).step_by(ROWS * 20) {
+            let mut tx = pool.begin().await?;
+            for start in (chunk_start..(chunk_start + ROWS * 20).min(n)).step_by(ROWS) {
+                let end = (start + ROWS).min(n);
+                // Network
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO net_connections (tenant, id, partner_tenant, client_id, partner_id, name, active, nonce, network_account_id, proof, partners_connection_id, partners_client_id, initialized, key_schema, key_key_id, key_blob, created_at, updated_at) ");
+                q.push_values(start..end, |mut b, i| {
+                    let t = i % tenants;
+                    let id = derived_uuid("bench-net", &i.to_string());
+                    let tenant = format!("ent-{t}");
+                    let sealed = vault.seal(format!(r#"{{"schema":"token","connectionToken":"t-{i}"}}"#).as_bytes(), &Record::aad(&tenant, kind::NET_CONNECTION, &id));
+                    let init = i % 2 == 0;
+                    b.push_bind(tenant).push_bind(id).push_bind("ent-partner").push_bind(client_id(t)).push_bind(PARTNER)
+                        .push_bind(format!("Desk {}", i % 50)).push_bind(i % 10 != 0).push_bind(format!("n-{i}"))
+                        .push_bind(derived_uuid("bench-account", &i.to_string())).push_bind(proof(&format!("p{i}"), "s"))
+                        .push_bind(init.then(|| derived_uuid("bench-pconn", &i.to_string())))
+                        .push_bind(init.then(|| format!("pclient-{t}"))).push_bind(init).push_bind("token")
+                        .push_bind(sealed.key_id).push_bind(sealed.blob).push_bind(BASE_MS + i as i64).push_bind(BASE_MS + i as i64);
+                });
+                q.build().execute(&mut *tx).await?;
+                // Export
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO ex_connections (tenant, id, imodel_id, display_name, authentication_type, owner_user_id, simulate, last_run_id, created_at, updated_at) ");
+                q.push_values(start..end, |mut b, i| {
+                    let t = i % tenants;
+                    b.push_bind(itwin(t)).push_bind(format!("exc-bench-{i}")).push_bind(imodel(t)).push_bind(format!("export {i}"))
+                        .push_bind("User").push_bind("bench").push_bind(None::<String>).push_bind(None::<String>)
+                        .push_bind(BASE_MS + i as i64).push_bind(BASE_MS + i as i64);
+                });
+                q.build().execute(&mut *tx).await?;
+                // Integrations
+                let mut q = sqlx::QueryBuilder::<$db>::new("INSERT INTO in_connections (tenant, id, connector_name, connector_config_id, customer_id, integration_id, display_name, disabled, status, status_message, metadata, settings_key_id, settings_blob, expires_at, refreshable, version, created_at, updated_at) ");
+                q.push_values(start..end, |mut b, i| {
+                    let t = i % tenants;
+                    let tenant = format!("org_{t}");
+                    let id = format!("conn_github_BENCH{i:020}");
+                    let settings = format!(r#"{{"oauth":{{"credentials":{{"access_token":"at-{i}","expires_at":"2099-01-01T00:00:00.000Z"}}}},"access_token":"at-{i}"}}"#);
+                    let sealed = vault.seal(settings.as_bytes(), &Record::aad(&tenant, kind::IN_CONNECTION, &id));
+                    b.push_bind(tenant).push_bind(id).push_bind("github").push_bind(format!("ccfg_github_bench{t}"))
+                        .push_bind(format!("cus_{}", i % 1000)).push_bind(None::<String>).push_bind(format!("connection {i}"))
+                        .push_bind(false).push_bind("healthy").push_bind(None::<String>).push_bind("{}")
+                        .push_bind(sealed.key_id).push_bind(sealed.blob).push_bind(4_070_908_800_000i64).push_bind(false).push_bind(1i64)
+                        .push_bind(BASE_MS + i as i64).push_bind(BASE_MS + i as i64);
+                });
+                q.build().execute(&mut *tx).await?;
+            }
+            tx.commit().await?;
+            eprint!("\r{} / {n} per face", (chunk_start + ROWS * 20).min(n));
+        }
+        eprintln!();
+    }};
+}
+
+#[tokio::main]
+async fn main() -> anyhow::Result<()> {
+    let a = Args::parse();
+    let started = Instant::now();
+    let vault = Vault::from_spec(&a.master_keys).map_err(|e| anyhow::anyhow!("master keys: {e}"))?;
+    let store = patchbay_store::connect(&a.database_url).await?;
+    store.migrate().await?;
+    let plan = seed::plan(fixed_seed(a.tenants).to_string().as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
+    store.apply_seed(&plan, &vault, BASE_MS).await?;
+    store.close().await;
+    if a.database_url.starts_with("sqlite:") {
+        let opts: sqlx::sqlite::SqliteConnectOptions = a.database_url.parse()?;
+        let pool = sqlx::sqlite::SqlitePoolOptions::new()
+            .max_connections(1)
+            .connect_with(
+                opts.journal_mode(sqlx::sqlite::SqliteJournalMode::Wal)
+                    .synchronous(sqlx::sqlite::SqliteSynchronous::Off),
+            )
+            .await?;
+        bulk!(&pool, sqlx::Sqlite, &vault, a.connections, a.tenants);
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        pool.close().await;
+    } else {
+        let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&a.database_url).await?;
+        bulk!(&pool, sqlx::Postgres, &vault, a.connections, a.tenants);
+        sqlx::query("ANALYZE").execute(&pool).await?;
+        pool.close().await;
+    }
+    eprintln!(
+        "{} connections per face over {} tenants in {:.1}s",
+        a.connections,
+        a.tenants,
+        started.elapsed().as_secs_f64()
+    );
+    // Identifiers the benchmark scenarios use (tenant 1), for `eval` in bench/run.sh.
+    println!("NET_CONN={}", derived_uuid("bench-net", "1"));
+    println!("PARTNER={PARTNER}");
+    println!("IMODEL={}", imodel(1));
+    println!("IN_CONN=conn_github_BENCH{:020}", 1);
+    Ok(())
+}
