@@ -2,6 +2,10 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
+
+/// mimalloc: glibc's allocator showed up as lock contention under load (docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 use patchbay::app::{self, StartError};
 use patchbay::config::{Config, LogFormat};
 use patchbay::{demo, telemetry};
