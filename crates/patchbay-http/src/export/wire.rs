@@ -21,6 +21,15 @@ pub struct ConnectionLinks {
 /// ExportConnection.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "VRZHoBhrnkGrAev0-_-d_xwvyrzjgaVGka5wU967Q7M", "displayName": "nightly IFC",
+    "iModelId": "7dbd1c2e-3f4a-4b5c-9d6e-7f8a9b0c1d05", "iTwinId": "5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a04",
+    "authenticationType": "User",
+    "_links": {
+        "iModel": {"href": "https://patchbay.example/imodels/7dbd1c2e-3f4a-4b5c-9d6e-7f8a9b0c1d05"},
+        "iTwin": {"href": "https://patchbay.example/itwins/5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a04"}
+    }
+}))]
 pub struct Connection {
     pub id: String,
     pub display_name: String,

@@ -18,6 +18,12 @@ pub enum ConnectionStatus {
 
 /// core.connection_select.
 #[derive(Debug, Serialize, ToSchema)]
+#[schema(example = json!({
+    "id": "conn_github_01JDEMO000000000000000000", "connector_name": "github", "customer_id": "cus_1",
+    "connector_config_id": "ccfg_github_01JDEMO000000000000000000", "integration_id": null,
+    "created_at": "2026-01-01T00:00:00.000Z", "updated_at": "2026-01-01T00:00:00.000Z",
+    "display_name": "octocat", "disabled": false, "status": "healthy", "status_message": null, "metadata": {}
+}))]
 pub struct Connection {
     #[schema(pattern = "^conn_.+")]
     pub id: String,

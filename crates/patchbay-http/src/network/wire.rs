@@ -7,6 +7,14 @@ use utoipa::ToSchema;
 /// V1ConnectionOutput.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
+#[schema(example = json!({
+    "id": "c0a80101-0000-4000-8000-000000000001", "name": "Desk 1",
+    "clientId": "6f1c9a52-3c1e-4f7a-9d4b-2f0d8c1e7a01", "partnerId": "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02",
+    "networkAccountId": "0b5d3c1e-8f4a-4c2d-9e7f-1a2b3c4d5e6f", "createdAt": "2026-01-01T00:00:00.000Z",
+    "updatedAt": "2026-01-01T00:00:00.000Z", "active": true,
+    "proof": "9f86d081884c7d659a2feaa0c55ad015a3bf4f1b2b0b822cd15d6c15b0f00a08", "nonce": "demo-nonce-1",
+    "partnersConnectionId": null, "partnersClientId": null, "initialized": false
+}))]
 pub struct Connection {
     #[schema(format = Uuid)]
     pub id: String,
