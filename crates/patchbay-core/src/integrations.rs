@@ -119,29 +119,6 @@ impl Connector {
     pub fn validate_settings(&self, settings: &Value, prefix: &[&str]) -> Vec<Issue> {
         issues(&self.settings_validator, settings, prefix)
     }
-
-    /// The wire model (`GET /connector` item), with schemas when asked.
-    pub fn to_json(&self, with_schemas: bool) -> Value {
-        let mut v = json!({
-            "name": self.name,
-            "display_name": self.display_name,
-            "logo_url": format!("/_assets/logo-{}.svg", self.name),
-            "stage": self.stage,
-            "platforms": self.platforms,
-            "auth_type": self.auth_type,
-            "has_openint_credentials": false,
-        });
-        if let Some(o) = self.oauth() {
-            v["required_scopes"] = json!(o.required_scopes);
-            v["openint_default_scopes"] = json!(o.openint_default_scopes);
-            v["openint_allowed_scopes"] = json!(o.openint_allowed_scopes);
-            v["scopes"] = json!(o.scopes);
-        }
-        if with_schemas {
-            v["schemas"] = self.schemas.clone();
-        }
-        v
-    }
 }
 
 fn build(raw: RawConnector, templates: &BTreeMap<String, BTreeMap<String, Value>>) -> Connector {

@@ -77,10 +77,6 @@ mod sql {
     pub const DELETE_CREDENTIAL: &str = "DELETE FROM credentials WHERE token_hash = $1";
     pub const FIND_CREDENTIAL: &str =
         "SELECT token_hash, face, principal_kind, principal_id, tenant, scopes FROM credentials WHERE token_hash = $1";
-    pub const STALE_SECRETS: &str = "SELECT tenant, kind, id, data, secret_key_id, secret, created_at, updated_at \
-         FROM records WHERE secret_key_id IS NOT NULL AND secret_key_id <> $1 ORDER BY tenant, kind, id LIMIT 500";
-    pub const RESEAL: &str = "UPDATE records SET secret_key_id = $1, secret = $2 \
-         WHERE tenant = $3 AND kind = $4 AND id = $5 AND secret_key_id = $6";
     pub const JOB_COLS: &str =
         "tenant, id, kind, payload, state, attempts, max_attempts, run_at, lease_owner, lease_until, last_error";
     pub const INSERT_JOB: &str = "INSERT INTO jobs (tenant, id, kind, payload, state, attempts, max_attempts, run_at, created_at, updated_at) \
@@ -173,6 +169,50 @@ fn in_filter_sql(f: &InFilter, binds: &mut Vec<Bind>) -> String {
         ));
     }
     sql
+}
+
+/// Where sealed values live, for key rotation: the table, the columns of the key id and
+/// the ciphertext, and the record kind (a column of `records`, fixed for the other tables).
+struct SealedColumn {
+    table: &'static str,
+    kind: Option<&'static str>,
+    key_col: &'static str,
+    blob_col: &'static str,
+}
+
+const SEALED_COLUMNS: [SealedColumn; 3] = [
+    SealedColumn { table: "records", kind: None, key_col: "secret_key_id", blob_col: "secret" },
+    SealedColumn {
+        table: "net_connections",
+        kind: Some(kind::NET_CONNECTION),
+        key_col: "key_key_id",
+        blob_col: "key_blob",
+    },
+    SealedColumn {
+        table: "in_connections",
+        kind: Some(kind::IN_CONNECTION),
+        key_col: "settings_key_id",
+        blob_col: "settings_blob",
+    },
+];
+
+impl SealedColumn {
+    /// The batch selection of values not sealed under `$1`, and the compare-and-swap update
+    /// (`$1` new key id, `$2` new ciphertext, `$3` tenant, `$4` id, `$5` old key id, `$6` kind).
+    fn sql(&self) -> (String, String) {
+        let SealedColumn { table, kind, key_col: k, blob_col: b } = self;
+        let (kind_expr, kind_cond) = match kind {
+            Some(fixed) => (format!("'{fixed}'"), format!("$6 = '{fixed}'")),
+            None => ("kind".to_string(), "kind = $6".to_string()),
+        };
+        (
+            format!(
+                "SELECT tenant, {kind_expr} AS kind, id, {k} AS kid, {b} AS blob FROM {table} \
+                 WHERE {k} IS NOT NULL AND {k} <> $1 ORDER BY tenant, id LIMIT 500"
+            ),
+            format!("UPDATE {table} SET {k} = $1, {b} = $2 WHERE tenant = $3 AND id = $4 AND {k} = $5 AND {kind_cond}"),
+        )
+    }
 }
 
 /// A value bound to a dynamically built query.
@@ -938,85 +978,35 @@ macro_rules! impl_store {
 
             async fn rotate_secrets(&self, vault: &Vault) -> Result<u64> {
                 let mut total = 0u64;
-                // Integrations connection settings live in their own table.
-                loop {
-                    let q = format!(
-                        "SELECT {IN_COLS} FROM in_connections WHERE settings_key_id <> $1 ORDER BY tenant, id LIMIT 500"
-                    );
-                    let rows = sqlx::query(&q).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    for row in rows {
-                        let c: InConnection = in_from_row!(row);
-                        let aad = Record::aad(&c.tenant, kind::IN_CONNECTION, &c.id);
-                        let plain = vault.open(&c.settings, &aad)?;
-                        let new = vault.seal(&plain, &aad);
-                        let done = sqlx::query(
-                            "UPDATE in_connections SET settings_key_id = $1, settings_blob = $2 \
-                             WHERE tenant = $3 AND id = $4 AND settings_key_id = $5",
-                        )
-                        .bind(&new.key_id)
-                        .bind(new.blob)
-                        .bind(&c.tenant)
-                        .bind(&c.id)
-                        .bind(&c.settings.key_id)
-                        .execute(&self.pool)
-                        .await?;
-                        total += done.rows_affected();
-                    }
-                }
-                // Network connection keys live in their own table.
-                loop {
-                    let q = format!(
-                        "SELECT {} FROM net_connections WHERE key_key_id <> $1 ORDER BY tenant, id LIMIT 500",
-                        sql::NET_COLS
-                    );
-                    let rows = sqlx::query(&q).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
-                    if rows.is_empty() {
-                        break;
-                    }
-                    for row in rows {
-                        let c: NetConnection = net_from_row!(row);
-                        let aad = Record::aad(&c.tenant, kind::NET_CONNECTION, &c.id);
-                        let plain = vault.open(&c.key, &aad)?;
-                        let new = vault.seal(&plain, &aad);
-                        let done = sqlx::query(
-                            "UPDATE net_connections SET key_key_id = $1, key_blob = $2 WHERE tenant = $3 AND id = $4 AND key_key_id = $5",
-                        )
-                        .bind(&new.key_id)
-                        .bind(new.blob)
-                        .bind(&c.tenant)
-                        .bind(&c.id)
-                        .bind(&c.key.key_id)
-                        .execute(&self.pool)
-                        .await?;
-                        total += done.rows_affected();
+                for t in SEALED_COLUMNS {
+                    let (select, update) = t.sql();
+                    loop {
+                        // Only the identity and the sealed value are read, a batch at a time;
+                        // resealed rows leave the selection.
+                        let rows = sqlx::query(&select).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
+                        if rows.is_empty() {
+                            break;
+                        }
+                        for row in rows {
+                            let (tenant, kind, id): (String, String, String) =
+                                (row.try_get("tenant")?, row.try_get("kind")?, row.try_get("id")?);
+                            let old = Sealed { key_id: row.try_get("kid")?, blob: row.try_get("blob")? };
+                            let aad = Record::aad(&tenant, &kind, &id);
+                            let new = vault.seal(&vault.open(&old, &aad)?, &aad);
+                            let done = sqlx::query(&update)
+                                .bind(&new.key_id)
+                                .bind(new.blob)
+                                .bind(&tenant)
+                                .bind(&id)
+                                .bind(&old.key_id)
+                                .bind(&kind)
+                                .execute(&self.pool)
+                                .await?;
+                            total += done.rows_affected();
+                        }
                     }
                 }
-                loop {
-                    let rows =
-                        sqlx::query(sql::STALE_SECRETS).bind(vault.primary_key_id()).fetch_all(&self.pool).await?;
-                    if rows.is_empty() {
-                        return Ok(total);
-                    }
-                    for row in rows {
-                        let rec: Record = record_from_row!(row);
-                        let old = rec.secret.as_ref().expect("selected rows carry a secret");
-                        let plain = rec.open_secret(vault)?.expect("selected rows carry a secret");
-                        let new = seal_secret(vault, &rec.tenant, &rec.kind, &rec.id, &plain);
-                        let done = sqlx::query(sql::RESEAL)
-                            .bind(&new.key_id)
-                            .bind(new.blob)
-                            .bind(&rec.tenant)
-                            .bind(&rec.kind)
-                            .bind(&rec.id)
-                            .bind(&old.key_id)
-                            .execute(&self.pool)
-                            .await?;
-                        total += done.rows_affected();
-                    }
-                }
+                Ok(total)
             }
 
             async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {

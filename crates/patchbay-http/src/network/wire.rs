@@ -292,6 +292,3 @@ pub struct OnboardClientRequest {
 #[schema(min_length = 1)]
 #[allow(dead_code)]
 pub struct NonEmptyString(String);
-
-/// A UUID in its hyphenated form.
-pub const UUID_PATTERN: &str = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$";
