@@ -1,6 +1,7 @@
 //! The two backends, generated from one implementation.
 
 use std::str::FromStr;
+use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
@@ -19,10 +20,14 @@ use crate::{
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
 
+use crate::readers::{self, Readers};
+
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
 #[derive(Debug, Clone)]
 pub struct SqliteStore {
     pool: SqlitePool,
+    /// The hot reads, on the calling thread (none for an in-memory database).
+    readers: Option<Arc<Readers>>,
 }
 
 /// PostgreSQL: production, several replicas sharing one database.
@@ -33,7 +38,8 @@ pub struct PgStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
-        let memory = crate::sqlite_path(url).is_none();
+        let path = crate::sqlite_path(url);
+        let memory = path.is_none();
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
@@ -46,7 +52,11 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?
         };
-        Ok(Self { pool })
+        Ok(Self { pool, readers: path.map(|p| Arc::new(Readers::new(&p))) })
+    }
+
+    fn readers(&self) -> Option<&Readers> {
+        self.readers.as_deref()
     }
 }
 
@@ -55,6 +65,11 @@ impl PgStore {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
         Ok(Self { pool })
+    }
+
+    /// PostgreSQL's driver has no worker thread to avoid: every read goes through the pool.
+    fn readers(&self) -> Option<&Readers> {
+        None
     }
 }
 
@@ -216,7 +231,7 @@ impl SealedColumn {
 }
 
 /// A value bound to a dynamically built query.
-enum Bind {
+pub(crate) enum Bind {
     Text(String),
     Bool(bool),
     Int(i64),
@@ -419,6 +434,26 @@ fn parse_json(s: &str, what: &str) -> Result<Value> {
 fn seal_secret(vault: &Vault, tenant: &str, kind: &str, id: &str, secret: &Value) -> Sealed {
     let bytes = serde_json::to_vec(secret).expect("JSON values serialise");
     vault.seal(&bytes, &Record::aad(tenant, kind, id))
+}
+
+/// A credential row → the credential, if the stored hash really is `raw_token`'s.
+macro_rules! credential_from_row {
+    ($row:expr, $raw_token:expr) => {{
+        let row = $row;
+        let stored: Vec<u8> = row.try_get("token_hash")?;
+        if !hashing::token_matches($raw_token, &stored) {
+            Ok(None)
+        } else {
+            let scopes: String = row.try_get("scopes")?;
+            Ok(Some(Credential {
+                face: row.try_get("face")?,
+                principal_kind: row.try_get("principal_kind")?,
+                principal_id: row.try_get("principal_id")?,
+                tenant: row.try_get("tenant")?,
+                scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
+            }))
+        }
+    }};
 }
 
 macro_rules! record_from_row {
@@ -723,6 +758,9 @@ macro_rules! impl_store {
             }
 
             async fn close(&self) {
+                if let Some(r) = self.readers() {
+                    r.close();
+                }
                 self.pool.close().await;
             }
 
@@ -843,10 +881,11 @@ macro_rules! impl_store {
             }
 
             async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>> {
-                let row = sqlx::query(&format!(
-                    "SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3",
-                    sql::RECORD_COLS
-                ))
+                let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS);
+                if let Some(r) = self.readers() {
+                    return r.query_opt(&q, &[&tenant, &kind, &id], |row| Ok(record_from_row!(row)));
+                }
+                let row = sqlx::query(&q)
                 .bind(tenant)
                 .bind(kind)
                 .bind(id)
@@ -935,21 +974,13 @@ macro_rules! impl_store {
 
             async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>> {
                 let hash = hashing::token_hash(raw_token);
+                if let Some(r) = self.readers() {
+                    return Ok(r.query_opt(sql::FIND_CREDENTIAL, &[&hash], |row| credential_from_row!(row, raw_token))?.flatten());
+                }
                 let Some(row) = sqlx::query(sql::FIND_CREDENTIAL).bind(hash).fetch_optional(&self.pool).await? else {
                     return Ok(None);
                 };
-                let stored: Vec<u8> = row.try_get("token_hash")?;
-                if !hashing::token_matches(raw_token, &stored) {
-                    return Ok(None);
-                }
-                let scopes: String = row.try_get("scopes")?;
-                Ok(Some(Credential {
-                    face: row.try_get("face")?,
-                    principal_kind: row.try_get("principal_kind")?,
-                    principal_id: row.try_get("principal_id")?,
-                    tenant: row.try_get("tenant")?,
-                    scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
-                }))
+                credential_from_row!(row, raw_token)
             }
 
             async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()> {
@@ -1010,6 +1041,9 @@ macro_rules! impl_store {
             }
 
             async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
+                if let Some(r) = self.readers() {
+                    return r.query_opt(sql::FIND_RECORD, &[&kind, &id], |row| Ok(record_from_row!(row)));
+                }
                 let row = sqlx::query(sql::FIND_RECORD).bind(kind).bind(id).fetch_optional(&self.pool).await?;
                 Ok(match row {
                     Some(row) => Some(record_from_row!(row)),
@@ -1032,6 +1066,9 @@ macro_rules! impl_store {
                     NetSide::Partner => "partner_tenant",
                 };
                 let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
+                if let Some(r) = self.readers() {
+                    return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
+                }
                 let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
                 Ok(match row {
                     Some(row) => Some(net_from_row!(row)),
@@ -1048,6 +1085,10 @@ macro_rules! impl_store {
                 offset: i64,
             ) -> Result<Vec<NetConnection>> {
                 let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
+                if let Some(r) = self.readers() {
+                    let args: Vec<&dyn rusqlite::ToSql> = binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
+                    return Readers::run(offset > readers::LONG_OFFSET, || r.query_all(&q, &args, |row| Ok(net_from_row!(row))));
+                }
                 if $backend == Backend::Sqlite {
                     // One row for the whole page: every row fetched through sqlx's SQLite
                     // worker thread costs a thread hand-off (docs/benchmarks.md).
@@ -1129,6 +1170,9 @@ macro_rules! impl_store {
 
             async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>> {
                 let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
+                if let Some(r) = self.readers() {
+                    return r.query_opt(&q, &[&id], |row| Ok(ex_conn_from_row!(row)));
+                }
                 let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
                 Ok(match row {
                     Some(row) => Some(ex_conn_from_row!(row)),
@@ -1147,6 +1191,10 @@ macro_rules! impl_store {
                     "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
                      ORDER BY created_at, id LIMIT $3 OFFSET $4"
                 );
+                if let Some(r) = self.readers() {
+                    let args: [&dyn rusqlite::ToSql; 4] = [&tenant, &imodel_id, &limit, &offset];
+                    return Readers::run(offset > readers::LONG_OFFSET, || r.query_all(&q, &args, |row| Ok(ex_conn_from_row!(row))));
+                }
                 if $backend == Backend::Sqlite {
                     let wrapped = format!("SELECT {EX_PAGE_AGG} AS page FROM ({q})");
                     let row = sqlx::query(&wrapped).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_one(&self.pool).await?;
@@ -1275,6 +1323,9 @@ macro_rules! impl_store {
 
             async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>> {
                 let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
+                if let Some(r) = self.readers() {
+                    return r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)));
+                }
                 let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
                 Ok(match row {
                     Some(row) => Some(in_from_row!(row)),
@@ -1292,8 +1343,7 @@ macro_rules! impl_store {
                 let mut binds = vec![Bind::Text(tenant.to_string())];
                 let cond = in_filter_sql(filter, &mut binds);
                 let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE tenant = $1{cond}");
-                let (count_binds, mut page_binds) = (binds.iter().map(Bind::clone_bind).collect::<Vec<_>>(), binds);
-                let total: i64 = bind_all!(sqlx::query(&count_q), count_binds).fetch_one(&self.pool).await?.try_get("n")?;
+                let mut page_binds = binds.iter().map(Bind::clone_bind).collect::<Vec<_>>();
                 page_binds.push(Bind::Int(limit));
                 page_binds.push(Bind::Int(offset));
                 let n = page_binds.len();
@@ -1301,6 +1351,17 @@ macro_rules! impl_store {
                     "SELECT {IN_COLS} FROM in_connections WHERE tenant = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
                     n - 1
                 );
+                if let Some(r) = self.readers() {
+                    let args: Vec<&dyn rusqlite::ToSql> = page_binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
+                    // A substring search scans the organisation's connections.
+                    let long = offset > readers::LONG_OFFSET || filter.search.is_some();
+                    return Readers::run(long, || {
+                        // The total, then the page (two statements, as on the sqlx path).
+                        let total: i64 = r.query_one(&count_q, &args[..binds.len()], |row| Ok(row.try_get("n")?))?;
+                        Ok((r.query_all(&q, &args, |row| Ok(in_from_row!(row)))?, total))
+                    });
+                }
+                let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
                 if $backend == Backend::Sqlite {
                     let wrapped = format!("SELECT {IN_PAGE_AGG} AS page FROM ({q})");
                     let row = bind_all!(sqlx::query(&wrapped), page_binds).fetch_one(&self.pool).await?;

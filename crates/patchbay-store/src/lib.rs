@@ -6,6 +6,7 @@
 //! runs against both.
 
 mod backend;
+mod readers;
 pub mod testing;
 pub mod worker;
 
@@ -22,6 +23,10 @@ pub use backend::{PgStore, SqliteStore};
 pub enum StoreError {
     #[error("database error: {0}")]
     Db(#[from] sqlx::Error),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the store is closed")]
+    Closed,
     #[error("migration failed: {0}")]
     Migrate(#[from] sqlx::migrate::MigrateError),
     #[error("invalid seed: {0}")]

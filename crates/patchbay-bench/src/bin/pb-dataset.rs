@@ -153,7 +153,9 @@ async fn main() -> anyhow::Result<()> {
             )
             .await?;
         bulk!(&pool, sqlx::Sqlite, &vault, a.connections, a.tenants);
-        sqlx::query("ANALYZE").execute(&pool).await?;
+        // No ANALYZE on SQLite: Patchbay never runs it, and with the bundled SQLite's
+        // STAT4 its statistics make SQLite re-prepare statements whose plan could
+        // depend on a bound value on every execution (docs/benchmarks.md).
         pool.close().await;
     } else {
         let pool = sqlx::postgres::PgPoolOptions::new().max_connections(2).connect(&a.database_url).await?;

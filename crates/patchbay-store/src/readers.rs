@@ -1,0 +1,244 @@
+//! SQLite reads on the calling thread.
+//!
+//! sqlx runs every SQLite connection on a worker thread of its own and hands
+//! each query and each row across to the async task and back; under load those
+//! hand-offs (futex waits and wake-ups) cost far more than the indexed lookups
+//! themselves (docs/benchmarks.md). The hot reads — credentials, records,
+//! connections and connection pages — therefore run here instead, on a small
+//! pool of plain `rusqlite` connections to the same file, on the thread that
+//! asks. WAL lets them read beside sqlx's writer, and each statement sees what
+//! was committed before it started, so a write awaited through sqlx is visible
+//! to the next read here.
+//!
+//! Point lookups and short pages run inline (microseconds to a fraction of a
+//! millisecond). Deep offsets and substring searches can take far longer, so
+//! [`Readers::run`] moves those off the async worker with `block_in_place` on
+//! the multi-threaded runtime.
+//!
+//! Writes, transactions, migrations and the in-memory database stay on sqlx.
+
+use std::cell::Cell;
+use std::path::{Path, PathBuf};
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use rusqlite::types::FromSql;
+use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql};
+
+use crate::{Result, StoreError};
+
+/// Idle connections kept for reuse; more may be open for a moment under load.
+const MAX_IDLE: usize = 16;
+/// Pages past this many rows are read off the async worker ([`Readers::run`]):
+/// SQLite reads every skipped row.
+pub(crate) const LONG_OFFSET: i64 = 1_000;
+/// Prepared statements each connection keeps.
+const STATEMENT_CACHE: usize = 64;
+
+pub(crate) struct Readers {
+    path: PathBuf,
+    idle: Mutex<Vec<Connection>>,
+    closed: AtomicBool,
+}
+
+impl std::fmt::Debug for Readers {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Readers").field("path", &self.path).finish_non_exhaustive()
+    }
+}
+
+impl Readers {
+    pub(crate) fn new(path: &Path) -> Self {
+        Self { path: path.to_path_buf(), idle: Mutex::new(Vec::new()), closed: AtomicBool::new(false) }
+    }
+
+    fn open(&self) -> Result<Connection> {
+        // Read-write open without CREATE, then query_only: a read-only open could
+        // not recreate the WAL index after the writer's last connection closed.
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "query_only", true)?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        if self.closed.load(Ordering::Acquire) {
+            return Err(StoreError::Closed);
+        }
+        let pooled = self.idle.lock().unwrap_or_else(|e| e.into_inner()).pop();
+        let conn = match pooled {
+            Some(c) => c,
+            None => self.open()?,
+        };
+        let out = f(&conn);
+        if !self.closed.load(Ordering::Acquire) {
+            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+            if idle.len() < MAX_IDLE {
+                idle.push(conn);
+            }
+        }
+        out
+    }
+
+    /// The first row of `sql` (with `$n` parameters), decoded by `decode`.
+    pub(crate) fn query_opt<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        decode: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<Option<T>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind_numbered(&mut stmt, args)?;
+            let names = column_names(&stmt);
+            let mut rows = stmt.raw_query();
+            match rows.next()? {
+                Some(row) => Ok(Some(decode(&Row::new(row, &names))?)),
+                None => Ok(None),
+            }
+        })
+    }
+
+    /// Every row of `sql`, decoded by `decode`, on this thread: no row crosses a thread.
+    pub(crate) fn query_all<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        mut decode: impl FnMut(&Row<'_>) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind_numbered(&mut stmt, args)?;
+            let names = column_names(&stmt);
+            let mut rows = stmt.raw_query();
+            let mut out = Vec::new();
+            while let Some(row) = rows.next()? {
+                out.push(decode(&Row::new(row, &names))?);
+            }
+            Ok(out)
+        })
+    }
+
+    /// Like [`Self::query_opt`] for a query that must return a row.
+    pub(crate) fn query_one<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        decode: impl FnOnce(&Row<'_>) -> Result<T>,
+    ) -> Result<T> {
+        self.query_opt(sql, args, decode)?.ok_or(StoreError::Sqlite(rusqlite::Error::QueryReturnedNoRows))
+    }
+
+    /// Run `f`, a read: inline, or — when `long` (it may take many
+    /// milliseconds) — without stalling the async worker's other tasks: on the
+    /// multi-threaded runtime the worker hands them to another thread first.
+    /// That hand-off costs about a third of a short page's throughput
+    /// (docs/benchmarks.md), so short reads stay inline.
+    pub(crate) fn run<T>(long: bool, f: impl FnOnce() -> T) -> T {
+        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread) if long => tokio::task::block_in_place(f),
+            _ => f(),
+        }
+    }
+
+    pub(crate) fn close(&self) {
+        self.closed.store(true, Ordering::Release);
+        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+    }
+}
+
+/// Bind `args` to `$1`, `$2`, … the way sqlx does: by the number in each
+/// parameter's name, wherever and however often it appears.
+fn bind_numbered(stmt: &mut CachedStatement<'_>, args: &[&dyn ToSql]) -> Result<()> {
+    for i in 1..=stmt.parameter_count() {
+        let n: usize = stmt
+            .parameter_name(i)
+            .and_then(|name| name.strip_prefix('$'))
+            .and_then(|n| n.parse().ok())
+            .ok_or_else(|| StoreError::Corrupt(format!("SQL parameter {i} is not of the form $n")))?;
+        let arg = args.get(n.wrapping_sub(1)).ok_or_else(|| StoreError::Corrupt(format!("no value for ${n}")))?;
+        stmt.raw_bind_parameter(i, *arg)?;
+    }
+    Ok(())
+}
+
+fn column_names(stmt: &CachedStatement<'_>) -> Vec<String> {
+    stmt.column_names().into_iter().map(str::to_string).collect()
+}
+
+/// A result row with `try_get("column")`, so the row decoders written for sqlx
+/// rows read these too. Columns are found by exact name among the statement's
+/// (looked up once per statement, not per row through SQLite), starting after
+/// the last one read: decoders read in `SELECT` order, so that is one compare.
+pub(crate) struct Row<'a> {
+    row: &'a rusqlite::Row<'a>,
+    names: &'a [String],
+    next: Cell<usize>,
+}
+
+impl<'a> Row<'a> {
+    fn new(row: &'a rusqlite::Row<'a>, names: &'a [String]) -> Self {
+        Self { row, names, next: Cell::new(0) }
+    }
+
+    pub(crate) fn try_get<T: FromSql>(&self, column: &str) -> rusqlite::Result<T> {
+        let n = self.names.len();
+        let start = self.next.get();
+        let idx = (0..n)
+            .map(|k| (start + k) % n)
+            .find(|&i| self.names[i] == column)
+            .ok_or_else(|| rusqlite::Error::InvalidColumnName(column.to_string()))?;
+        self.next.set(idx + 1);
+        self.row.get(idx)
+    }
+}
+
+impl ToSql for crate::backend::Bind {
+    fn to_sql(&self) -> rusqlite::Result<rusqlite::types::ToSqlOutput<'_>> {
+        match self {
+            Self::Text(s) => s.to_sql(),
+            Self::Bool(b) => b.to_sql(),
+            Self::Int(i) => i.to_sql(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn binds_by_the_number_in_the_name() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (a, b);").unwrap();
+        let r = Readers::new(&path);
+        // $2 appears first and $1 twice: values go by number, not by position.
+        let got = r
+            .query_one("SELECT $2 || '-' || $1 || '-' || $1 AS v", &[&"one", &"two"], |row| {
+                Ok(row.try_get::<String>("v")?)
+            })
+            .unwrap();
+        assert_eq!(got, "two-one-one");
+        let none = r.query_opt("SELECT a FROM t WHERE a = $1", &[&1i64], |row| Ok(row.try_get::<i64>("a")?)).unwrap();
+        assert_eq!(none, None);
+        // query_only: a reader cannot write.
+        let err = r.query_opt("INSERT INTO t (a) VALUES ($1) RETURNING a", &[&1i64], |_| Ok(())).unwrap_err();
+        assert!(err.to_string().contains("readonly") || err.to_string().contains("read-only"), "{err}");
+        r.close();
+        assert!(matches!(r.query_opt("SELECT 1", &[], |_| Ok(())), Err(StoreError::Closed)));
+    }
+
+    #[test]
+    fn a_missing_parameter_is_an_error_not_a_panic() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("r.db");
+        Connection::open(&path).unwrap().execute_batch("CREATE TABLE t (a)").unwrap();
+        let r = Readers::new(&path);
+        assert!(r.query_opt("SELECT $3", &[&1i64], |_| Ok(())).is_err());
+        assert!(r.query_opt("SELECT ?", &[&1i64], |_| Ok(())).is_err());
+    }
+}
