@@ -25,7 +25,9 @@ wait_up() { for _ in $(seq 1 200); do curl -sf "$1/healthz" >/dev/null 2>&1 && r
 bench_one() { # backend size url
   local backend="$1" n="$2" url="$3"
   echo "== $backend, $n connections per face"
-  eval "$(target/release/pb-dataset --database-url "$url" --connections "$n" --master-keys "$KEYS")"
+  local reqs="$OUT/requests"
+  rm -rf "$reqs"
+  eval "$(target/release/pb-dataset --database-url "$url" --connections "$n" --master-keys "$KEYS" --requests-dir "$reqs")"
   PATCHBAY_MASTER_KEYS="$KEYS" RUST_LOG=warn target/release/patchbay serve --listen "127.0.0.1:$PORT" --database-url "$url" \
     >"$OUT/server.log" 2>&1 &
   local server=$!
@@ -40,22 +42,38 @@ bench_one() { # backend size url
     "get-integration-connection-secrets|key_bench_1|/v1/connection/$IN_CONN?include_secrets=true"
     "list-integration-search|key_bench_1|/v1/connection?search_query=connection%201&limit=100"
   )
+  # Write-path scenarios: every request differs (a fresh signed nonce, a
+  # connection without an active run); their first line is used for recording.
+  local writes=(
+    "connect-to-partner|bench-net-token|$reqs/connect.tsv|POST /api/network/v1/enterprises/ent-1/clients/connections"
+    "create-export-run|bench-export-token|$reqs/create-run.tsv|POST /export/connections/*/runs"
+  )
   # Record Patchbay's exact responses for the baseline.
-  python3 - "$PORT" "$OUT/responses.json" "${scenarios[@]}" <<'PY'
+  python3 - "$PORT" "$OUT/responses.json" "${scenarios[@]}" "${writes[@]}" <<'PY'
 import base64, json, sys, urllib.request
 port, out, specs = sys.argv[1], sys.argv[2], sys.argv[3:]
 rec = {}
 for spec in specs:
-    name, token, path = spec.split("|", 2)
-    req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
+    parts = spec.split("|")
+    if len(parts) == 4:  # a write: send the file's first request, record under the key
+        name, token, file, key = parts
+        lines = open(file).read().splitlines()
+        method, path, body = lines[0].split("\t", 2)
+        open(file + ".rest", "w").write("\n".join(lines[1:]) + "\n")
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", data=body.encode(), method=method,
+                                     headers={"Authorization": f"Bearer {token}", "Content-Type": "application/json"})
+    else:
+        name, token, path = parts
+        key = f"GET {path}"
+        req = urllib.request.Request(f"http://127.0.0.1:{port}{path}", headers={"Authorization": f"Bearer {token}"})
     try:
         r = urllib.request.urlopen(req)
         status, ctype, body = r.status, r.headers.get("content-type"), r.read()
     except urllib.error.HTTPError as e:
         status, ctype, body = e.code, e.headers.get("content-type"), e.read()
-    if status != 200:
-        print(f"warning: {name} answered {status}", file=sys.stderr)
-    rec[f"GET {path}"] = {"status": status, "content_type": ctype or "application/json", "body_base64": base64.b64encode(body).decode()}
+    if status not in (200, 201):
+        print(f"warning: {name} answered {status}: {body[:300]!r}", file=sys.stderr)
+    rec[key] = {"status": status, "content_type": ctype or "application/json", "body_base64": base64.b64encode(body).decode()}
 json.dump(rec, open(out, "w"))
 PY
   target/release/pb-baseline --listen "127.0.0.1:$BASE_PORT" --responses "$OUT/responses.json" >/dev/null 2>&1 &
@@ -66,6 +84,14 @@ PY
     local pb bl
     pb=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT$path" | tail -1)
     bl=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$BASE_PORT$path" | tail -1)
+    rows+=("$backend|$n|$name|$pb|$bl")
+    echo "  $name: patchbay $pb  baseline $bl"
+  done
+  for spec in "${writes[@]}"; do
+    IFS='|' read -r name token file _ <<<"$spec"
+    local pb bl
+    pb=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-requests.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT" -- "$file.rest" 2 | tail -1)
+    bl=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-requests.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$BASE_PORT" -- "$file.rest" 2 | tail -1)
     rows+=("$backend|$n|$name|$pb|$bl")
     echo "  $name: patchbay $pb  baseline $bl"
   done

@@ -1086,8 +1086,11 @@ macro_rules! impl_store {
             ) -> Result<Vec<NetConnection>> {
                 let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
                 if let Some(r) = self.readers() {
-                    let args: Vec<&dyn rusqlite::ToSql> = binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
-                    return Readers::run(offset > readers::LONG_OFFSET, || r.query_all(&q, &args, |row| Ok(net_from_row!(row))));
+                    return r
+                        .run(offset > readers::LONG_OFFSET, || {
+                            r.query_all(&q, &readers::args(&binds), |row| Ok(net_from_row!(row)))
+                        })
+                        .await;
                 }
                 if $backend == Backend::Sqlite {
                     // One row for the whole page: every row fetched through sqlx's SQLite
@@ -1192,8 +1195,11 @@ macro_rules! impl_store {
                      ORDER BY created_at, id LIMIT $3 OFFSET $4"
                 );
                 if let Some(r) = self.readers() {
-                    let args: [&dyn rusqlite::ToSql; 4] = [&tenant, &imodel_id, &limit, &offset];
-                    return Readers::run(offset > readers::LONG_OFFSET, || r.query_all(&q, &args, |row| Ok(ex_conn_from_row!(row))));
+                    return r
+                        .run(offset > readers::LONG_OFFSET, || {
+                            r.query_all(&q, &[&tenant, &imodel_id, &limit, &offset], |row| Ok(ex_conn_from_row!(row)))
+                        })
+                        .await;
                 }
                 if $backend == Backend::Sqlite {
                     let wrapped = format!("SELECT {EX_PAGE_AGG} AS page FROM ({q})");
@@ -1352,14 +1358,16 @@ macro_rules! impl_store {
                     n - 1
                 );
                 if let Some(r) = self.readers() {
-                    let args: Vec<&dyn rusqlite::ToSql> = page_binds.iter().map(|b| b as &dyn rusqlite::ToSql).collect();
                     // A substring search scans the organisation's connections.
                     let long = offset > readers::LONG_OFFSET || filter.search.is_some();
-                    return Readers::run(long, || {
-                        // The total, then the page (two statements, as on the sqlx path).
-                        let total: i64 = r.query_one(&count_q, &args[..binds.len()], |row| Ok(row.try_get("n")?))?;
-                        Ok((r.query_all(&q, &args, |row| Ok(in_from_row!(row)))?, total))
-                    });
+                    return r
+                        .run(long, || {
+                            // The total, then the page (two statements, as on the sqlx path).
+                            let total: i64 =
+                                r.query_one(&count_q, &readers::args(&binds), |row| Ok(row.try_get("n")?))?;
+                            Ok((r.query_all(&q, &readers::args(&page_binds), |row| Ok(in_from_row!(row)))?, total))
+                        })
+                        .await;
                 }
                 let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
                 if $backend == Backend::Sqlite {

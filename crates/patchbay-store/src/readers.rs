@@ -33,6 +33,8 @@ const MAX_IDLE: usize = 16;
 /// Pages past this many rows are read off the async worker ([`Readers::run`]):
 /// SQLite reads every skipped row.
 pub(crate) const LONG_OFFSET: i64 = 1_000;
+/// Long reads running at once.
+const LONG_READS: usize = 2;
 /// Prepared statements each connection keeps.
 const STATEMENT_CACHE: usize = 64;
 
@@ -40,6 +42,7 @@ pub(crate) struct Readers {
     path: PathBuf,
     idle: Mutex<Vec<Connection>>,
     closed: AtomicBool,
+    long_reads: tokio::sync::Semaphore,
 }
 
 impl std::fmt::Debug for Readers {
@@ -50,7 +53,12 @@ impl std::fmt::Debug for Readers {
 
 impl Readers {
     pub(crate) fn new(path: &Path) -> Self {
-        Self { path: path.to_path_buf(), idle: Mutex::new(Vec::new()), closed: AtomicBool::new(false) }
+        Self {
+            path: path.to_path_buf(),
+            idle: Mutex::new(Vec::new()),
+            closed: AtomicBool::new(false),
+            long_reads: tokio::sync::Semaphore::new(LONG_READS),
+        }
     }
 
     fn open(&self) -> Result<Connection> {
@@ -136,12 +144,20 @@ impl Readers {
     /// milliseconds) — without stalling the async worker's other tasks: on the
     /// multi-threaded runtime the worker hands them to another thread first.
     /// That hand-off costs about a third of a short page's throughput
-    /// (docs/benchmarks.md), so short reads stay inline.
-    pub(crate) fn run<T>(long: bool, f: impl FnOnce() -> T) -> T {
-        match tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()) {
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread) if long => tokio::task::block_in_place(f),
-            _ => f(),
+    /// (docs/benchmarks.md), so short reads stay inline. At most
+    /// [`LONG_READS`] long reads run at once (each holds a thread and a
+    /// connection with its page cache); the rest wait their turn without
+    /// blocking anything.
+    pub(crate) async fn run<T>(&self, long: bool, f: impl FnOnce() -> T) -> T {
+        let multi_thread = matches!(
+            tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
+            Ok(tokio::runtime::RuntimeFlavor::MultiThread)
+        );
+        if !long || !multi_thread {
+            return f();
         }
+        let _slot = self.long_reads.acquire().await;
+        tokio::task::block_in_place(f)
     }
 
     pub(crate) fn close(&self) {
@@ -163,6 +179,11 @@ fn bind_numbered(stmt: &mut CachedStatement<'_>, args: &[&dyn ToSql]) -> Result<
         stmt.raw_bind_parameter(i, *arg)?;
     }
     Ok(())
+}
+
+/// Bind values as rusqlite parameters.
+pub(crate) fn args(binds: &[crate::backend::Bind]) -> Vec<&dyn ToSql> {
+    binds.iter().map(|b| b as &dyn ToSql).collect()
 }
 
 fn column_names(stmt: &CachedStatement<'_>) -> Vec<String> {

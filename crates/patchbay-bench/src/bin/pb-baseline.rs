@@ -17,7 +17,8 @@ struct Args {
     /// Address to listen on.
     #[arg(long, default_value = "127.0.0.1:18500")]
     listen: String,
-    /// JSON file: {"<method> <path?query>": {"status", "content_type", "body_base64"}}.
+    /// JSON file: {"<method> <path?query>": {"status", "content_type", "body_base64"}}; a `*`
+    /// path segment in a key matches any one segment.
     #[arg(long)]
     responses: std::path::PathBuf,
 }
@@ -35,9 +36,19 @@ struct Canned {
     body: axum::body::Bytes,
 }
 
+/// `"METHOD /a/*/c"` matches `"METHOD /a/b/c"`: `*` stands for one path segment.
+fn matches(pattern: &str, key: &str) -> bool {
+    let (p, k) = (pattern.split('/'), key.split('/'));
+    pattern.split('/').count() == key.split('/').count() && p.zip(k).all(|(p, k)| p == "*" || p == k)
+}
+
 async fn answer(State(map): State<Arc<HashMap<String, Canned>>>, req: Request) -> Response {
     let key = format!("{} {}", req.method(), req.uri().path_and_query().map(|p| p.as_str()).unwrap_or("/"));
-    match map.get(&key) {
+    let found = map.get(&key).or_else(|| {
+        // Scenarios whose every request has its own path are recorded once, with a `*`.
+        map.iter().find(|(pattern, _)| pattern.contains('*') && matches(pattern, &key)).map(|(_, c)| c)
+    });
+    match found {
         Some(c) => {
             let mut r = Response::new(Body::from(c.body.clone()));
             *r.status_mut() = c.status;

@@ -10,7 +10,7 @@
 use std::time::Instant;
 
 use clap::Parser;
-use patchbay_core::network::{derived_uuid, proof};
+use patchbay_core::network::{derived_uuid, proof, sign_message, signing_payload};
 use patchbay_core::seed::kind;
 use patchbay_core::{Vault, seed};
 use patchbay_store::Record;
@@ -29,11 +29,21 @@ struct Args {
     /// `id:base64` master keys (the server must be started with the same).
     #[arg(long)]
     master_keys: String,
+    /// Also write the write-path scenarios' requests here (`connect.tsv`,
+    /// `create-run.tsv`: one `METHOD<TAB>PATH<TAB>BODY` line per request, each
+    /// usable once) for `bench/wrk-requests.lua`.
+    #[arg(long)]
+    requests_dir: Option<std::path::PathBuf>,
+    /// Connect to Partner requests to write (each a fresh nonce, signed).
+    #[arg(long, default_value_t = 100_000)]
+    connect_requests: usize,
 }
 
 const ROWS: usize = 500;
 const PARTNER: &str = "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02";
+/// The clients' registered key: the public key of private key 1 (the generator point).
 const PUBKEY: &str = "0279be667ef9dcbbac55a06295ce870b07029bfcdb2dce28d959f2815b16f81798";
+const PRIVKEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
 const BASE_MS: i64 = 1_767_225_600_000; // 2026-01-01
 
 fn client_id(t: usize) -> String {
@@ -169,10 +179,53 @@ async fn main() -> anyhow::Result<()> {
         a.tenants,
         started.elapsed().as_secs_f64()
     );
+    if let Some(dir) = &a.requests_dir {
+        write_requests(dir, &a, &vault).await?;
+    }
     // Identifiers the benchmark scenarios use (tenant 1), for `eval` in bench/run.sh.
     println!("NET_CONN={}", derived_uuid("bench-net", "1"));
     println!("PARTNER={PARTNER}");
     println!("IMODEL={}", imodel(1));
     println!("IN_CONN=conn_github_BENCH{:020}", 1);
+    Ok(())
+}
+
+/// Requests for the write-path scenarios, each of which can succeed only once:
+/// Connect to Partner with a fresh nonce signed by the client's key (the server
+/// verifies the Bitcoin message signature), and one export run per connection
+/// (a connection takes one active run at a time). The export user is given the
+/// background-export grant the consent page would record.
+async fn write_requests(dir: &std::path::Path, a: &Args, vault: &Vault) -> anyhow::Result<()> {
+    use std::io::Write;
+    std::fs::create_dir_all(dir)?;
+    let store = patchbay_store::connect(&a.database_url).await?;
+    let grant = patchbay_store::RecordWrite {
+        tenant: "export".into(),
+        kind: "export.grant".into(),
+        id: "bench".into(),
+        data: json!({"grantedAt": "2026-01-01T00:00:00.000Z"}),
+        secret: None,
+    };
+    store.put_record(&grant, &[], vault, BASE_MS).await?;
+    store.close().await;
+
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("connect.tsv"))?);
+    for k in 0..a.connect_requests {
+        let (name, nonce) = (format!("Bench desk {k}"), format!("bench-connect-{k}"));
+        let key = json!({"schema": "token", "connectionToken": format!("tok-{k}")});
+        let key = key.as_object().expect("an object");
+        let payload = signing_payload(PARTNER, &name, &nonce, key).expect("a complete key");
+        let signature = sign_message(payload.as_bytes(), PRIVKEY).map_err(|e| anyhow::anyhow!("signing: {e:?}"))?;
+        let body = json!({"partnerId": PARTNER, "name": name, "nonce": nonce, "connectionKey": key,
+                          "payload": payload, "signature": signature});
+        writeln!(out, "POST\t/api/network/v1/enterprises/ent-1/clients/connections\t{body}")?;
+    }
+    out.flush()?;
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("create-run.tsv"))?);
+    let body = json!({"exportType": "IFC", "ifcVersion": "IFC4.3"});
+    for i in 0..a.connections {
+        writeln!(out, "POST\t/export/connections/exc-bench-{i}/runs\t{body}")?;
+    }
+    out.flush()?;
     Ok(())
 }
