@@ -1,7 +1,11 @@
 //! Network face domain rules (BitGo OES): Bitcoin signed-message signatures,
 //! the signing payload, the proof and the per-connection network account id.
 
-use k256::ecdsa::{RecoveryId, Signature, SigningKey, VerifyingKey};
+use k256::ecdsa::{Signature, SigningKey, VerifyingKey};
+use k256::elliptic_curve::bigint::U256;
+use k256::elliptic_curve::ops::{LinearCombination, Reduce};
+use k256::elliptic_curve::point::AffineCoordinates;
+use k256::{ProjectivePoint, Scalar};
 use serde_json::{Map, Value};
 use sha2::{Digest, Sha256};
 
@@ -125,14 +129,27 @@ pub fn verify_message(payload: &[u8], signature_hex: &str, public_key_hex: &str)
         sig = low;
         recid ^= 1;
     }
-    let recid = RecoveryId::from_byte(recid).ok_or(SignatureError::BadHeader)?;
     let expected = hex::decode(public_key_hex.trim())
         .ok()
         .and_then(|b| VerifyingKey::from_sec1_bytes(&b).ok())
         .ok_or(SignatureError::BadPublicKey)?;
-    let digest = message_digest(payload);
-    let recovered = VerifyingKey::recover_from_prehash(&digest, &sig, recid).map_err(|_| SignatureError::Mismatch)?;
-    if recovered == expected { Ok(()) } else { Err(SignatureError::Mismatch) }
+    // bitcoinjs-message recovers the key named by (r, s, recid) and compares it
+    // with the expected one. With the key known, the same question costs one
+    // double-scalar multiplication instead of two (recovery, then the check
+    // recovery does itself): the key recovers from (r, s, recid) exactly when
+    // R = (e/s)·G + (r/s)·Q is the point the recovery id names — x = r (or
+    // r + n when bit 1 is set) and y of the parity in bit 0.
+    let (r, s) = sig.split_scalars();
+    let e = <Scalar as Reduce<U256>>::reduce_bytes(&message_digest(payload).into());
+    let s_inv: Scalar = Option::from(s.invert()).ok_or(SignatureError::Mismatch)?;
+    let q = ProjectivePoint::from(*expected.as_affine());
+    let big_r = ProjectivePoint::lincomb(&ProjectivePoint::GENERATOR, &(e * s_inv), &q, &(*r * s_inv)).to_affine();
+    let x = big_r.x();
+    let x_is_r = x == r.to_bytes();
+    let names_r =
+        if recid & 2 == 0 { x_is_r } else { !x_is_r && <Scalar as Reduce<U256>>::reduce_bytes(&x) == *r.as_ref() };
+    let parity_ok = bool::from(big_r.y_is_odd()) == (recid & 1 == 1);
+    if names_r && parity_ok { Ok(()) } else { Err(SignatureError::Mismatch) }
 }
 
 /// Signs like bitcoinjs-message with a compressed key: header 31 + recid.

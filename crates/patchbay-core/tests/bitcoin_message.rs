@@ -56,3 +56,34 @@ fn tampered_payload_wrong_key_and_malformed_signatures_fail() {
         assert_eq!(verify_message(v.payload.as_bytes(), bad, &v.public_key), Err(SignatureError::Malformed), "{bad}");
     }
 }
+
+#[test]
+fn the_recovery_id_counts_and_high_s_is_accepted_with_its_parity() {
+    use k256::ecdsa::Signature;
+    for v in vectors() {
+        let raw = hex::decode(&v.signature).unwrap();
+        // The other parity names another key: bitcoinjs-message recovers that key and rejects it.
+        let mut other = raw.clone();
+        other[0] = if (other[0] - 27) % 2 == 0 { other[0] + 1 } else { other[0] - 1 };
+        assert_eq!(
+            verify_message(v.payload.as_bytes(), &hex::encode(&other), &v.public_key),
+            Err(SignatureError::Mismatch),
+            "{:?}",
+            v.payload
+        );
+        // Bit 1 of the recovery id says x = r + n, which no real signature has.
+        let mut wrapped = raw.clone();
+        wrapped[0] = 27 + (((raw[0] - 27) & 3) | 2) + ((raw[0] - 27) & 4);
+        assert_eq!(
+            verify_message(v.payload.as_bytes(), &hex::encode(&wrapped), &v.public_key),
+            Err(SignatureError::Mismatch)
+        );
+        // (r, n - s) with the other parity is the same signature point: accepted.
+        let sig = Signature::from_slice(&raw[1..]).unwrap();
+        let (r, s) = sig.split_scalars();
+        let high = Signature::from_scalars(r.to_bytes(), (-*s).to_bytes()).unwrap();
+        let mut high_raw = vec![other[0]];
+        high_raw.extend_from_slice(&high.to_bytes());
+        assert_eq!(verify_message(v.payload.as_bytes(), &hex::encode(&high_raw), &v.public_key), Ok(()));
+    }
+}

@@ -47,6 +47,9 @@ impl SqliteStore {
             .busy_timeout(Duration::from_secs(10))
             .synchronous(SqliteSynchronous::Normal);
         // An in-memory database lives in one connection; keep exactly one, forever.
+        // (One writer connection for a file was tried: queueing writes in the pool
+        // instead of SQLite's busy handler cut the write tail but also throughput,
+        // docs/benchmarks.md.) The hot reads go through `readers`, beside the pool.
         let pool = if memory {
             SqlitePoolOptions::new().max_connections(1).idle_timeout(None).max_lifetime(None).connect_with(opts).await?
         } else {
@@ -898,10 +901,12 @@ macro_rules! impl_store {
             }
 
             async fn list_records(&self, tenant: &str, kind: &str) -> Result<Vec<Record>> {
-                let rows = sqlx::query(&format!(
-                    "SELECT {} FROM records WHERE tenant = $1 AND kind = $2 ORDER BY id",
-                    sql::RECORD_COLS
-                ))
+                let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 ORDER BY id", sql::RECORD_COLS);
+                if let Some(r) = self.readers() {
+                    // A tenant's records of one kind: a handful (clients, configs).
+                    return r.query_all(&q, &[&tenant, &kind], |row| Ok(record_from_row!(row)));
+                }
+                let rows = sqlx::query(&q)
                 .bind(tenant)
                 .bind(kind)
                 .fetch_all(&self.pool)
