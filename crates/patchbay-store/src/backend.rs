@@ -13,9 +13,9 @@ use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
 
 use crate::{
-    Backend, Credential, ExConnection, ExDeleted, ExRun, InConnection, InCustomerRow, InEvent, InFilter, Job, JobStat,
-    JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite, Result, RunCreated, Store,
-    StoreError,
+    Backend, Credential, CredentialWith, ExConnection, ExDeleted, ExRun, InConnection, InCustomerRow, InEvent,
+    InFilter, Job, JobStat, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite, Result,
+    RunCreated, Store, StoreError,
 };
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
@@ -93,6 +93,16 @@ mod sql {
     pub const PRINCIPAL_HASHES: &str =
         "SELECT token_hash FROM credentials WHERE face = $1 AND principal_kind = $2 AND principal_id = $3";
     pub const DELETE_CREDENTIAL: &str = "DELETE FROM credentials WHERE token_hash = $1";
+    /// A credential with its principal's record and one other record, one query.
+    pub const FIND_CREDENTIAL_WITH: &str = "SELECT c.token_hash, c.face, c.principal_kind, c.principal_id, c.tenant, c.scopes, \
+         p.tenant AS p_tenant, p.kind AS p_kind, p.id AS p_id, p.data AS p_data, p.secret_key_id AS p_secret_key_id, \
+         p.secret AS p_secret, p.created_at AS p_created_at, p.updated_at AS p_updated_at, \
+         o.tenant AS o_tenant, o.kind AS o_kind, o.id AS o_id, o.data AS o_data, o.secret_key_id AS o_secret_key_id, \
+         o.secret AS o_secret, o.created_at AS o_created_at, o.updated_at AS o_updated_at \
+         FROM credentials c \
+         LEFT JOIN records p ON p.tenant = $2 AND p.kind = $3 AND p.id = c.principal_id \
+         LEFT JOIN records o ON o.tenant = $4 AND o.kind = $5 AND o.id = $6 \
+         WHERE c.token_hash = $1";
     pub const FIND_CREDENTIAL: &str =
         "SELECT token_hash, face, principal_kind, principal_id, tenant, scopes FROM credentials WHERE token_hash = $1";
     pub const JOB_COLS: &str =
@@ -445,16 +455,39 @@ macro_rules! credential_from_row {
         let row = $row;
         let stored: Vec<u8> = row.try_get("token_hash")?;
         if !hashing::token_matches($raw_token, &stored) {
-            Ok(None)
+            Ok::<Option<Credential>, StoreError>(None)
         } else {
             let scopes: String = row.try_get("scopes")?;
-            Ok(Some(Credential {
+            Ok::<Option<Credential>, StoreError>(Some(Credential {
                 face: row.try_get("face")?,
                 principal_kind: row.try_get("principal_kind")?,
                 principal_id: row.try_get("principal_id")?,
                 tenant: row.try_get("tenant")?,
                 scopes: serde_json::from_str(&scopes).map_err(|e| StoreError::Corrupt(format!("scopes: {e}")))?,
             }))
+        }
+    }};
+}
+
+/// The record in the `<prefix>`-named columns of a row (a LEFT JOIN's side), if any.
+macro_rules! opt_record_from_row {
+    ($row:expr, $p:literal) => {{
+        let row = $row;
+        let kind: Option<String> = row.try_get(concat!($p, "kind"))?;
+        match kind {
+            None => None,
+            Some(kind) => {
+                let data: String = row.try_get(concat!($p, "data"))?;
+                Some(Record {
+                    tenant: row.try_get(concat!($p, "tenant"))?,
+                    id: row.try_get(concat!($p, "id"))?,
+                    data: parse_json(&data, &kind)?,
+                    kind,
+                    secret: sealed_of(row.try_get(concat!($p, "secret_key_id"))?, row.try_get(concat!($p, "secret"))?),
+                    created_at: row.try_get(concat!($p, "created_at"))?,
+                    updated_at: row.try_get(concat!($p, "updated_at"))?,
+                })
+            }
         }
     }};
 }
@@ -986,6 +1019,46 @@ macro_rules! impl_store {
                     return Ok(None);
                 };
                 credential_from_row!(row, raw_token)
+            }
+
+            async fn find_credential_with(
+                &self,
+                raw_token: &str,
+                principal: (&str, &str),
+                other: Option<(&str, &str, &str)>,
+            ) -> Result<Option<CredentialWith>> {
+                let hash = hashing::token_hash(raw_token);
+                // Without another record the join matches nothing (an empty kind).
+                let (o_tenant, o_kind, o_id) = other.unwrap_or(("", "", ""));
+                let decode = |c: Option<Credential>, p: Option<Record>, o: Option<Record>| {
+                    c.map(|credential| CredentialWith { credential, principal: p, other: o })
+                };
+                if let Some(r) = self.readers() {
+                    let args: [&dyn rusqlite::ToSql; 6] = [&hash, &principal.0, &principal.1, &o_tenant, &o_kind, &o_id];
+                    return Ok(r
+                        .query_opt(sql::FIND_CREDENTIAL_WITH, &args, |row| {
+                            Ok(decode(
+                                credential_from_row!(row, raw_token)?,
+                                opt_record_from_row!(row, "p_"),
+                                opt_record_from_row!(row, "o_"),
+                            ))
+                        })?
+                        .flatten());
+                }
+                let Some(row) = sqlx::query(sql::FIND_CREDENTIAL_WITH)
+                    .bind(hash)
+                    .bind(principal.0)
+                    .bind(principal.1)
+                    .bind(o_tenant)
+                    .bind(o_kind)
+                    .bind(o_id)
+                    .fetch_optional(&self.pool)
+                    .await?
+                else {
+                    return Ok(None);
+                };
+                let row = &row;
+                Ok(decode(credential_from_row!(row, raw_token)?, opt_record_from_row!(row, "p_"), opt_record_from_row!(row, "o_")))
             }
 
             async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()> {

@@ -97,6 +97,14 @@ pub struct Credential {
     pub scopes: Vec<String>,
 }
 
+/// [`Store::find_credential_with`]'s answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CredentialWith {
+    pub credential: Credential,
+    pub principal: Option<Record>,
+    pub other: Option<Record>,
+}
+
 /// A job to enqueue.
 #[derive(Debug, Clone)]
 pub struct NewJob {
@@ -350,6 +358,16 @@ pub trait Store: Send + Sync + 'static {
     /// Upserts a record and enqueues jobs in the same transaction.
     async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()>;
     async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>>;
+    /// A credential and, in the same query, the records an authorisation step
+    /// reads next: the principal's record (`tenant`, `kind`, id = the
+    /// credential's principal) and one other record by key. `None` when the
+    /// token is unknown; each record `None` when absent.
+    async fn find_credential_with(
+        &self,
+        raw_token: &str,
+        principal: (&str, &str),
+        other: Option<(&str, &str, &str)>,
+    ) -> Result<Option<CredentialWith>>;
     /// Stores a new credential (its hash only).
     async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()>;
     /// Deletes a record; false when it did not exist.

@@ -206,6 +206,26 @@ store_test!(credentials_are_found_by_hash_and_replaced, |store, _url| {
     assert!(store.find_credential("alice-token-2").await.unwrap().is_some());
 });
 
+store_test!(credential_with_its_principal_and_another_record_in_one_lookup, |store, _url| {
+    apply(&store, DOC, 1).await.unwrap();
+    let net_user = ("network", kind::NET_USER);
+    let ent = Some(("ent-acme", kind::NET_ENTERPRISE, "ent-acme"));
+    let found = store.find_credential_with("alice-token-1", net_user, ent).await.unwrap().unwrap();
+    assert_eq!(found.credential, store.find_credential("alice-token-1").await.unwrap().unwrap());
+    // Each joined record is exactly what get_record returns.
+    assert_eq!(found.principal, store.get_record("network", kind::NET_USER, "user-alice").await.unwrap());
+    assert_eq!(found.other, store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap());
+    assert!(found.principal.is_some() && found.other.is_some());
+    // Absent records are None, the credential still found.
+    let missing = Some(("ent-nope", kind::NET_ENTERPRISE, "ent-nope"));
+    let found = store.find_credential_with("alice-token-1", ("export", kind::EX_USER), missing).await.unwrap().unwrap();
+    assert_eq!((found.principal, found.other), (None, None));
+    let found = store.find_credential_with("alice-token-1", net_user, None).await.unwrap().unwrap();
+    assert!(found.principal.is_some() && found.other.is_none());
+    // An unknown token finds nothing at all.
+    assert!(store.find_credential_with("no-such-token", net_user, ent).await.unwrap().is_none());
+});
+
 store_test!(rotate_keys_reseals_every_secret, |store, _url| {
     apply(&store, DOC, 1).await.unwrap();
     let both = Vault::from_spec(&format!("{},{K1}", Vault::generate_spec("k2"))).unwrap();

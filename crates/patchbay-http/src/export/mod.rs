@@ -173,7 +173,14 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
         .map(|(_, t)| t.trim())
         .filter(|t| !t.is_empty())
         .ok_or_else(invalid)?;
-    let cred = state.store.find_credential(token).await?.filter(|c| c.face == "export").ok_or_else(invalid)?;
+    // The token and the user's record, in one query.
+    let found = state
+        .store
+        .find_credential_with(token, ("export", kind::EX_USER), None)
+        .await?
+        .filter(|c| c.credential.face == "export")
+        .ok_or_else(invalid)?;
+    let cred = found.credential;
     if !cred.scopes.iter().any(|s| s == SCOPE) {
         return Err(ExError::new(
             StatusCode::UNAUTHORIZED,
@@ -187,7 +194,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
             ..ExError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "")
         });
     }
-    let record = state.store.get_record("export", kind::EX_USER, &cred.principal_id).await?.ok_or_else(invalid)?;
+    let record = found.principal.ok_or_else(invalid)?;
     Ok(User { id: cred.principal_id, record })
 }
 

@@ -132,12 +132,18 @@ async fn authorize(
     }
     let token =
         bearer(headers).ok_or_else(|| NetError::unauthorized("Unauthorized: a bearer access token is required."))?;
-    let cred = state
+    // The token, the caller's user record and the enterprise, in one query.
+    let found = state
         .store
-        .find_credential(token)
+        .find_credential_with(
+            token,
+            ("network", kind::NET_USER),
+            Some((enterprise_id, kind::NET_ENTERPRISE, enterprise_id)),
+        )
         .await?
-        .filter(|c| c.face == "network")
+        .filter(|c| c.credential.face == "network")
         .ok_or_else(|| NetError::unauthorized("Unauthorized: the access token is invalid or expired."))?;
+    let cred = found.credential;
     if let Err(resp) = state.rate_limit(Face::Network, &cred.principal_id) {
         return Err(NetError {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -145,13 +151,10 @@ async fn authorize(
             retry_after: Some(resp),
         });
     }
-    let enterprise = state
-        .store
-        .get_record(enterprise_id, kind::NET_ENTERPRISE, enterprise_id)
-        .await?
-        .ok_or_else(|| NetError::not_found(format!("Enterprise {enterprise_id} not found.")))?;
-    let user = state.store.get_record("network", kind::NET_USER, &cred.principal_id).await?;
-    let member = user
+    let enterprise =
+        found.other.ok_or_else(|| NetError::not_found(format!("Enterprise {enterprise_id} not found.")))?;
+    let member = found
+        .principal
         .as_ref()
         .and_then(|u| u.data["enterprises"].as_array())
         .is_some_and(|ents| ents.iter().any(|e| e.as_str() == Some(enterprise_id)));
