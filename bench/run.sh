@@ -5,6 +5,7 @@
 #
 #   SIZES="10000 100000 1000000" DURATION=10 bench/run.sh
 #   PATCHBAY_BENCH_PG=postgres://postgres@127.0.0.1:5432/test bench/run.sh   # adds PostgreSQL
+#   PRISM=0 bench/run.sh     # skips the one Prism mock measurement (npm @stoplight/prism-cli)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 SIZES="${SIZES:-10000}"
@@ -29,7 +30,7 @@ bench_one() { # backend size url
   rm -rf "$reqs"
   eval "$(target/release/pb-dataset --database-url "$url" --connections "$n" --master-keys "$KEYS" --requests-dir "$reqs")"
   PATCHBAY_MASTER_KEYS="$KEYS" RUST_LOG=warn target/release/patchbay serve --listen "127.0.0.1:$PORT" --database-url "$url" \
-    >"$OUT/server.log" 2>&1 &
+    >"$OUT/server-$backend-$n.log" 2>&1 &
   local server=$!
   wait_up "http://127.0.0.1:$PORT"
   local net="/api/network/v1/enterprises"
@@ -86,6 +87,7 @@ PY
     bl=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$BASE_PORT$path" | tail -1)
     rows+=("$backend|$n|$name|$pb|$bl")
     echo "  $name: patchbay $pb  baseline $bl"
+    [ -n "${first_bl:-}" ] || first_bl="$bl"
   done
   for spec in "${writes[@]}"; do
     IFS='|' read -r name token file _ <<<"$spec"
@@ -95,6 +97,16 @@ PY
     rows+=("$backend|$n|$name|$pb|$bl")
     echo "  $name: patchbay $pb  baseline $bl"
   done
+  # Once per run: the Prism mock on our own document, for the first scenario.
+  if [ "${PRISM:-1}" = 1 ] && [ -z "${prism_done:-}" ]; then
+    prism_done=1
+    IFS='|' read -r name token path <<<"${scenarios[0]}"
+    local pr
+    pr=$(DURATION="$DURATION" CONNS="$CONNS" bench/prism.sh "http://127.0.0.1:$PORT" "$path" "$token" ||
+      echo '{"rps":0,"p50":0,"p99":0,"p999":0,"requests":0,"non2xx":0,"errors":-1}')
+    rows+=("prism|$n|$name (Prism mock)|$pr|$first_bl")
+    echo "  $name (Prism mock): $pr"
+  fi
   local rss
   rss=$(awk '/VmHWM/ {print $2}' "/proc/$server/status")
   rows+=("$backend|$n|peak-rss-kib|{\"rss_kib\":$rss}|{}")
