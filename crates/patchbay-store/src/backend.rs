@@ -38,14 +38,15 @@ pub struct PgStore {
 
 impl SqliteStore {
     pub async fn connect(url: &str) -> Result<Self> {
-        let path = crate::sqlite_path(url);
-        let memory = path.is_none();
+        let memory = crate::sqlite_path(url).is_none();
         let opts = SqliteConnectOptions::from_str(url)?
             .create_if_missing(true)
             .journal_mode(if memory { SqliteJournalMode::Memory } else { SqliteJournalMode::Wal })
             .foreign_keys(true)
             .busy_timeout(Duration::from_secs(10))
             .synchronous(SqliteSynchronous::Normal);
+        // The file exactly as sqlx resolves it (percent-decoded), for the readers.
+        let readers = (!memory).then(|| Arc::new(Readers::new(opts.get_filename())));
         // An in-memory database lives in one connection; keep exactly one, forever.
         // (One writer connection for a file was tried: queueing writes in the pool
         // instead of SQLite's busy handler cut the write tail but also throughput,
@@ -55,7 +56,7 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?
         };
-        Ok(Self { pool, readers: path.map(|p| Arc::new(Readers::new(&p))) })
+        Ok(Self { pool, readers })
     }
 
     fn readers(&self) -> Option<&Readers> {

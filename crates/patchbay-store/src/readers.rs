@@ -82,11 +82,13 @@ impl Readers {
             None => self.open()?,
         };
         let out = f(&conn);
-        if !self.closed.load(Ordering::Acquire) {
-            let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
-            if idle.len() < MAX_IDLE {
-                idle.push(conn);
-            }
+        // A connection SQLite itself failed on (I/O, corruption, …) is dropped,
+        // not reused; decoding errors leave it sound.
+        let sound = !matches!(out, Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(..))));
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
+        // Checked under the lock `close` takes, so nothing is pooled after it.
+        if sound && !self.closed.load(Ordering::Acquire) && idle.len() < MAX_IDLE {
+            idle.push(conn);
         }
         out
     }
@@ -161,8 +163,9 @@ impl Readers {
     }
 
     pub(crate) fn close(&self) {
+        let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, Ordering::Release);
-        self.idle.lock().unwrap_or_else(|e| e.into_inner()).clear();
+        idle.clear();
     }
 }
 

@@ -380,3 +380,18 @@ store_test!(jobs_survive_a_restart, |store, url| {
     let got = reopened.get_job("t", &job.id).await.unwrap().unwrap();
     assert_eq!((got.state, got.payload), (JobState::Queued, json!({"x": 1})));
 });
+
+#[tokio::test]
+async fn sqlite_reads_find_a_percent_encoded_file() {
+    // The readers open the file sqlx resolved (percent-decoded), not the URL's raw text.
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/my%20db.db", dir.path().display());
+    let store = patchbay_store::connect(&url).await.unwrap();
+    store.migrate().await.unwrap();
+    apply(&store, DOC, 1).await.unwrap();
+    assert!(dir.path().join("my db.db").exists());
+    assert!(store.find_credential("alice-token-1").await.unwrap().is_some());
+    assert!(store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().is_some());
+    store.close().await;
+    assert!(matches!(store.find_credential("alice-token-1").await, Err(StoreError::Closed)));
+}
