@@ -29,7 +29,11 @@ bench_one() { # backend size url
   local reqs="$OUT/requests"
   rm -rf "$reqs"
   eval "$(target/release/pb-dataset --database-url "$url" --connections "$n" --master-keys "$KEYS" --requests-dir "$reqs")"
-  PATCHBAY_MASTER_KEYS="$KEYS" RUST_LOG=warn target/release/patchbay serve --listen "127.0.0.1:$PORT" --database-url "$url" \
+  # Export runs write files: keep them out of the working tree (PostgreSQL has no
+  # database file for the data directory to sit beside).
+  local data
+  data=$(mktemp -d)
+  PATCHBAY_DATA_DIR="$data" PATCHBAY_MASTER_KEYS="$KEYS" RUST_LOG=warn target/release/patchbay serve --listen "127.0.0.1:$PORT" --database-url "$url" \
     >"$OUT/server-$backend-$n.log" 2>&1 &
   local server=$!
   wait_up "http://127.0.0.1:$PORT"
@@ -112,6 +116,7 @@ PY
   rows+=("$backend|$n|peak-rss-kib|{\"rss_kib\":$rss}|{}")
   kill "$server" "$baseline" 2>/dev/null || true
   wait "$server" "$baseline" 2>/dev/null || true
+  rm -rf "$data"
 }
 
 for n in $SIZES; do
