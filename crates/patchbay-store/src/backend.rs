@@ -303,133 +303,6 @@ impl Bind {
     }
 }
 
-/// SQLite: a connection page as one JSON array of row arrays, in the page's order.
-const NET_PAGE_AGG: &str = "json_group_array(json_array(tenant, id, partner_tenant, client_id, partner_id, name, active, \
-     nonce, network_account_id, proof, partners_connection_id, partners_client_id, initialized, key_schema, key_key_id, \
-     hex(key_blob), created_at, updated_at) ORDER BY created_at, id)";
-
-/// Decodes a page aggregated with [`NET_PAGE_AGG`].
-fn net_page(page: &str) -> Result<Vec<NetConnection>> {
-    agg_rows(page, 18)?
-        .into_iter()
-        .map(|r| {
-            Ok(NetConnection {
-                tenant: r.text(0)?,
-                id: r.text(1)?,
-                partner_tenant: r.text(2)?,
-                client_id: r.text(3)?,
-                partner_id: r.text(4)?,
-                name: r.text(5)?,
-                active: r.flag(6)?,
-                nonce: r.text(7)?,
-                network_account_id: r.text(8)?,
-                proof: r.text(9)?,
-                partners_connection_id: r.opt(10),
-                partners_client_id: r.opt(11),
-                initialized: r.flag(12)?,
-                key_schema: r.text(13)?,
-                key: Sealed { key_id: r.text(14)?, blob: r.blob(15)? },
-                created_at: r.int(16)?,
-                updated_at: r.int(17)?,
-            })
-        })
-        .collect()
-}
-
-/// SQLite: an Export connection page as one JSON array of row arrays.
-const EX_PAGE_AGG: &str = "json_group_array(json_array(tenant, id, imodel_id, display_name, authentication_type, \
-     owner_user_id, simulate, last_run_id, created_at, updated_at) ORDER BY created_at, id)";
-
-/// SQLite: an Integrations connection page as one JSON array of row arrays.
-const IN_PAGE_AGG: &str = "json_group_array(json_array(tenant, id, connector_name, connector_config_id, customer_id, \
-     integration_id, display_name, disabled, status, status_message, metadata, settings_key_id, hex(settings_blob), \
-     expires_at, refreshable, version, created_at, updated_at) ORDER BY updated_at DESC, id ASC)";
-
-/// Typed access to one aggregated row.
-struct AggRow(Vec<Value>);
-
-impl AggRow {
-    fn corrupt(what: &str) -> StoreError {
-        StoreError::Corrupt(format!("aggregated page: {what}"))
-    }
-    fn text(&self, i: usize) -> Result<String> {
-        self.0.get(i).and_then(Value::as_str).map(str::to_string).ok_or_else(|| Self::corrupt("text column"))
-    }
-    fn opt(&self, i: usize) -> Option<String> {
-        self.0.get(i).and_then(Value::as_str).map(str::to_string)
-    }
-    fn int(&self, i: usize) -> Result<i64> {
-        self.0.get(i).and_then(Value::as_i64).ok_or_else(|| Self::corrupt("integer column"))
-    }
-    fn opt_int(&self, i: usize) -> Option<i64> {
-        self.0.get(i).and_then(Value::as_i64)
-    }
-    fn flag(&self, i: usize) -> Result<bool> {
-        self.int(i).map(|v| v != 0)
-    }
-    fn json(&self, i: usize) -> Result<Option<Value>> {
-        self.opt(i).map(|t| parse_json(&t, "aggregated JSON column")).transpose()
-    }
-    fn blob(&self, i: usize) -> Result<Vec<u8>> {
-        hex::decode(self.text(i)?).map_err(|_| Self::corrupt("blob column"))
-    }
-}
-
-fn agg_rows(page: &str, width: usize) -> Result<Vec<AggRow>> {
-    let rows: Vec<Vec<Value>> = serde_json::from_str(page).map_err(|e| AggRow::corrupt(&e.to_string()))?;
-    if rows.iter().any(|r| r.len() != width) {
-        return Err(AggRow::corrupt("row width"));
-    }
-    Ok(rows.into_iter().map(AggRow).collect())
-}
-
-fn ex_page(page: &str) -> Result<Vec<ExConnection>> {
-    agg_rows(page, 10)?
-        .into_iter()
-        .map(|r| {
-            Ok(ExConnection {
-                tenant: r.text(0)?,
-                id: r.text(1)?,
-                imodel_id: r.text(2)?,
-                display_name: r.text(3)?,
-                authentication_type: r.text(4)?,
-                owner_user_id: r.text(5)?,
-                simulate: r.json(6)?,
-                last_run_id: r.opt(7),
-                created_at: r.int(8)?,
-                updated_at: r.int(9)?,
-            })
-        })
-        .collect()
-}
-
-fn in_page(page: &str) -> Result<Vec<InConnection>> {
-    agg_rows(page, 18)?
-        .into_iter()
-        .map(|r| {
-            Ok(InConnection {
-                tenant: r.text(0)?,
-                id: r.text(1)?,
-                connector_name: r.text(2)?,
-                connector_config_id: r.text(3)?,
-                customer_id: r.opt(4),
-                integration_id: r.opt(5),
-                display_name: r.opt(6),
-                disabled: r.flag(7)?,
-                status: r.opt(8),
-                status_message: r.opt(9),
-                metadata: r.json(10)?,
-                settings: Sealed { key_id: r.text(11)?, blob: r.blob(12)? },
-                expires_at: r.opt_int(13),
-                refreshable: r.flag(14)?,
-                version: r.int(15)?,
-                created_at: r.int(16)?,
-                updated_at: r.int(17)?,
-            })
-        })
-        .collect()
-}
-
 fn is_unique_violation(e: &sqlx::Error) -> bool {
     matches!(e, sqlx::Error::Database(d) if d.is_unique_violation())
 }
@@ -1171,23 +1044,7 @@ macro_rules! impl_store {
                         })
                         .await;
                 }
-                if $backend == Backend::Sqlite {
-                    // One row for the whole page: every row fetched through sqlx's SQLite
-                    // worker thread costs a thread hand-off (docs/benchmarks.md).
-                    let wrapped = format!("SELECT {NET_PAGE_AGG} AS page FROM ({q})");
-                    let row = bind_all!(sqlx::query(&wrapped), binds).fetch_one(&self.pool).await?;
-                    let page: String = row.try_get("page")?;
-                    return net_page(&page);
-                }
-                let mut query = sqlx::query(&q);
-                for b in binds {
-                    query = match b {
-                        Bind::Text(s) => query.bind(s),
-                        Bind::Bool(v) => query.bind(v),
-                        Bind::Int(i) => query.bind(i),
-                    };
-                }
-                let rows = query.fetch_all(&self.pool).await?;
+                let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
                     out.push(net_from_row!(row));
@@ -1279,12 +1136,6 @@ macro_rules! impl_store {
                             r.query_all(&q, &[&tenant, &imodel_id, &limit, &offset], |row| Ok(ex_conn_from_row!(row)))
                         })
                         .await;
-                }
-                if $backend == Backend::Sqlite {
-                    let wrapped = format!("SELECT {EX_PAGE_AGG} AS page FROM ({q})");
-                    let row = sqlx::query(&wrapped).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_one(&self.pool).await?;
-                    let page: String = row.try_get("page")?;
-                    return ex_page(&page);
                 }
                 let rows = sqlx::query(&q).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
                 let mut out = Vec::with_capacity(rows.len());
@@ -1449,12 +1300,6 @@ macro_rules! impl_store {
                         .await;
                 }
                 let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
-                if $backend == Backend::Sqlite {
-                    let wrapped = format!("SELECT {IN_PAGE_AGG} AS page FROM ({q})");
-                    let row = bind_all!(sqlx::query(&wrapped), page_binds).fetch_one(&self.pool).await?;
-                    let page: String = row.try_get("page")?;
-                    return Ok((in_page(&page)?, total));
-                }
                 let rows = bind_all!(sqlx::query(&q), page_binds).fetch_all(&self.pool).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {

@@ -93,6 +93,22 @@ impl Readers {
         out
     }
 
+    /// Runs `sql` (with `$n` parameters bound from `args`) and hands its rows,
+    /// with the statement's column names, to `read`.
+    fn rows<T>(
+        &self,
+        sql: &str,
+        args: &[&dyn ToSql],
+        read: impl FnOnce(rusqlite::Rows<'_>, &[String]) -> Result<T>,
+    ) -> Result<T> {
+        self.with(|conn| {
+            let mut stmt = conn.prepare_cached(sql)?;
+            bind_numbered(&mut stmt, args)?;
+            let names = column_names(&stmt);
+            read(stmt.raw_query(), &names)
+        })
+    }
+
     /// The first row of `sql` (with `$n` parameters), decoded by `decode`.
     pub(crate) fn query_opt<T>(
         &self,
@@ -100,15 +116,9 @@ impl Readers {
         args: &[&dyn ToSql],
         decode: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            bind_numbered(&mut stmt, args)?;
-            let names = column_names(&stmt);
-            let mut rows = stmt.raw_query();
-            match rows.next()? {
-                Some(row) => Ok(Some(decode(&Row::new(row, &names))?)),
-                None => Ok(None),
-            }
+        self.rows(sql, args, |mut rows, names| match rows.next()? {
+            Some(row) => Ok(Some(decode(&Row::new(row, names))?)),
+            None => Ok(None),
         })
     }
 
@@ -119,14 +129,10 @@ impl Readers {
         args: &[&dyn ToSql],
         mut decode: impl FnMut(&Row<'_>) -> Result<T>,
     ) -> Result<Vec<T>> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            bind_numbered(&mut stmt, args)?;
-            let names = column_names(&stmt);
-            let mut rows = stmt.raw_query();
+        self.rows(sql, args, |mut rows, names| {
             let mut out = Vec::new();
             while let Some(row) = rows.next()? {
-                out.push(decode(&Row::new(row, &names))?);
+                out.push(decode(&Row::new(row, names))?);
             }
             Ok(out)
         })

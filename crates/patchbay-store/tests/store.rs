@@ -395,3 +395,24 @@ async fn sqlite_reads_find_a_percent_encoded_file() {
     store.close().await;
     assert!(matches!(store.find_credential("alice-token-1").await, Err(StoreError::Closed)));
 }
+
+#[tokio::test]
+async fn in_memory_sqlite_pages_match_the_file_readers() {
+    // sqlite::memory: is read through sqlx, a file through the readers: same pages.
+    let dir = tempfile::tempdir().unwrap();
+    let file = patchbay_store::connect(&format!("sqlite://{}/pages.db", dir.path().display())).await.unwrap();
+    let memory = patchbay_store::connect("sqlite::memory:").await.unwrap();
+    let mut pages = Vec::new();
+    for store in [&file, &memory] {
+        store.migrate().await.unwrap();
+        apply(store, DOC, 1).await.unwrap();
+        let net = store.net_list_connections(NetSide::Client, "ent-acme", &Default::default(), 10, 0).await.unwrap();
+        let (ins, total) =
+            store.in_list_connections("org_demo", &patchbay_store::InFilter::default(), 10, 0).await.unwrap();
+        let net: Vec<_> = net.into_iter().map(|c| (c.id, c.name, c.active, c.created_at)).collect();
+        let ins: Vec<_> = ins.into_iter().map(|c| (c.id, c.customer_id, c.version, c.updated_at)).collect();
+        assert_eq!((net.len(), ins.len(), total), (1, 1, 1));
+        pages.push((net, ins));
+    }
+    assert_eq!(pages[0], pages[1]);
+}

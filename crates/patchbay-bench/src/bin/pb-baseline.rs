@@ -38,8 +38,8 @@ struct Canned {
 
 /// `"METHOD /a/*/c"` matches `"METHOD /a/b/c"`: `*` stands for one path segment.
 fn matches(pattern: &str, key: &str) -> bool {
-    let (p, k) = (pattern.split('/'), key.split('/'));
-    pattern.split('/').count() == key.split('/').count() && p.zip(k).all(|(p, k)| p == "*" || p == k)
+    let (p, k): (Vec<&str>, Vec<&str>) = (pattern.split('/').collect(), key.split('/').collect());
+    p.len() == k.len() && p.iter().zip(&k).all(|(p, k)| *p == "*" || p == k)
 }
 
 async fn answer(State(map): State<Arc<HashMap<String, Canned>>>, req: Request) -> Response {
