@@ -146,6 +146,8 @@ mod sql {
          active, nonce, network_account_id, proof, partners_connection_id, partners_client_id, initialized, key_schema, \
          key_key_id, key_blob, created_at, updated_at) \
          VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, $16, $17, $18)";
+    pub const ACTIVE_RUN: &str = "SELECT id FROM ex_runs WHERE active_connection = $1";
+    pub const SET_LAST_RUN: &str = "UPDATE ex_connections SET last_run_id = $1 WHERE tenant = $2 AND id = $3";
     pub const NET_NONCE_TAKEN: &str =
         "SELECT id FROM net_connections WHERE tenant = $1 AND client_id = $2 AND nonce = $3 AND id <> $4";
     pub const NET_DELETE_MOVED: &str = "DELETE FROM net_connections WHERE id = $1 AND tenant <> $2";
@@ -406,6 +408,41 @@ macro_rules! net_from_row {
             updated_at: row.try_get("updated_at")?,
         }
     }};
+}
+
+/// A Network connection's values for [`sql::NET_INSERT_HEAD`], in `bind_net!`'s order.
+fn net_args(c: &NetConnection) -> [&dyn rusqlite::ToSql; 18] {
+    [
+        &c.tenant,
+        &c.id,
+        &c.partner_tenant,
+        &c.client_id,
+        &c.partner_id,
+        &c.name,
+        &c.active,
+        &c.nonce,
+        &c.network_account_id,
+        &c.proof,
+        &c.partners_connection_id,
+        &c.partners_client_id,
+        &c.initialized,
+        &c.key_schema,
+        &c.key.key_id,
+        &c.key.blob,
+        &c.created_at,
+        &c.updated_at,
+    ]
+}
+
+/// `insert_job!` inside a [`Readers::write`] transaction.
+fn write_job(tx: &rusqlite::Connection, job: &NewJob, now: i64) -> Result<()> {
+    let payload = job.payload.to_string();
+    readers::execute(
+        tx,
+        sql::INSERT_JOB,
+        &[&job.tenant, &job.id, &job.kind, &payload, &job.max_attempts, &job.run_at, &now],
+    )?;
+    Ok(())
 }
 
 macro_rules! bind_net {
@@ -1053,6 +1090,21 @@ macro_rules! impl_store {
             }
 
             async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()> {
+                if let Some(r) = self.readers() {
+                    return r
+                        .write(|tx| {
+                            match readers::execute(tx, sql::NET_INSERT_HEAD, &net_args(conn)) {
+                                Ok(_) => {}
+                                Err(e) if readers::is_unique_violation(&e) => return Err(StoreError::Conflict("nonce")),
+                                Err(e) => return Err(e),
+                            }
+                            for job in jobs {
+                                write_job(tx, job, conn.created_at)?;
+                            }
+                            Ok(())
+                        })
+                        .await;
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 let inserted = bind_net!(sqlx::query(sql::NET_INSERT_HEAD), conn).execute(&mut *tx).await;
                 match inserted {
@@ -1175,17 +1227,37 @@ macro_rules! impl_store {
             }
 
             async fn ex_create_run(&self, run: &ExRun, job: &NewJob) -> Result<RunCreated> {
-                let mut tx = self.pool.begin_with($begin).await?;
-                if let Some(row) = sqlx::query("SELECT id FROM ex_runs WHERE active_connection = $1")
-                    .bind(&run.connection_id)
-                    .fetch_optional(&mut *tx)
-                    .await?
-                {
-                    return Ok(RunCreated::Active(row.try_get("id")?));
-                }
                 let q = format!(
                     "INSERT INTO ex_runs ({EX_RUN_COLS}, active_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)"
                 );
+                if let Some(r) = self.readers() {
+                    return r
+                        .write(|tx| {
+                            let active =
+                                readers::query_opt_in(tx, sql::ACTIVE_RUN, &[&run.connection_id], |row| Ok(row.try_get("id")?))?;
+                            if let Some(id) = active {
+                                return Ok(RunCreated::Active(id));
+                            }
+                            let (request, jobs) = (run.request.to_string(), run.jobs.to_string());
+                            let args: [&dyn rusqlite::ToSql; 11] = [
+                                &run.tenant, &run.id, &run.connection_id, &run.state, &run.result, &request, &jobs,
+                                &run.start_at, &run.end_at, &run.created_at, &run.updated_at,
+                            ];
+                            match readers::execute(tx, &q, &args) {
+                                Ok(_) => {}
+                                Err(e) if readers::is_unique_violation(&e) => return Ok(RunCreated::Raced),
+                                Err(e) => return Err(e),
+                            }
+                            readers::execute(tx, sql::SET_LAST_RUN, &[&run.id, &run.tenant, &run.connection_id])?;
+                            write_job(tx, job, run.created_at)?;
+                            Ok(RunCreated::Created)
+                        })
+                        .await;
+                }
+                let mut tx = self.pool.begin_with($begin).await?;
+                if let Some(row) = sqlx::query(sql::ACTIVE_RUN).bind(&run.connection_id).fetch_optional(&mut *tx).await? {
+                    return Ok(RunCreated::Active(row.try_get("id")?));
+                }
                 let inserted = sqlx::query(&q)
                     .bind(&run.tenant)
                     .bind(&run.id)
@@ -1205,7 +1277,7 @@ macro_rules! impl_store {
                     Err(e) if is_unique_violation(&e) => return Ok(RunCreated::Raced),
                     Err(e) => return Err(e.into()),
                 }
-                sqlx::query("UPDATE ex_connections SET last_run_id = $1 WHERE tenant = $2 AND id = $3")
+                sqlx::query(sql::SET_LAST_RUN)
                     .bind(&run.id)
                     .bind(&run.tenant)
                     .bind(&run.connection_id)

@@ -15,7 +15,17 @@
 //! [`Readers::run`] moves those off the async worker with `block_in_place` on
 //! the multi-threaded runtime.
 //!
-//! Writes, transactions, migrations and the in-memory database stay on sqlx.
+//! The hot writes — a new Network connection, a new export run — run here
+//! too, on one writer connection ([`Readers::write`]): writers queue for it
+//! asynchronously, and the transaction (`BEGIN IMMEDIATE` … `COMMIT`) runs in
+//! one go on the calling thread, handed off the async worker with
+//! `block_in_place` because SQLite may make it wait for a writer elsewhere
+//! (sqlx's pool, another process). Through sqlx the same transaction crossed
+//! to a worker thread and back for every statement while holding the write
+//! lock, and the writers that found it taken slept in SQLite's busy handler
+//! (1, 2, 5, 10 … ms) even after it was free (docs/benchmarks.md).
+//!
+//! Other writes, migrations and the in-memory database stay on sqlx.
 
 use std::cell::Cell;
 use std::path::{Path, PathBuf};
@@ -24,7 +34,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use rusqlite::types::FromSql;
-use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql};
+use rusqlite::{CachedStatement, Connection, OpenFlags, ToSql, TransactionBehavior};
 
 use crate::{Result, StoreError};
 
@@ -43,6 +53,8 @@ pub(crate) struct Readers {
     idle: Mutex<Vec<Connection>>,
     closed: AtomicBool,
     long_reads: tokio::sync::Semaphore,
+    /// The one connection [`Readers::write`] uses, opened on first use.
+    writer: tokio::sync::Mutex<Option<Connection>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -58,6 +70,7 @@ impl Readers {
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             long_reads: tokio::sync::Semaphore::new(LONG_READS),
+            writer: tokio::sync::Mutex::new(None),
         }
     }
 
@@ -70,6 +83,46 @@ impl Readers {
         conn.pragma_update(None, "query_only", true)?;
         conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
+    }
+
+    fn open_writer(&self) -> Result<Connection> {
+        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+        let conn = Connection::open_with_flags(&self.path, flags)?;
+        // As sqlx's connections are set up (SqliteStore::connect).
+        conn.busy_timeout(Duration::from_secs(10))?;
+        conn.pragma_update(None, "foreign_keys", true)?;
+        conn.pragma_update(None, "synchronous", "NORMAL")?;
+        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+        Ok(conn)
+    }
+
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) on the writer
+    /// connection and commits it; an error from `f` rolls it back. Callers
+    /// queue for the connection without blocking; the transaction itself runs
+    /// on this thread, off the async worker on the multi-threaded runtime
+    /// (SQLite may wait for another writer's lock).
+    pub(crate) async fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        let mut slot = self.writer.lock().await;
+        if self.closed.load(Ordering::Acquire) {
+            *slot = None;
+            return Err(StoreError::Closed);
+        }
+        let run = || -> Result<T> {
+            let conn = match slot.as_mut() {
+                Some(c) => c,
+                None => slot.insert(self.open_writer()?),
+            };
+            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+            let out = f(&tx)?;
+            tx.commit()?;
+            Ok(out)
+        };
+        let out = if multi_thread() { tokio::task::block_in_place(run) } else { run() };
+        // As for the readers: a connection SQLite failed on is not reused.
+        if matches!(out, Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(..)))) {
+            *slot = None;
+        }
+        out
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -101,12 +154,7 @@ impl Readers {
         args: &[&dyn ToSql],
         read: impl FnOnce(rusqlite::Rows<'_>, &[String]) -> Result<T>,
     ) -> Result<T> {
-        self.with(|conn| {
-            let mut stmt = conn.prepare_cached(sql)?;
-            bind_numbered(&mut stmt, args)?;
-            let names = column_names(&stmt);
-            read(stmt.raw_query(), &names)
-        })
+        self.with(|conn| rows_in(conn, sql, args, read))
     }
 
     /// The first row of `sql` (with `$n` parameters), decoded by `decode`.
@@ -116,10 +164,7 @@ impl Readers {
         args: &[&dyn ToSql],
         decode: impl FnOnce(&Row<'_>) -> Result<T>,
     ) -> Result<Option<T>> {
-        self.rows(sql, args, |mut rows, names| match rows.next()? {
-            Some(row) => Ok(Some(decode(&Row::new(row, names))?)),
-            None => Ok(None),
-        })
+        self.with(|conn| query_opt_in(conn, sql, args, decode))
     }
 
     /// Every row of `sql`, decoded by `decode`, on this thread: no row crosses a thread.
@@ -157,11 +202,7 @@ impl Readers {
     /// connection with its page cache); the rest wait their turn without
     /// blocking anything.
     pub(crate) async fn run<T>(&self, long: bool, f: impl FnOnce() -> T) -> T {
-        let multi_thread = matches!(
-            tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
-            Ok(tokio::runtime::RuntimeFlavor::MultiThread)
-        );
-        if !long || !multi_thread {
+        if !long || !multi_thread() {
             return f();
         }
         let _slot = self.long_reads.acquire().await;
@@ -172,7 +213,58 @@ impl Readers {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, Ordering::Release);
         idle.clear();
+        // A write in progress drops the connection itself when it sees `closed`.
+        if let Ok(mut w) = self.writer.try_lock() {
+            *w = None;
+        }
     }
+}
+
+fn multi_thread() -> bool {
+    matches!(
+        tokio::runtime::Handle::try_current().map(|h| h.runtime_flavor()),
+        Ok(tokio::runtime::RuntimeFlavor::MultiThread)
+    )
+}
+
+/// Runs `sql` (with `$n` parameters) in `conn` for its effect; the rows changed.
+pub(crate) fn execute(conn: &Connection, sql: &str, args: &[&dyn ToSql]) -> Result<usize> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_numbered(&mut stmt, args)?;
+    Ok(stmt.raw_execute()?)
+}
+
+fn rows_in<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    read: impl FnOnce(rusqlite::Rows<'_>, &[String]) -> Result<T>,
+) -> Result<T> {
+    let mut stmt = conn.prepare_cached(sql)?;
+    bind_numbered(&mut stmt, args)?;
+    let names = column_names(&stmt);
+    read(stmt.raw_query(), &names)
+}
+
+/// The first row of `sql` in `conn` (a reader's, or the writer's inside
+/// [`Readers::write`]), decoded by `decode`.
+pub(crate) fn query_opt_in<T>(
+    conn: &Connection,
+    sql: &str,
+    args: &[&dyn ToSql],
+    decode: impl FnOnce(&Row<'_>) -> Result<T>,
+) -> Result<Option<T>> {
+    rows_in(conn, sql, args, |mut rows, names| match rows.next()? {
+        Some(row) => Ok(Some(decode(&Row::new(row, names))?)),
+        None => Ok(None),
+    })
+}
+
+/// Whether `e` is SQLite refusing a duplicate key (as sqlx's `is_unique_violation`).
+pub(crate) fn is_unique_violation(e: &StoreError) -> bool {
+    matches!(e, StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, _))
+        if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+            || f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_PRIMARYKEY)
 }
 
 /// Bind `args` to `$1`, `$2`, … the way sqlx does: by the number in each

@@ -416,3 +416,65 @@ async fn in_memory_sqlite_pages_match_the_file_readers() {
     }
     assert_eq!(pages[0], pages[1]);
 }
+
+store_test!(concurrent_connection_inserts_are_whole_or_refused, |store, _url| {
+    // Many writers at once (SQLite: the calling-thread writer, beside sqlx writes
+    // to the same table): each new connection lands with its job, a reused nonce
+    // is a Conflict that leaves nothing behind.
+    apply(&store, DOC, 1).await.unwrap();
+    let seeded = store
+        .net_get_connection(NetSide::Client, "ent-acme", "6f1c2a3e-0000-4000-8000-000000000003")
+        .await
+        .unwrap()
+        .unwrap();
+    let mut tasks = Vec::new();
+    for i in 0..60 {
+        let store = store.clone();
+        let mut conn = seeded.clone();
+        conn.id = format!("6f1c2a3e-0000-4000-8000-1{i:011}");
+        // Every third insert reuses an earlier nonce (or the seeded one).
+        conn.nonce = if i % 3 == 2 { format!("nonce-{}", i - 2) } else { format!("nonce-{i}") };
+        if i == 59 {
+            conn.nonce = "n-1".into();
+        }
+        tasks.push(tokio::spawn(async move {
+            let job = NewJob::now("ent-acme", "bench.test", json!({"connectionId": conn.id}), 3, 5);
+            let out = store.net_insert_connection(&conn, &[job]).await;
+            // A write through sqlx in between.
+            store.net_update_connection("ent-acme", &seeded_id(), Some(&format!("Desk {i}")), None, 6).await.unwrap();
+            (i, out)
+        }));
+    }
+    // Per nonce: exactly one insert wins (none for the seeded connection's).
+    let mut wins: HashMap<String, (usize, usize)> = HashMap::new();
+    for t in tasks {
+        let (i, out) = t.await.unwrap();
+        let nonce = if i == 59 {
+            "n-1".to_string()
+        } else if i % 3 == 2 {
+            format!("nonce-{}", i - 2)
+        } else {
+            format!("nonce-{i}")
+        };
+        let e = wins.entry(nonce).or_default();
+        match out {
+            Ok(()) => e.0 += 1,
+            Err(StoreError::Conflict("nonce")) => e.1 += 1,
+            Err(e) => panic!("insert {i}: {e}"),
+        }
+    }
+    let conflicts: usize = wins.values().map(|w| w.1).sum();
+    for (nonce, (won, _)) in &wins {
+        assert_eq!(*won, usize::from(nonce != "n-1"), "nonce {nonce}: {:?}", wins[nonce]);
+    }
+    assert_eq!(conflicts, 20);
+    let all = store.net_list_connections(NetSide::Client, "ent-acme", &Default::default(), 100, 0).await.unwrap();
+    assert_eq!(all.len(), 1 + 40);
+    let queued: i64 =
+        store.job_counts().await.unwrap().into_iter().filter(|(s, _)| *s == JobState::Queued).map(|(_, n)| n).sum();
+    assert_eq!(queued, 40, "one job per inserted connection, none for a refused one");
+});
+
+fn seeded_id() -> String {
+    "6f1c2a3e-0000-4000-8000-000000000003".to_string()
+}
