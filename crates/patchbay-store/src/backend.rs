@@ -20,6 +20,7 @@ use crate::{
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
 
+use crate::authcache::{self, Answer, AuthCache};
 use crate::readers::{self, Readers};
 
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
@@ -28,12 +29,14 @@ pub struct SqliteStore {
     pool: SqlitePool,
     /// The hot reads, on the calling thread (none for an in-memory database).
     readers: Option<Arc<Readers>>,
+    auth: Arc<AuthCache>,
 }
 
 /// PostgreSQL: production, several replicas sharing one database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
     pool: PgPool,
+    auth: Arc<AuthCache>,
 }
 
 impl SqliteStore {
@@ -56,7 +59,7 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?
         };
-        Ok(Self { pool, readers })
+        Ok(Self { pool, readers, auth: Arc::default() })
     }
 
     fn readers(&self) -> Option<&Readers> {
@@ -68,7 +71,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-        Ok(Self { pool })
+        Ok(Self { pool, auth: Arc::default() })
     }
 
     /// PostgreSQL's driver has no worker thread to avoid: every read goes through the pool.
@@ -695,6 +698,7 @@ macro_rules! impl_store {
             }
 
             async fn migrate(&self) -> Result<()> {
+                let _bump = self.auth.writing();
                 $migrator.run(&self.pool).await?;
                 Ok(())
             }
@@ -705,6 +709,8 @@ macro_rules! impl_store {
             }
 
             async fn close(&self) {
+                // Nothing kept is handed out after closing (a closed store answers Closed).
+                drop(self.auth.writing());
                 if let Some(r) = self.readers() {
                     r.close();
                 }
@@ -712,6 +718,7 @@ macro_rules! impl_store {
             }
 
             async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()> {
+                let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 // 1. Every reference to an object outside the document must resolve.
                 let mut ref_tenants = Vec::with_capacity(plan.refs.len());
@@ -863,6 +870,7 @@ macro_rules! impl_store {
             }
 
             async fn create_record(&self, rec: &RecordWrite, vault: &Vault, now_ms: i64) -> Result<bool> {
+                let _bump = self.auth.writing();
                 let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &rec.tenant, &rec.kind, &rec.id, s));
                 let r = sqlx::query(
                     "INSERT INTO records (tenant, kind, id, data, secret_key_id, secret, created_at, updated_at) \
@@ -902,6 +910,7 @@ macro_rules! impl_store {
             }
 
             async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()> {
+                let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &rec.tenant, &rec.kind, &rec.id, s));
                 sqlx::query(sql::UPSERT_RECORD)
@@ -923,13 +932,23 @@ macro_rules! impl_store {
 
             async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>> {
                 let hash = hashing::token_hash(raw_token);
-                if let Some(r) = self.readers() {
-                    return Ok(r.query_opt(sql::FIND_CREDENTIAL, &[&hash], |row| credential_from_row!(row, raw_token))?.flatten());
+                let key = authcache::plain_key(&hash);
+                let generation = self.auth.generation();
+                if let Some(Answer::Credential(c)) = self.auth.get(&key, generation) {
+                    return Ok(Some(c));
                 }
-                let Some(row) = sqlx::query(sql::FIND_CREDENTIAL).bind(hash).fetch_optional(&self.pool).await? else {
-                    return Ok(None);
+                let found = if let Some(r) = self.readers() {
+                    r.query_opt(sql::FIND_CREDENTIAL, &[&hash], |row| credential_from_row!(row, raw_token))?.flatten()
+                } else {
+                    match sqlx::query(sql::FIND_CREDENTIAL).bind(&hash).fetch_optional(&self.pool).await? {
+                        Some(row) => credential_from_row!(row, raw_token)?,
+                        None => None,
+                    }
                 };
-                credential_from_row!(row, raw_token)
+                if let Some(c) = &found {
+                    self.auth.put(key, generation, Answer::Credential(c.clone()));
+                }
+                Ok(found)
             }
 
             async fn find_credential_with(
@@ -944,35 +963,47 @@ macro_rules! impl_store {
                 let decode = |c: Option<Credential>, p: Option<Record>, o: Option<Record>| {
                     c.map(|credential| CredentialWith { credential, principal: p, other: o })
                 };
-                if let Some(r) = self.readers() {
-                    let args: [&dyn rusqlite::ToSql; 6] = [&hash, &principal.0, &principal.1, &o_tenant, &o_kind, &o_id];
-                    return Ok(r
-                        .query_opt(sql::FIND_CREDENTIAL_WITH, &args, |row| {
-                            Ok(decode(
-                                credential_from_row!(row, raw_token)?,
-                                opt_record_from_row!(row, "p_"),
-                                opt_record_from_row!(row, "o_"),
-                            ))
-                        })?
-                        .flatten());
+                let key = authcache::with_key(&hash, principal, other);
+                let generation = self.auth.generation();
+                if let Some(Answer::With(w)) = self.auth.get(&key, generation) {
+                    return Ok(Some(*w));
                 }
-                let Some(row) = sqlx::query(sql::FIND_CREDENTIAL_WITH)
-                    .bind(hash)
-                    .bind(principal.0)
-                    .bind(principal.1)
-                    .bind(o_tenant)
-                    .bind(o_kind)
-                    .bind(o_id)
-                    .fetch_optional(&self.pool)
-                    .await?
-                else {
-                    return Ok(None);
+                let found = if let Some(r) = self.readers() {
+                    let args: [&dyn rusqlite::ToSql; 6] = [&hash, &principal.0, &principal.1, &o_tenant, &o_kind, &o_id];
+                    r.query_opt(sql::FIND_CREDENTIAL_WITH, &args, |row| {
+                        Ok(decode(
+                            credential_from_row!(row, raw_token)?,
+                            opt_record_from_row!(row, "p_"),
+                            opt_record_from_row!(row, "o_"),
+                        ))
+                    })?
+                    .flatten()
+                } else {
+                    match sqlx::query(sql::FIND_CREDENTIAL_WITH)
+                        .bind(&hash)
+                        .bind(principal.0)
+                        .bind(principal.1)
+                        .bind(o_tenant)
+                        .bind(o_kind)
+                        .bind(o_id)
+                        .fetch_optional(&self.pool)
+                        .await?
+                    {
+                        Some(row) => {
+                            let row = &row;
+                            decode(credential_from_row!(row, raw_token)?, opt_record_from_row!(row, "p_"), opt_record_from_row!(row, "o_"))
+                        }
+                        None => None,
+                    }
                 };
-                let row = &row;
-                Ok(decode(credential_from_row!(row, raw_token)?, opt_record_from_row!(row, "p_"), opt_record_from_row!(row, "o_")))
+                if let Some(w) = &found {
+                    self.auth.put(key, generation, Answer::With(Box::new(w.clone())));
+                }
+                Ok(found)
             }
 
             async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()> {
+                let _bump = self.auth.writing();
                 sqlx::query(sql::UPSERT_CREDENTIAL)
                     .bind(hashing::token_hash(raw_token))
                     .bind(&cred.face)
@@ -987,6 +1018,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_record(&self, tenant: &str, kind: &str, id: &str) -> Result<bool> {
+                let _bump = self.auth.writing();
                 let r = sqlx::query("DELETE FROM records WHERE tenant = $1 AND kind = $2 AND id = $3")
                     .bind(tenant)
                     .bind(kind)
@@ -997,6 +1029,7 @@ macro_rules! impl_store {
             }
 
             async fn rotate_secrets(&self, vault: &Vault) -> Result<u64> {
+                let _bump = self.auth.writing();
                 let mut total = 0u64;
                 for t in SEALED_COLUMNS {
                     let (select, update) = t.sql();

@@ -5,6 +5,7 @@
 //! transaction start differ. One behavioural test suite (`tests/store.rs`)
 //! runs against both.
 
+pub mod authcache;
 mod backend;
 mod readers;
 pub mod testing;

@@ -478,3 +478,52 @@ store_test!(concurrent_connection_inserts_are_whole_or_refused, |store, _url| {
 fn seeded_id() -> String {
     "6f1c2a3e-0000-4000-8000-000000000003".to_string()
 }
+
+store_test!(kept_credential_lookups_follow_every_write, |store, url| {
+    // Lookups are kept for a moment (authcache.rs); every write through the
+    // store is seen by the next lookup, another process's within the TTL.
+    apply(&store, DOC, 1).await.unwrap();
+    let net_user = ("network", kind::NET_USER);
+    let ent = Some(("ent-acme", kind::NET_ENTERPRISE, "ent-acme"));
+    let lookup = || async { store.find_credential_with("alice-token-1", net_user, ent).await.unwrap() };
+    assert_eq!(lookup().await.unwrap().credential.scopes, vec!["settlement_network_read".to_string()]);
+    // A record changed.
+    let enterprise = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().unwrap();
+    let mut data = enterprise.data.clone();
+    data["name"] = json!("Acme Renamed");
+    let write = RecordWrite {
+        tenant: "ent-acme".into(),
+        kind: kind::NET_ENTERPRISE.into(),
+        id: "ent-acme".into(),
+        data,
+        secret: None,
+    };
+    store.put_record(&write, &[], &vault(), 2).await.unwrap();
+    assert_eq!(lookup().await.unwrap().other.unwrap().data["name"], "Acme Renamed");
+    // The credential replaced.
+    let mut cred = store.find_credential("alice-token-1").await.unwrap().unwrap();
+    cred.scopes = vec!["settlement_network_write".into()];
+    store.put_credential("alice-token-1", &cred, 3).await.unwrap();
+    assert_eq!(lookup().await.unwrap().credential.scopes, vec!["settlement_network_write".to_string()]);
+    assert_eq!(store.find_credential("alice-token-1").await.unwrap().unwrap(), cred);
+    // The principal deleted.
+    assert!(store.delete_record("network", kind::NET_USER, "user-alice").await.unwrap());
+    assert_eq!(lookup().await.unwrap().principal, None);
+    // The token revoked by a seed.
+    apply(&store, r#"{"network":{"users":[{"id":"user-alice","enterprises":["ent-acme"],"tokens":[]}]}}"#, 4)
+        .await
+        .unwrap();
+    assert!(lookup().await.is_none());
+    assert!(store.find_credential("alice-token-1").await.unwrap().is_none());
+    // Another process (a second store on the same database) changes the answer:
+    // seen once the kept answer is older than the TTL.
+    apply(&store, DOC, 5).await.unwrap();
+    assert!(lookup().await.is_some());
+    let other = open(url).await;
+    apply(&other, r#"{"network":{"users":[{"id":"user-alice","enterprises":["ent-acme"],"tokens":[]}]}}"#, 6)
+        .await
+        .unwrap();
+    tokio::time::sleep(patchbay_store::authcache::TTL + Duration::from_millis(50)).await;
+    assert!(lookup().await.is_none());
+    other.close().await;
+});
