@@ -65,6 +65,45 @@ impl SqliteStore {
     fn readers(&self) -> Option<&Readers> {
         self.readers.as_deref()
     }
+
+    /// Which connections a `search_query` can match, from the trigram index
+    /// (migration 0005): a search occurs only where each of its trigrams does,
+    /// so the rows of its rarest trigram are the candidates — none at all when
+    /// one occurs nowhere. Each trigram is counted only up to
+    /// [`MAX_INDEXED_CANDIDATES`] + 1, so this costs the same however many
+    /// connections are stored; when every trigram is more common than that,
+    /// the organisation's connections are scanned.
+    async fn search_index(&self, q: &str) -> Result<SearchIndex> {
+        const COUNT: &str = "SELECT COUNT(*) AS n FROM (SELECT rowid FROM in_connections_search \
+                             WHERE in_connections_search MATCH $1 LIMIT $2)";
+        const ROWS: &str = "SELECT rowid AS r FROM in_connections_search WHERE in_connections_search MATCH $1";
+        let mut rarest: Option<(i64, String)> = None;
+        for gram in search_trigrams(q) {
+            // Counting past the rarest so far (or the bound) would change nothing.
+            let cap = rarest.as_ref().map_or(MAX_INDEXED_CANDIDATES + 1, |(n, _)| *n);
+            let n: i64 = match self.readers() {
+                Some(r) => r.query_one(COUNT, &[&gram, &cap], |row| Ok(row.try_get("n")?))?,
+                None => sqlx::query(COUNT).bind(&gram).bind(cap).fetch_one(&self.pool).await?.try_get("n")?,
+            };
+            if n == 0 {
+                return Ok(SearchIndex::Candidates(Vec::new()));
+            }
+            if n < cap || rarest.is_none() {
+                rarest = Some((n, gram));
+            }
+        }
+        let Some((_, gram)) = rarest.filter(|(n, _)| *n <= MAX_INDEXED_CANDIDATES) else {
+            return Ok(SearchIndex::Scan);
+        };
+        let rowids = match self.readers() {
+            Some(r) => r.query_all(ROWS, &[&gram], |row| Ok(row.try_get("r")?))?,
+            None => {
+                let rows = sqlx::query(ROWS).bind(&gram).fetch_all(&self.pool).await?;
+                rows.iter().map(|row| row.try_get("r")).collect::<std::result::Result<Vec<i64>, _>>()?
+            }
+        };
+        Ok(SearchIndex::Candidates(rowids))
+    }
 }
 
 impl PgStore {
@@ -77,6 +116,12 @@ impl PgStore {
     /// PostgreSQL's driver has no worker thread to avoid: every read goes through the pool.
     fn readers(&self) -> Option<&Readers> {
         None
+    }
+
+    /// PostgreSQL has no trigram index here (a `pg_trgm` GIN index was tried: its
+    /// bitmap scans read whole posting lists, slower than the scan; docs/benchmarks.md).
+    async fn search_index(&self, _q: &str) -> Result<SearchIndex> {
+        Ok(SearchIndex::Scan)
     }
 }
 
@@ -175,8 +220,41 @@ fn like_pattern(q: &str) -> String {
     format!("%{escaped}%")
 }
 
+/// How a connection list's `search_query` is narrowed before the exact condition.
+#[derive(Debug, Clone, PartialEq)]
+enum SearchIndex {
+    /// No index: every connection of the organisation is tested.
+    Scan,
+    /// SQLite: only these rows (from the trigram index) can match.
+    Candidates(Vec<i64>),
+}
+
+/// Searches shorter than a trigram cannot use the index.
+const MIN_INDEXED_SEARCH: usize = 3;
+/// A search whose every trigram occurs in more connections than this (over all
+/// organisations) scans the organisation's connections instead.
+const MAX_INDEXED_CANDIDATES: i64 = 1_000;
+/// Trigrams of a long search looked up at most (any subset still narrows correctly).
+const MAX_PROBED_TRIGRAMS: usize = 32;
+
+/// The distinct trigrams of `q` as single-token FTS5 queries for the SQLite
+/// index (migration 0005), each quoted. Every connection that contains `q`
+/// contains each of them. Empty when the index cannot help (shorter than a
+/// trigram, or a NUL).
+fn search_trigrams(q: &str) -> Vec<String> {
+    let chars: Vec<char> = q.to_lowercase().chars().collect();
+    if chars.len() < MIN_INDEXED_SEARCH || chars.contains(&'\0') {
+        return Vec::new();
+    }
+    let mut grams: Vec<String> = chars.windows(3).map(|w| w.iter().collect()).collect();
+    grams.sort();
+    grams.dedup();
+    grams.truncate(MAX_PROBED_TRIGRAMS);
+    grams.iter().map(|g| format!("\"{}\"", g.replace('"', "\"\""))).collect()
+}
+
 /// WHERE clause and binds for a connection list (after `tenant = $1`).
-fn in_filter_sql(f: &InFilter, binds: &mut Vec<Bind>) -> String {
+fn in_filter_sql(f: &InFilter, binds: &mut Vec<Bind>, index: &SearchIndex) -> String {
     let mut sql = String::new();
     if !f.connector_names.is_empty() {
         let mut marks = Vec::new();
@@ -195,6 +273,10 @@ fn in_filter_sql(f: &InFilter, binds: &mut Vec<Bind>) -> String {
         sql.push_str(&format!(" AND connector_config_id = ${}", binds.len()));
     }
     if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
+        if let SearchIndex::Candidates(rowids) = index {
+            binds.push(Bind::Text(serde_json::to_string(rowids).expect("integers serialise")));
+            sql.push_str(&format!(" AND rowid IN (SELECT value FROM json_each(${}))", binds.len()));
+        }
         binds.push(Bind::Text(like_pattern(q)));
         let n = binds.len();
         sql.push_str(&format!(
@@ -1381,20 +1463,31 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<(Vec<InConnection>, i64)> {
+                let index = match filter.search.as_deref() {
+                    Some(q) => self.search_index(q).await?,
+                    None => SearchIndex::Scan,
+                };
+                if matches!(&index, SearchIndex::Candidates(c) if c.is_empty()) {
+                    return Ok((Vec::new(), 0));
+                }
+                // With few candidates, SQLite must start from them, not from the
+                // organisation's rows in list order (`+tenant` keeps that index out).
+                let tenant_col = if matches!(index, SearchIndex::Candidates(_)) { "+tenant" } else { "tenant" };
                 let mut binds = vec![Bind::Text(tenant.to_string())];
-                let cond = in_filter_sql(filter, &mut binds);
-                let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE tenant = $1{cond}");
+                let cond = in_filter_sql(filter, &mut binds, &index);
+                let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE {tenant_col} = $1{cond}");
                 let mut page_binds = binds.iter().map(Bind::clone_bind).collect::<Vec<_>>();
                 page_binds.push(Bind::Int(limit));
                 page_binds.push(Bind::Int(offset));
                 let n = page_binds.len();
                 let q = format!(
-                    "SELECT {IN_COLS} FROM in_connections WHERE tenant = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
+                    "SELECT {IN_COLS} FROM in_connections WHERE {tenant_col} = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
                     n - 1
                 );
                 if let Some(r) = self.readers() {
-                    // A substring search scans the organisation's connections.
-                    let long = offset > readers::LONG_OFFSET || filter.search.is_some();
+                    // A search without the index scans the organisation's connections.
+                    let scan = filter.search.is_some() && !matches!(index, SearchIndex::Candidates(_));
+                    let long = offset > readers::LONG_OFFSET || scan;
                     return r
                         .run(long, || {
                             // The total, then the page (two statements, as on the sqlx path).
@@ -1970,3 +2063,22 @@ static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postg
 
 impl_store!(SqliteStore, Backend::Sqlite, SQLITE_MIGRATOR, "BEGIN IMMEDIATE", "");
 impl_store!(PgStore, Backend::Postgres, PG_MIGRATOR, "BEGIN", " FOR UPDATE SKIP LOCKED");
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn search_trigrams_are_the_distinct_quoted_windows() {
+        assert_eq!(search_trigrams("GitHub"), ["\"git\"", "\"hub\"", "\"ith\"", "\"thu\""]);
+        // Repeats counted once; an FTS5 string's quote doubled.
+        assert_eq!(search_trigrams("aaaa"), ["\"aaa\""]);
+        assert_eq!(search_trigrams("a\"b"), ["\"a\"\"b\""]);
+        // Characters, not bytes.
+        assert_eq!(search_trigrams("éÉé"), ["\"ééé\""]);
+        // Too short, or with a NUL: the index is not used.
+        assert!(search_trigrams("ab").is_empty());
+        assert!(search_trigrams("ab\0cd").is_empty());
+        assert_eq!(search_trigrams("abcdefghijklmnopqrstuvwxyz0123456789!@#$%^&*").len(), MAX_PROBED_TRIGRAMS);
+    }
+}

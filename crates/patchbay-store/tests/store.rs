@@ -527,3 +527,131 @@ store_test!(kept_credential_lookups_follow_every_write, |store, url| {
     assert!(lookup().await.is_none());
     other.close().await;
 });
+
+fn in_conn(tenant: &str, id: &str, connector: &str, customer: Option<&str>, at: i64) -> patchbay_store::InConnection {
+    patchbay_store::InConnection {
+        tenant: tenant.into(),
+        id: id.into(),
+        connector_name: connector.into(),
+        connector_config_id: format!("ccfg_{connector}_1"),
+        customer_id: customer.map(str::to_string),
+        integration_id: None,
+        display_name: Some(format!("display {id}")),
+        disabled: false,
+        status: None,
+        status_message: None,
+        metadata: None,
+        settings: patchbay_core::Sealed { key_id: "k1".into(), blob: vec![1, 2, 3] },
+        expires_at: None,
+        refreshable: false,
+        version: 1,
+        created_at: at,
+        updated_at: at,
+    }
+}
+
+store_test!(connection_search_finds_exactly_the_substring_matches, |store, _url| {
+    // search_query: a case-insensitive substring of id, customer_id or connector_name
+    // within the organisation, `%` and `_` literal. The answer must not depend on
+    // whether the trigram index narrows the search (few candidates) or not (many).
+    let mut all = vec![
+        in_conn("org_a", "conn_github_Alpha01", "github", Some("cus_Bob"), 1),
+        in_conn("org_a", "conn_slack_beta%_02", "slack", Some("cus_100%"), 2),
+        in_conn("org_a", "conn_notion_gamma\"q", "notion", None, 3),
+        in_conn("org_a", "conn_github_Ünïcode", "github", Some("cus_ÉTÉ"), 4),
+        in_conn("org_b", "conn_github_Alpha02", "github", Some("cus_Bob"), 5),
+    ];
+    // Enough connections sharing "bulk" that a search for it is not narrowed by the index.
+    for i in 0..1_050 {
+        all.push(in_conn(
+            if i % 2 == 0 { "org_a" } else { "org_c" },
+            &format!("conn_bulk_{i:05}"),
+            "hubspot",
+            Some("cus_x"),
+            10 + i,
+        ));
+    }
+    for c in &all {
+        store.in_put_connection(c, None, &[]).await.unwrap();
+    }
+    let expect = |tenant: &str, q: &str| -> Vec<String> {
+        let q = q.to_lowercase();
+        let mut v: Vec<_> = all
+            .iter()
+            .filter(|c| c.tenant == tenant)
+            .filter(|c| {
+                // SQLite's LOWER and LIKE fold ASCII only; PostgreSQL's LOWER folds all,
+                // so only ASCII-cased data is compared across backends here.
+                [Some(c.id.as_str()), c.customer_id.as_deref(), Some(c.connector_name.as_str())]
+                    .into_iter()
+                    .flatten()
+                    .any(|f| f.to_ascii_lowercase().contains(&q))
+            })
+            .map(|c| (c.updated_at, c.id.clone()))
+            .collect();
+        v.sort_by(|a, b| b.0.cmp(&a.0).then(a.1.cmp(&b.1)));
+        v.into_iter().map(|(_, id)| id).collect()
+    };
+    let queries = [
+        "a",
+        "al",
+        "alp",
+        "ALPHA",
+        "alpha01",
+        "github",
+        "hub",
+        "cus_bob",
+        "bob",
+        "%",
+        "100%",
+        "a%_",
+        "_",
+        "_02",
+        "\"q",
+        "gamma\"",
+        "notion",
+        "ünï",
+        "conn_",
+        "bulk",
+        "bulk_0104",
+        "bulk_01",
+        "nothing here",
+        "b c",
+        "github cus",
+        "ÉTÉ",
+    ];
+    for q in queries {
+        let f = patchbay_store::InFilter { search: Some(q.to_string()), ..Default::default() };
+        let (page, total) = store.in_list_connections("org_a", &f, 2_000, 0).await.unwrap();
+        let got: Vec<_> = page.into_iter().map(|c| c.id).collect();
+        let want = expect("org_a", q);
+        if q.is_ascii() || !want.is_empty() {
+            assert_eq!((&got, total), (&want, want.len() as i64), "search {q:?}");
+        }
+        // A page of the same search, for the ordering and the total.
+        let (page, total) = store.in_list_connections("org_a", &f, 3, 1).await.unwrap();
+        let got: Vec<_> = page.into_iter().map(|c| c.id).collect();
+        if q.is_ascii() {
+            let want_page: Vec<_> = want.iter().skip(1).take(3).cloned().collect();
+            assert_eq!((got, total), (want_page, want.len() as i64), "page of search {q:?}");
+        }
+    }
+    // The index follows deletes and replacements.
+    let event = patchbay_store::InEvent {
+        tenant: "org_a".into(),
+        id: "evt_1".into(),
+        name: "connection.deleted".into(),
+        data: json!({}),
+        customer_id: None,
+        ts: 9_000,
+    };
+    assert!(store.in_delete_connection("org_a", "conn_github_Alpha01", None, &event, &[]).await.unwrap());
+    let f = |q: &str| patchbay_store::InFilter { search: Some(q.to_string()), ..Default::default() };
+    assert_eq!(store.in_list_connections("org_a", &f("alpha01"), 10, 0).await.unwrap().1, 0);
+    let mut moved = in_conn("org_a", "conn_slack_beta%_02", "slack", Some("cus_Zed"), 9_001);
+    moved.version = 2;
+    store.in_put_connection(&moved, None, &[]).await.unwrap();
+    assert_eq!(store.in_list_connections("org_a", &f("100%"), 10, 0).await.unwrap().1, 0);
+    let (page, total) = store.in_list_connections("org_a", &f("cus_zed"), 10, 0).await.unwrap();
+    assert_eq!((page[0].id.as_str(), total), ("conn_slack_beta%_02", 1));
+});
