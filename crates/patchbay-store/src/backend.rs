@@ -1206,14 +1206,15 @@ macro_rules! impl_store {
 
             async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()> {
                 if let Some(r) = self.readers() {
+                    let (conn, jobs) = (conn.clone(), jobs.to_vec());
                     return r
-                        .write(|tx| {
-                            match readers::execute(tx, sql::NET_INSERT_HEAD, &net_args(conn)) {
+                        .write(move |tx| {
+                            match readers::execute(tx, sql::NET_INSERT_HEAD, &net_args(&conn)) {
                                 Ok(_) => {}
                                 Err(e) if readers::is_unique_violation(&e) => return Err(StoreError::Conflict("nonce")),
                                 Err(e) => return Err(e),
                             }
-                            for job in jobs {
+                            for job in &jobs {
                                 write_job(tx, job, conn.created_at)?;
                             }
                             Ok(())
@@ -1346,8 +1347,9 @@ macro_rules! impl_store {
                     "INSERT INTO ex_runs ({EX_RUN_COLS}, active_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)"
                 );
                 if let Some(r) = self.readers() {
+                    let (run, job, q) = (run.clone(), job.clone(), q.clone());
                     return r
-                        .write(|tx| {
+                        .write(move |tx| {
                             let active =
                                 readers::query_opt_in(tx, sql::ACTIVE_RUN, &[&run.connection_id], |row| Ok(row.try_get("id")?))?;
                             if let Some(id) = active {
@@ -1364,7 +1366,7 @@ macro_rules! impl_store {
                                 Err(e) => return Err(e),
                             }
                             readers::execute(tx, sql::SET_LAST_RUN, &[&run.id, &run.tenant, &run.connection_id])?;
-                            write_job(tx, job, run.created_at)?;
+                            write_job(tx, &job, run.created_at)?;
                             Ok(RunCreated::Created)
                         })
                         .await;

@@ -15,15 +15,17 @@
 //! [`Readers::run`] moves those off the async worker with `block_in_place` on
 //! the multi-threaded runtime.
 //!
-//! The hot writes — a new Network connection, a new export run — run here
-//! too, on one writer connection ([`Readers::write`]): writers queue for it
-//! asynchronously, and the transaction (`BEGIN IMMEDIATE` … `COMMIT`) runs in
-//! one go on the calling thread, handed off the async worker with
-//! `block_in_place` because SQLite may make it wait for a writer elsewhere
-//! (sqlx's pool, another process). Through sqlx the same transaction crossed
-//! to a worker thread and back for every statement while holding the write
-//! lock, and the writers that found it taken slept in SQLite's busy handler
-//! (1, 2, 5, 10 … ms) even after it was free (docs/benchmarks.md).
+//! The hot writes — a new Network connection, a new export run — go to one
+//! writer thread with a connection of its own ([`Readers::write`]): each
+//! transaction (`BEGIN IMMEDIATE` … `COMMIT`) crosses to it once, whole, and
+//! writers queue in its channel. Through sqlx the same transaction crossed to a
+//! worker thread and back for every statement while holding the write lock, and
+//! the writers that found it taken slept in SQLite's busy handler (1, 2, 5,
+//! 10 … ms) even after it was free (docs/benchmarks.md). The thread may still
+//! wait in SQLite's busy handler for a writer elsewhere (sqlx's pool, another
+//! process), which blocks no async worker. (Running the transaction under
+//! `block_in_place` instead was as fast but each hand-off of the async worker
+//! left a thread behind: ~45 threads and +50 MiB peak RSS under write load.)
 //!
 //! Other writes, migrations and the in-memory database stay on sqlx.
 
@@ -53,8 +55,8 @@ pub(crate) struct Readers {
     idle: Mutex<Vec<Connection>>,
     closed: AtomicBool,
     long_reads: tokio::sync::Semaphore,
-    /// The one connection [`Readers::write`] uses, opened on first use.
-    writer: tokio::sync::Mutex<Option<Connection>>,
+    /// The writer thread's queue, started on first use; `None` after `close`.
+    writer: Mutex<Option<std::sync::mpsc::Sender<WriteJob>>>,
 }
 
 impl std::fmt::Debug for Readers {
@@ -70,7 +72,7 @@ impl Readers {
             idle: Mutex::new(Vec::new()),
             closed: AtomicBool::new(false),
             long_reads: tokio::sync::Semaphore::new(LONG_READS),
-            writer: tokio::sync::Mutex::new(None),
+            writer: Mutex::new(None),
         }
     }
 
@@ -85,44 +87,64 @@ impl Readers {
         Ok(conn)
     }
 
-    fn open_writer(&self) -> Result<Connection> {
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        // As sqlx's connections are set up (SqliteStore::connect).
-        conn.busy_timeout(Duration::from_secs(10))?;
-        conn.pragma_update(None, "foreign_keys", true)?;
-        conn.pragma_update(None, "synchronous", "NORMAL")?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
-        Ok(conn)
+    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) on the writer
+    /// thread and commits it; an error from `f` rolls it back. Transactions
+    /// run one at a time, in the order they were asked for.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&Connection) -> Result<T> + Send + 'static,
+    ) -> Result<T> {
+        let (done, answer) = tokio::sync::oneshot::channel();
+        let job: WriteJob = Box::new(move |conn| {
+            let run = || -> Result<T> {
+                let conn = conn.as_mut().map_err(|e| StoreError::Sqlite(clone_error(e)))?;
+                let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
+                let out = f(&tx)?;
+                tx.commit()?;
+                Ok(out)
+            };
+            let _ = done.send(run());
+        });
+        {
+            let mut writer = self.writer.lock().unwrap_or_else(|e| e.into_inner());
+            if self.closed.load(Ordering::Acquire) {
+                return Err(StoreError::Closed);
+            }
+            let tx = match writer.as_ref() {
+                Some(tx) => tx,
+                None => writer.insert(self.start_writer()?),
+            };
+            tx.send(job).map_err(|_| StoreError::Closed)?;
+        }
+        answer.await.map_err(|_| StoreError::Closed)?
     }
 
-    /// Runs `f` in a write transaction (`BEGIN IMMEDIATE`) on the writer
-    /// connection and commits it; an error from `f` rolls it back. Callers
-    /// queue for the connection without blocking; the transaction itself runs
-    /// on this thread, off the async worker on the multi-threaded runtime
-    /// (SQLite may wait for another writer's lock).
-    pub(crate) async fn write<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-        let mut slot = self.writer.lock().await;
-        if self.closed.load(Ordering::Acquire) {
-            *slot = None;
-            return Err(StoreError::Closed);
-        }
-        let run = || -> Result<T> {
-            let conn = match slot.as_mut() {
-                Some(c) => c,
-                None => slot.insert(self.open_writer()?),
-            };
-            let tx = conn.transaction_with_behavior(TransactionBehavior::Immediate)?;
-            let out = f(&tx)?;
-            tx.commit()?;
-            Ok(out)
-        };
-        let out = if multi_thread() { tokio::task::block_in_place(run) } else { run() };
-        // As for the readers: a connection SQLite failed on is not reused.
-        if matches!(out, Err(StoreError::Sqlite(rusqlite::Error::SqliteFailure(..)))) {
-            *slot = None;
-        }
-        out
+    /// The writer thread: opens its connection, then runs each job in turn until
+    /// the queue's sender is dropped (`close`). A connection that could not open,
+    /// or that a failed job left inside a transaction, is replaced before the next.
+    fn start_writer(&self) -> Result<std::sync::mpsc::Sender<WriteJob>> {
+        let (tx, rx) = std::sync::mpsc::channel::<WriteJob>();
+        let path = self.path.clone();
+        std::thread::Builder::new()
+            .name("patchbay-sqlite-writer".into())
+            .spawn(move || {
+                let mut conn = open_writer(&path);
+                for job in rx {
+                    if conn.is_err() {
+                        conn = open_writer(&path);
+                    }
+                    job(&mut conn);
+                    // A transaction whose rollback failed (I/O, say) leaves the
+                    // connection unusable: start afresh.
+                    if let Ok(c) = &conn
+                        && !c.is_autocommit()
+                    {
+                        conn = open_writer(&path);
+                    }
+                }
+            })
+            .map_err(|e| StoreError::Corrupt(format!("cannot start the SQLite writer thread: {e}")))?;
+        Ok(tx)
     }
 
     fn with<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
@@ -213,10 +235,33 @@ impl Readers {
         let mut idle = self.idle.lock().unwrap_or_else(|e| e.into_inner());
         self.closed.store(true, Ordering::Release);
         idle.clear();
-        // A write in progress drops the connection itself when it sees `closed`.
-        if let Ok(mut w) = self.writer.try_lock() {
-            *w = None;
-        }
+        // The writer thread finishes what is queued, then closes its connection.
+        self.writer.lock().unwrap_or_else(|e| e.into_inner()).take();
+    }
+}
+
+/// A transaction for the writer thread, given its connection (or why it could not open one).
+type WriteJob = Box<dyn FnOnce(&mut Result<Connection>) + Send>;
+
+fn open_writer(path: &Path) -> Result<Connection> {
+    let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
+    let conn = Connection::open_with_flags(path, flags)?;
+    // As sqlx's connections are set up (SqliteStore::connect).
+    conn.busy_timeout(Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", true)?;
+    conn.pragma_update(None, "synchronous", "NORMAL")?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+/// The error each job gets while the writer's connection cannot open.
+fn clone_error(e: &StoreError) -> rusqlite::Error {
+    match e {
+        StoreError::Sqlite(rusqlite::Error::SqliteFailure(f, m)) => rusqlite::Error::SqliteFailure(*f, m.clone()),
+        other => rusqlite::Error::SqliteFailure(
+            rusqlite::ffi::Error::new(rusqlite::ffi::SQLITE_CANTOPEN),
+            Some(other.to_string()),
+        ),
     }
 }
 
