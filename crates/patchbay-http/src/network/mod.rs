@@ -193,20 +193,20 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, NetError> {
 // -------------------------------------------------------------- rendering --
 
 /// The Connection object (V1ConnectionOutput).
-pub fn connection_json(c: &NetConnection) -> wire::Connection {
+pub fn connection_json(c: NetConnection) -> wire::Connection {
     wire::Connection {
-        id: c.id.clone(),
-        name: c.name.clone(),
-        client_id: c.client_id.clone(),
-        partner_id: c.partner_id.clone(),
-        network_account_id: c.network_account_id.clone(),
         created_at: timestamp(c.created_at),
         updated_at: timestamp(c.updated_at),
+        id: c.id,
+        name: c.name,
+        client_id: c.client_id,
+        partner_id: c.partner_id,
+        network_account_id: c.network_account_id,
         active: c.active,
-        proof: c.proof.clone(),
-        nonce: c.nonce.clone(),
-        partners_connection_id: c.partners_connection_id.clone(),
-        partners_client_id: c.partners_client_id.clone(),
+        proof: c.proof,
+        nonce: c.nonce,
+        partners_connection_id: c.partners_connection_id,
+        partners_client_id: c.partners_client_id,
         initialized: c.initialized,
     }
 }
@@ -266,7 +266,7 @@ async fn list(
         }
     }
     let rows = state.store.net_list_connections(side, &caller.enterprise.id, &filter, limit, offset).await?;
-    typed(wire::ConnectionsEnvelope { connections: rows.iter().map(connection_json).collect() })
+    typed(wire::ConnectionsEnvelope { connections: rows.into_iter().map(connection_json).collect() })
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections", operation_id = "v1PartnerConnectionsGetRoute", tag = "Partner Activation",
@@ -308,7 +308,7 @@ async fn get_one(state: AppState, headers: HeaderMap, ent: String, id: String, s
         .net_get_connection(side, &caller.enterprise.id, &id)
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
-    typed(wire::ConnectionEnvelope { connection: connection_json(&conn) })
+    typed(wire::ConnectionEnvelope { connection: connection_json(conn) })
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections/{connectionId}", operation_id = "v1PartnerConnectionGetRoute", tag = "Partner Activation",
@@ -576,7 +576,7 @@ async fn connect(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(connection = %id, enterprise = %conn.tenant, partner = %conn.partner_id, "connection created");
-    typed(wire::ConnectionEnvelope { connection: connection_json(&conn) })
+    typed(wire::ConnectionEnvelope { connection: connection_json(conn) })
 }
 
 #[utoipa::path(put, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}", operation_id = "v1ClientConnectionPutRoute", tag = "Client Activation",
@@ -608,7 +608,7 @@ async fn update_connection(
         .net_update_connection(&caller.enterprise.id, &id, name.as_deref(), active, state.clock.now_ms())
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
-    typed(wire::ConnectionEnvelope { connection: connection_json(&conn) })
+    typed(wire::ConnectionEnvelope { connection: connection_json(conn) })
 }
 
 const TRUST_ORGS: &[&str] = &[
