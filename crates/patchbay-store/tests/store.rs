@@ -392,8 +392,16 @@ async fn sqlite_reads_find_a_percent_encoded_file() {
     assert!(dir.path().join("my db.db").exists());
     assert!(store.find_credential("alice-token-1").await.unwrap().is_some());
     assert!(store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().is_some());
+    // The writer thread writes to the same file (current-thread runtime here).
+    let mut conn = store.net_get_connection(NetSide::Client, "ent-acme", &seeded_id()).await.unwrap().unwrap();
+    conn.id = "6f1c2a3e-0000-4000-8000-0000000000aa".into();
+    conn.nonce = "n-2".into();
+    store.net_insert_connection(&conn, &[]).await.unwrap();
+    assert!(store.net_get_connection(NetSide::Client, "ent-acme", &conn.id).await.unwrap().is_some());
     store.close().await;
     assert!(matches!(store.find_credential("alice-token-1").await, Err(StoreError::Closed)));
+    conn.nonce = "n-3".into();
+    assert!(matches!(store.net_insert_connection(&conn, &[]).await, Err(StoreError::Closed)));
 }
 
 #[tokio::test]
