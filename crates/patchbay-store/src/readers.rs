@@ -30,6 +30,7 @@
 //! Other writes, migrations and the in-memory database stay on sqlx.
 
 use std::cell::Cell;
+use std::panic::AssertUnwindSafe;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -133,12 +134,12 @@ impl Readers {
                     if conn.is_err() {
                         conn = open_writer(&path);
                     }
-                    job(&mut conn);
+                    // A job that panics loses its answer (its caller gets Closed)
+                    // but not the thread: later writes still run.
+                    let panicked = std::panic::catch_unwind(AssertUnwindSafe(|| job(&mut conn))).is_err();
                     // A transaction whose rollback failed (I/O, say) leaves the
                     // connection unusable: start afresh.
-                    if let Ok(c) = &conn
-                        && !c.is_autocommit()
-                    {
+                    if panicked || conn.as_ref().is_ok_and(|c| !c.is_autocommit()) {
                         conn = open_writer(&path);
                     }
                 }
@@ -397,6 +398,33 @@ mod tests {
         assert!(err.to_string().contains("readonly") || err.to_string().contains("read-only"), "{err}");
         r.close();
         assert!(matches!(r.query_opt("SELECT 1", &[], |_| Ok(())), Err(StoreError::Closed)));
+    }
+
+    #[tokio::test]
+    async fn the_writer_survives_a_failed_or_panicking_transaction() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("w.db");
+        Connection::open(&path).unwrap().execute_batch("PRAGMA journal_mode=WAL; CREATE TABLE t (a UNIQUE);").unwrap();
+        let r = Readers::new(&path);
+        let insert = |v: i64| move |c: &Connection| execute(c, "INSERT INTO t (a) VALUES ($1)", &[&v]);
+        assert_eq!(r.write(insert(1)).await.unwrap(), 1);
+        // An error inside the transaction rolls back all of it.
+        let failed = r
+            .write(|c| {
+                execute(c, "INSERT INTO t (a) VALUES (2)", &[])?;
+                execute(c, "INSERT INTO t (a) VALUES (1)", &[])
+            })
+            .await
+            .unwrap_err();
+        assert!(is_unique_violation(&failed), "{failed}");
+        // A panic loses that answer only.
+        let lost = r.write(|_| -> Result<()> { panic!("a bug in a write") }).await;
+        assert!(matches!(lost, Err(StoreError::Closed)));
+        assert_eq!(r.write(insert(3)).await.unwrap(), 1);
+        let all = r.query_all("SELECT a FROM t ORDER BY a", &[], |row| Ok(row.try_get::<i64>("a")?)).unwrap();
+        assert_eq!(all, vec![1, 3]);
+        r.close();
+        assert!(matches!(r.write(insert(4)).await, Err(StoreError::Closed)));
     }
 
     #[test]
