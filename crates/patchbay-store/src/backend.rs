@@ -221,7 +221,7 @@ fn like_pattern(q: &str) -> String {
 }
 
 /// How a connection list's `search_query` is narrowed before the exact condition.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug)]
 enum SearchIndex {
     /// No index: every connection of the organisation is tested.
     Scan,
@@ -1347,7 +1347,7 @@ macro_rules! impl_store {
                     "INSERT INTO ex_runs ({EX_RUN_COLS}, active_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)"
                 );
                 if let Some(r) = self.readers() {
-                    let (run, job, q) = (run.clone(), job.clone(), q.clone());
+                    let (run, job) = (run.clone(), job.clone());
                     return r
                         .write(move |tx| {
                             let active =

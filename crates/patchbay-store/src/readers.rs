@@ -80,11 +80,8 @@ impl Readers {
     fn open(&self) -> Result<Connection> {
         // Read-write open without CREATE, then query_only: a read-only open could
         // not recreate the WAL index after the writer's last connection closed.
-        let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
-        let conn = Connection::open_with_flags(&self.path, flags)?;
-        conn.busy_timeout(Duration::from_secs(10))?;
+        let conn = open_connection(&self.path)?;
         conn.pragma_update(None, "query_only", true)?;
-        conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
         Ok(conn)
     }
 
@@ -244,14 +241,20 @@ impl Readers {
 /// A transaction for the writer thread, given its connection (or why it could not open one).
 type WriteJob = Box<dyn FnOnce(&mut Result<Connection>) + Send>;
 
-fn open_writer(path: &Path) -> Result<Connection> {
+/// A connection to the existing file, waiting on locks as sqlx's do.
+fn open_connection(path: &Path) -> Result<Connection> {
     let flags = OpenFlags::SQLITE_OPEN_READ_WRITE | OpenFlags::SQLITE_OPEN_NO_MUTEX | OpenFlags::SQLITE_OPEN_URI;
     let conn = Connection::open_with_flags(path, flags)?;
-    // As sqlx's connections are set up (SqliteStore::connect).
     conn.busy_timeout(Duration::from_secs(10))?;
+    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
+    Ok(conn)
+}
+
+fn open_writer(path: &Path) -> Result<Connection> {
+    let conn = open_connection(path)?;
+    // As sqlx's connections are set up (SqliteStore::connect).
     conn.pragma_update(None, "foreign_keys", true)?;
     conn.pragma_update(None, "synchronous", "NORMAL")?;
-    conn.set_prepared_statement_cache_capacity(STATEMENT_CACHE);
     Ok(conn)
 }
 
