@@ -421,6 +421,21 @@ both_backends!(list_connections_envelope_filters_and_order, |db| {
     let a = e.get("key_org_a", "/v1/connection?search_query=JREVOKED").await;
     assert_eq!((a.body["total"].as_i64(), a.body["items"][0]["id"].as_str()), (Some(1), Some(C_REVOKED)));
     assert_eq!(e.get("key_org_a", "/v1/connection?search_query=%25").await.body["total"], 0, "wildcards are literal");
+    // On SQLite a search of three characters or more goes through the trigram index first:
+    // FTS5 query syntax in it is literal text, as for LIKE, and never an error.
+    assert_eq!(e.get("key_org_a", "/v1/connection?search_query=jrevoked").await.body["total"], 1);
+    for q in ["%22", "a%22b%22c", "NOT%20AND%20OR", "*jre*", "(jrevoked)", "jrevoked%22"] {
+        let a = e.get("key_org_a", &format!("/v1/connection?search_query={q}")).await;
+        assert_eq!((a.status, a.body["total"].as_i64()), (200, Some(0)), "search_query={q}: {}", a.body);
+    }
+    // A NUL can be in no stored value: refused, not matched against everything (or a 500).
+    let a = e.get("key_org_a", "/v1/connection?search_query=%00abc").await;
+    assert_eq!(
+        (a.status, &a.body["message"], &a.body["issues"][0]["path"]),
+        (400, &json!("Input validation failed"), &json!(["search_query"])),
+        "{}",
+        a.body
+    );
     // A customer sees only its own.
     assert_eq!(e.get("key_cus_2", "/v1/connection").await.body["total"], 3);
     assert_eq!(e.get("key_cus_2", "/v1/connection?customer_id=cus_1").await.body["total"], 3);

@@ -310,15 +310,20 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, I
 struct Query(BTreeMap<String, Vec<String>>);
 
 impl Query {
-    fn parse(raw: Option<&str>) -> Self {
+    /// A value with a NUL character is refused: nothing stored contains one, SQLite's
+    /// `LIKE` would stop at it (matching everything) and PostgreSQL rejects it in text.
+    fn parse(raw: Option<&str>) -> Result<Self, InError> {
         let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
         if let Some(q) = raw {
             for (k, v) in form_urlencoded::parse(q.as_bytes()) {
                 let k = k.trim_end_matches("[]").to_string();
+                if k.contains('\0') || v.contains('\0') {
+                    return Err(InError::issue(&[k.as_str()], format!("{k} must not contain a NUL character")));
+                }
                 m.entry(k).or_default().push(v.into_owned());
             }
         }
-        Query(m)
+        Ok(Query(m))
     }
     fn one(&self, k: &str) -> Option<&str> {
         self.0.get(k).and_then(|v| v.last()).map(String::as_str)
@@ -520,7 +525,7 @@ async fn get_connection(
     RawQuery(q): RawQuery,
 ) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
-    let q = Query::parse(q.as_deref());
+    let q = Query::parse(q.as_deref())?;
     let include = q.boolean("include_secrets")?;
     let policy = q.refresh_policy("auto")?;
     let expand = q.expand(&["connector"])?;
@@ -546,7 +551,7 @@ async fn get_connection(
 async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
-    let q = Query::parse(q.as_deref());
+    let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let include = q.boolean("include_secrets")?;
     let policy = q.refresh_policy("none")?;
@@ -758,7 +763,7 @@ async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Pat
     params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("expand" = Option<Vec<ExpandSchemas>>, Query, style = Form, explode = false)),
     responses((status = 200, description = "The connector catalogue", body = wire::ConnectorPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)))]
 async fn list_connectors(RawQuery(q): RawQuery) -> InResult {
-    let q = Query::parse(q.as_deref());
+    let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let schemas = !q.expand(&["schemas"])?.is_empty();
     let all = catalog::catalogue();
@@ -832,7 +837,7 @@ async fn render_config(
 async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
-    let q = Query::parse(q.as_deref());
+    let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let expand = q.expand(CONFIG_EXPANDS)?;
     let names = q.list("connector_names");
@@ -874,7 +879,7 @@ async fn get_config(
     RawQuery(q): RawQuery,
 ) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
-    let expand = Query::parse(q.as_deref()).expand(CONFIG_EXPANDS)?;
+    let expand = Query::parse(q.as_deref())?.expand(CONFIG_EXPANDS)?;
     let rec = visible_config(&state, &viewer, &id).await?;
     typed(render_config(&state, &viewer, &rec, &expand).await?)
 }
@@ -1191,7 +1196,7 @@ async fn upsert_customer(
 async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
-    let q = Query::parse(q.as_deref());
+    let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let (rows, total) = state.store.in_customers(&org, q.one("search_query"), limit, offset).await?;
     let items = rows
@@ -1214,7 +1219,7 @@ async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQu
 async fn list_events(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
-    let q = Query::parse(q.as_deref());
+    let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let since = match q.one("since") {
         None => None,
