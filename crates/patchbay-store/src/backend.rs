@@ -20,7 +20,7 @@ use crate::{
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
 
-use crate::authcache::{self, Answer, AuthCache};
+use crate::kept::{self, Answer, AuthCache, Read, ReadCache, read_key};
 use crate::readers::{self, Readers};
 
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
@@ -30,6 +30,8 @@ pub struct SqliteStore {
     /// The hot reads, on the calling thread (none for an in-memory database).
     readers: Option<Arc<Readers>>,
     auth: Arc<AuthCache>,
+    /// Connection reads kept (kept.rs): this process owns the file.
+    reads: Arc<ReadCache>,
 }
 
 /// PostgreSQL: production, several replicas sharing one database.
@@ -37,6 +39,8 @@ pub struct SqliteStore {
 pub struct PgStore {
     pool: PgPool,
     auth: Arc<AuthCache>,
+    /// Off: replicas share the database, and nothing tells one of another's writes.
+    reads: Arc<ReadCache>,
 }
 
 impl SqliteStore {
@@ -59,7 +63,7 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?
         };
-        Ok(Self { pool, readers, auth: Arc::default() })
+        Ok(Self { pool, readers, auth: Arc::default(), reads: Arc::new(ReadCache::connections(true)) })
     }
 
     fn readers(&self) -> Option<&Readers> {
@@ -110,7 +114,7 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-        Ok(Self { pool, auth: Arc::default() })
+        Ok(Self { pool, auth: Arc::default(), reads: Arc::new(ReadCache::connections(false)) })
     }
 
     /// PostgreSQL's driver has no worker thread to avoid: every read goes through the pool.
@@ -780,6 +784,7 @@ macro_rules! impl_store {
             }
 
             async fn migrate(&self) -> Result<()> {
+                let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 $migrator.run(&self.pool).await?;
                 Ok(())
@@ -791,6 +796,7 @@ macro_rules! impl_store {
             }
 
             async fn close(&self) {
+                let _reads = self.reads.writing();
                 // Nothing kept is handed out after closing (a closed store answers Closed).
                 drop(self.auth.writing());
                 if let Some(r) = self.readers() {
@@ -800,6 +806,7 @@ macro_rules! impl_store {
             }
 
             async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()> {
+                let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 // 1. Every reference to an object outside the document must resolve.
@@ -952,6 +959,7 @@ macro_rules! impl_store {
             }
 
             async fn create_record(&self, rec: &RecordWrite, vault: &Vault, now_ms: i64) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &rec.tenant, &rec.kind, &rec.id, s));
                 let r = sqlx::query(
@@ -992,6 +1000,7 @@ macro_rules! impl_store {
             }
 
             async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()> {
+                let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &rec.tenant, &rec.kind, &rec.id, s));
@@ -1014,7 +1023,7 @@ macro_rules! impl_store {
 
             async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>> {
                 let hash = hashing::token_hash(raw_token);
-                let key = authcache::plain_key(&hash);
+                let key = kept::plain_key(&hash);
                 let generation = self.auth.generation();
                 if let Some(Answer::Credential(c)) = self.auth.get(&key, generation) {
                     return Ok(Some(c));
@@ -1045,7 +1054,7 @@ macro_rules! impl_store {
                 let decode = |c: Option<Credential>, p: Option<Record>, o: Option<Record>| {
                     c.map(|credential| CredentialWith { credential, principal: p, other: o })
                 };
-                let key = authcache::with_key(&hash, principal, other);
+                let key = kept::with_key(&hash, principal, other);
                 let generation = self.auth.generation();
                 if let Some(Answer::With(w)) = self.auth.get(&key, generation) {
                     return Ok(Some(*w));
@@ -1100,6 +1109,7 @@ macro_rules! impl_store {
             }
 
             async fn delete_record(&self, tenant: &str, kind: &str, id: &str) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let r = sqlx::query("DELETE FROM records WHERE tenant = $1 AND kind = $2 AND id = $3")
                     .bind(tenant)
@@ -1111,6 +1121,7 @@ macro_rules! impl_store {
             }
 
             async fn rotate_secrets(&self, vault: &Vault) -> Result<u64> {
+                let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let mut total = 0u64;
                 for t in SEALED_COLUMNS {
@@ -1165,19 +1176,31 @@ macro_rules! impl_store {
             }
 
             async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>> {
-                let key = match side {
-                    NetSide::Client => "tenant",
-                    NetSide::Partner => "partner_tenant",
-                };
-                let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
-                if let Some(r) = self.readers() {
-                    return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
+                let key = read_key("net", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, id]);
+                let generation = self.reads.generation();
+                if let Some(Read::Net(c)) = self.reads.get(&key, generation) {
+                    return Ok(Some(c));
                 }
-                let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
-                Ok(match row {
-                    Some(row) => Some(net_from_row!(row)),
-                    None => None,
-                })
+                let found: Result<Option<NetConnection>> = async {
+                    let key = match side {
+                        NetSide::Client => "tenant",
+                        NetSide::Partner => "partner_tenant",
+                    };
+                    let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
+                    if let Some(r) = self.readers() {
+                        return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
+                    }
+                    let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(row) => Some(net_from_row!(row)),
+                        None => None,
+                    })
+                }
+                .await;
+                if let Ok(Some(c)) = &found {
+                    self.reads.put(key, generation, Read::Net(c.clone()));
+                }
+                found
             }
 
             async fn net_list_connections(
@@ -1188,23 +1211,36 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<Vec<NetConnection>> {
-                let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
-                if let Some(r) = self.readers() {
-                    return r
-                        .run(offset > readers::LONG_OFFSET, || {
-                            r.query_all(&q, &readers::args(&binds), |row| Ok(net_from_row!(row)))
-                        })
-                        .await;
+                let key = read_key("net-page", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]);
+                let generation = self.reads.generation();
+                if let Some(Read::NetPage(v)) = self.reads.get(&key, generation) {
+                    return Ok(v);
                 }
-                let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    out.push(net_from_row!(row));
+                let found: Result<Vec<NetConnection>> = async {
+                    let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
+                    if let Some(r) = self.readers() {
+                        return r
+                            .run(offset > readers::LONG_OFFSET, || {
+                                r.query_all(&q, &readers::args(&binds), |row| Ok(net_from_row!(row)))
+                            })
+                            .await;
+                    }
+                    let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        out.push(net_from_row!(row));
+                    }
+                    Ok(out)
                 }
-                Ok(out)
+                .await;
+                if let Ok(v) = &found {
+                    self.reads.put(key, generation, Read::NetPage(v.clone()));
+                }
+                found
             }
 
             async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()> {
+                let _reads = self.reads.writing();
                 if let Some(r) = self.readers() {
                     let (conn, jobs) = (conn.clone(), jobs.to_vec());
                     return r
@@ -1252,6 +1288,8 @@ macro_rules! impl_store {
                         .bind(id)
                         .execute(&self.pool)
                         .await?;
+                    // Read back what was just written, not what was kept before.
+                    self.reads.written();
                 }
                 self.net_get_connection(NetSide::Client, enterprise, id).await
             }
@@ -1264,6 +1302,7 @@ macro_rules! impl_store {
                 partners_connection_id: &str,
                 now_ms: i64,
             ) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let r = sqlx::query(sql::NET_INITIALIZED)
                     .bind(partners_client_id)
                     .bind(partners_connection_id)
@@ -1276,15 +1315,27 @@ macro_rules! impl_store {
             }
 
             async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>> {
-                let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
-                if let Some(r) = self.readers() {
-                    return r.query_opt(&q, &[&id], |row| Ok(ex_conn_from_row!(row)));
+                let key = read_key("ex", &[id]);
+                let generation = self.reads.generation();
+                if let Some(Read::Ex(c)) = self.reads.get(&key, generation) {
+                    return Ok(Some(c));
                 }
-                let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
-                Ok(match row {
-                    Some(row) => Some(ex_conn_from_row!(row)),
-                    None => None,
-                })
+                let found: Result<Option<ExConnection>> = async {
+                    let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
+                    if let Some(r) = self.readers() {
+                        return r.query_opt(&q, &[&id], |row| Ok(ex_conn_from_row!(row)));
+                    }
+                    let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(row) => Some(ex_conn_from_row!(row)),
+                        None => None,
+                    })
+                }
+                .await;
+                if let Ok(Some(c)) = &found {
+                    self.reads.put(key, generation, Read::Ex(c.clone()));
+                }
+                found
             }
 
             async fn ex_list_connections(
@@ -1294,32 +1345,46 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<Vec<ExConnection>> {
-                let q = format!(
-                    "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
-                     ORDER BY created_at, id LIMIT $3 OFFSET $4"
-                );
-                if let Some(r) = self.readers() {
-                    return r
-                        .run(offset > readers::LONG_OFFSET, || {
-                            r.query_all(&q, &[&tenant, &imodel_id, &limit, &offset], |row| Ok(ex_conn_from_row!(row)))
-                        })
-                        .await;
+                let key = read_key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]);
+                let generation = self.reads.generation();
+                if let Some(Read::ExPage(v)) = self.reads.get(&key, generation) {
+                    return Ok(v);
                 }
-                let rows = sqlx::query(&q).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    out.push(ex_conn_from_row!(row));
+                let found: Result<Vec<ExConnection>> = async {
+                    let q = format!(
+                        "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
+                         ORDER BY created_at, id LIMIT $3 OFFSET $4"
+                    );
+                    if let Some(r) = self.readers() {
+                        return r
+                            .run(offset > readers::LONG_OFFSET, || {
+                                r.query_all(&q, &[&tenant, &imodel_id, &limit, &offset], |row| Ok(ex_conn_from_row!(row)))
+                            })
+                            .await;
+                    }
+                    let rows = sqlx::query(&q).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        out.push(ex_conn_from_row!(row));
+                    }
+                    Ok(out)
                 }
-                Ok(out)
+                .await;
+                if let Ok(v) = &found {
+                    self.reads.put(key, generation, Read::ExPage(v.clone()));
+                }
+                found
             }
 
             async fn ex_insert_connection(&self, conn: &ExConnection) -> Result<()> {
+                let _reads = self.reads.writing();
                 let q = format!("INSERT INTO ex_connections ({EX_CONN_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)");
                 bind_ex_conn!(sqlx::query(&q), conn).execute(&self.pool).await?;
                 Ok(())
             }
 
             async fn ex_delete_connection(&self, tenant: &str, id: &str) -> Result<ExDeleted> {
+                let _reads = self.reads.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 let exists = sqlx::query("SELECT id FROM ex_connections WHERE tenant = $1 AND id = $2")
                     .bind(tenant)
@@ -1343,6 +1408,7 @@ macro_rules! impl_store {
             }
 
             async fn ex_create_run(&self, run: &ExRun, job: &NewJob) -> Result<RunCreated> {
+                let _reads = self.reads.writing();
                 let q = format!(
                     "INSERT INTO ex_runs ({EX_RUN_COLS}, active_connection) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $3)"
                 );
@@ -1428,6 +1494,7 @@ macro_rules! impl_store {
             }
 
             async fn ex_save_run(&self, run: &ExRun) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let r = sqlx::query(
                     "UPDATE ex_runs SET state = $1, result = $2, detail = $3, start_at = $4, end_at = $5, updated_at = $6, \
                      active_connection = CASE WHEN $1 = 'Completed' THEN NULL ELSE active_connection END \
@@ -1447,15 +1514,27 @@ macro_rules! impl_store {
             }
 
             async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>> {
-                let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
-                if let Some(r) = self.readers() {
-                    return r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)));
+                let key = read_key("in", &[tenant, id]);
+                let generation = self.reads.generation();
+                if let Some(Read::In(c)) = self.reads.get(&key, generation) {
+                    return Ok(Some(c));
                 }
-                let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
-                Ok(match row {
-                    Some(row) => Some(in_from_row!(row)),
-                    None => None,
-                })
+                let found: Result<Option<InConnection>> = async {
+                    let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
+                    if let Some(r) = self.readers() {
+                        return r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)));
+                    }
+                    let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(row) => Some(in_from_row!(row)),
+                        None => None,
+                    })
+                }
+                .await;
+                if let Ok(Some(c)) = &found {
+                    self.reads.put(key, generation, Read::In(c.clone()));
+                }
+                found
             }
 
             async fn in_list_connections(
@@ -1465,50 +1544,63 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<(Vec<InConnection>, i64)> {
-                let index = match filter.search.as_deref() {
-                    Some(q) => self.search_index(q).await?,
-                    None => SearchIndex::Scan,
-                };
-                if matches!(&index, SearchIndex::Candidates(c) if c.is_empty()) {
-                    return Ok((Vec::new(), 0));
+                let key = read_key("in-page", &[tenant, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]);
+                let generation = self.reads.generation();
+                if let Some(Read::InPage(v, n)) = self.reads.get(&key, generation) {
+                    return Ok((v, n));
                 }
-                // With few candidates, SQLite must start from them, not from the
-                // organisation's rows in list order (`+tenant` keeps that index out).
-                let tenant_col = if matches!(index, SearchIndex::Candidates(_)) { "+tenant" } else { "tenant" };
-                let mut binds = vec![Bind::Text(tenant.to_string())];
-                let cond = in_filter_sql(filter, &mut binds, &index);
-                let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE {tenant_col} = $1{cond}");
-                let mut page_binds = binds.iter().map(Bind::clone_bind).collect::<Vec<_>>();
-                page_binds.push(Bind::Int(limit));
-                page_binds.push(Bind::Int(offset));
-                let n = page_binds.len();
-                let q = format!(
-                    "SELECT {IN_COLS} FROM in_connections WHERE {tenant_col} = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
-                    n - 1
-                );
-                if let Some(r) = self.readers() {
-                    // A search without the index scans the organisation's connections.
-                    let scan = filter.search.is_some() && !matches!(index, SearchIndex::Candidates(_));
-                    let long = offset > readers::LONG_OFFSET || scan;
-                    return r
-                        .run(long, || {
-                            // The total, then the page (two statements, as on the sqlx path).
-                            let total: i64 =
-                                r.query_one(&count_q, &readers::args(&binds), |row| Ok(row.try_get("n")?))?;
-                            Ok((r.query_all(&q, &readers::args(&page_binds), |row| Ok(in_from_row!(row)))?, total))
-                        })
-                        .await;
+                let found: Result<(Vec<InConnection>, i64)> = async {
+                    let index = match filter.search.as_deref() {
+                        Some(q) => self.search_index(q).await?,
+                        None => SearchIndex::Scan,
+                    };
+                    if matches!(&index, SearchIndex::Candidates(c) if c.is_empty()) {
+                        return Ok((Vec::new(), 0));
+                    }
+                    // With few candidates, SQLite must start from them, not from the
+                    // organisation's rows in list order (`+tenant` keeps that index out).
+                    let tenant_col = if matches!(index, SearchIndex::Candidates(_)) { "+tenant" } else { "tenant" };
+                    let mut binds = vec![Bind::Text(tenant.to_string())];
+                    let cond = in_filter_sql(filter, &mut binds, &index);
+                    let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE {tenant_col} = $1{cond}");
+                    let mut page_binds = binds.iter().map(Bind::clone_bind).collect::<Vec<_>>();
+                    page_binds.push(Bind::Int(limit));
+                    page_binds.push(Bind::Int(offset));
+                    let n = page_binds.len();
+                    let q = format!(
+                        "SELECT {IN_COLS} FROM in_connections WHERE {tenant_col} = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
+                        n - 1
+                    );
+                    if let Some(r) = self.readers() {
+                        // A search without the index scans the organisation's connections.
+                        let scan = filter.search.is_some() && !matches!(index, SearchIndex::Candidates(_));
+                        let long = offset > readers::LONG_OFFSET || scan;
+                        return r
+                            .run(long, || {
+                                // The total, then the page (two statements, as on the sqlx path).
+                                let total: i64 =
+                                    r.query_one(&count_q, &readers::args(&binds), |row| Ok(row.try_get("n")?))?;
+                                Ok((r.query_all(&q, &readers::args(&page_binds), |row| Ok(in_from_row!(row)))?, total))
+                            })
+                            .await;
+                    }
+                    let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
+                    let rows = bind_all!(sqlx::query(&q), page_binds).fetch_all(&self.pool).await?;
+                    let mut out = Vec::with_capacity(rows.len());
+                    for row in rows {
+                        out.push(in_from_row!(row));
+                    }
+                    Ok((out, total))
                 }
-                let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
-                let rows = bind_all!(sqlx::query(&q), page_binds).fetch_all(&self.pool).await?;
-                let mut out = Vec::with_capacity(rows.len());
-                for row in rows {
-                    out.push(in_from_row!(row));
+                .await;
+                if let Ok((v, n)) = &found {
+                    self.reads.put(key, generation, Read::InPage(v.clone(), *n));
                 }
-                Ok((out, total))
+                found
             }
 
             async fn in_put_connection(&self, conn: &InConnection, event: Option<&InEvent>, jobs: &[NewJob]) -> Result<()> {
+                let _reads = self.reads.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 sqlx::query("DELETE FROM in_connections WHERE id = $1").bind(&conn.id).execute(&mut *tx).await?;
                 let q = format!(
@@ -1532,6 +1624,7 @@ macro_rules! impl_store {
                 event: Option<&InEvent>,
                 jobs: &[NewJob],
             ) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 let r = sqlx::query(
                     "UPDATE in_connections SET display_name = $1, disabled = $2, status = $3, status_message = $4, \
@@ -1575,6 +1668,7 @@ macro_rules! impl_store {
                 event: &InEvent,
                 jobs: &[NewJob],
             ) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
                 let r = match customer {
                     Some(c) => sqlx::query("DELETE FROM in_connections WHERE tenant = $1 AND id = $2 AND customer_id = $3")
@@ -1601,6 +1695,7 @@ macro_rules! impl_store {
             }
 
             async fn in_try_lock(&self, tenant: &str, id: &str, owner: &str, until_ms: i64, now_ms: i64) -> Result<bool> {
+                let _reads = self.reads.writing();
                 let r = sqlx::query(
                     "UPDATE in_connections SET lock_owner = $1, lock_until = $2 \
                      WHERE tenant = $3 AND id = $4 AND (lock_until IS NULL OR lock_until < $5 OR lock_owner = $1)",
@@ -1616,6 +1711,7 @@ macro_rules! impl_store {
             }
 
             async fn in_unlock(&self, tenant: &str, id: &str, owner: &str) -> Result<()> {
+                let _reads = self.reads.writing();
                 sqlx::query("UPDATE in_connections SET lock_owner = NULL, lock_until = NULL WHERE tenant = $1 AND id = $2 AND lock_owner = $3")
                     .bind(tenant)
                     .bind(id)

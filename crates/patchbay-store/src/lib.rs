@@ -5,8 +5,8 @@
 //! transaction start differ. One behavioural test suite (`tests/store.rs`)
 //! runs against both.
 
-pub mod authcache;
 mod backend;
+pub mod kept;
 mod readers;
 pub mod testing;
 pub mod worker;

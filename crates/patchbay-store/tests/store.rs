@@ -488,7 +488,7 @@ fn seeded_id() -> String {
 }
 
 store_test!(kept_credential_lookups_follow_every_write, |store, url| {
-    // Lookups are kept for a moment (authcache.rs); every write through the
+    // Lookups are kept for a moment (kept.rs); every write through the
     // store is seen by the next lookup, another process's within the TTL.
     apply(&store, DOC, 1).await.unwrap();
     let net_user = ("network", kind::NET_USER);
@@ -531,7 +531,7 @@ store_test!(kept_credential_lookups_follow_every_write, |store, url| {
     apply(&other, r#"{"network":{"users":[{"id":"user-alice","enterprises":["ent-acme"],"tokens":[]}]}}"#, 6)
         .await
         .unwrap();
-    tokio::time::sleep(patchbay_store::authcache::TTL + Duration::from_millis(50)).await;
+    tokio::time::sleep(patchbay_store::kept::TTL + Duration::from_millis(50)).await;
     assert!(lookup().await.is_none());
     other.close().await;
 });
@@ -662,4 +662,67 @@ store_test!(connection_search_finds_exactly_the_substring_matches, |store, _url|
     assert_eq!(store.in_list_connections("org_a", &f("100%"), 10, 0).await.unwrap().1, 0);
     let (page, total) = store.in_list_connections("org_a", &f("cus_zed"), 10, 0).await.unwrap();
     assert_eq!((page[0].id.as_str(), total), ("conn_slack_beta%_02", 1));
+});
+
+store_test!(kept_connection_reads_follow_every_write, |store, url| {
+    // Connection reads are kept for a moment on SQLite (kept.rs): every write
+    // through the store is seen by the next read, another process's within the
+    // TTL. (PostgreSQL keeps none; the same answers hold there.)
+    apply(&store, DOC, 1).await.unwrap();
+    let id = seeded_id();
+    let get = || async { store.net_get_connection(NetSide::Client, "ent-acme", &seeded_id()).await.unwrap().unwrap() };
+    let everything = NetConnectionFilter::default();
+    let page = || async { store.net_list_connections(NetSide::Partner, "ent-acme", &everything, 10, 0).await.unwrap() };
+    assert_eq!(get().await.name, "Desk 1");
+    assert_eq!(page().await.len(), 1);
+    // Renamed: the update's own read-back, the get and the page all see it.
+    let updated = store.net_update_connection("ent-acme", &id, Some("Desk 2"), None, 2).await.unwrap().unwrap();
+    assert_eq!(updated.name, "Desk 2");
+    assert_eq!(get().await.name, "Desk 2");
+    assert_eq!(page().await[0].name, "Desk 2");
+    assert!(store.net_mark_initialized("ent-acme", &id, "pc-1", "pconn-1", 3).await.unwrap());
+    assert!(get().await.initialized);
+    assert!(page().await[0].initialized);
+    // A new connection appears in the kept page at once.
+    let mut second = get().await;
+    second.id = "6f1c2a3e-0000-4000-8000-0000000000bb".into();
+    second.nonce = "n-kept".into();
+    store.net_insert_connection(&second, &[]).await.unwrap();
+    assert_eq!(page().await.len(), 2);
+
+    // Integrations: get and page (with its total) follow updates and deletes.
+    let c = in_conn("org_kept", "conn_kept_1", "github", None, 10);
+    store.in_put_connection(&c, None, &[]).await.unwrap();
+    let in_get = || async { store.in_get_connection("org_kept", "conn_kept_1").await.unwrap() };
+    let in_page =
+        || async { store.in_list_connections("org_kept", &patchbay_store::InFilter::default(), 10, 0).await.unwrap() };
+    assert_eq!(in_get().await.unwrap().display_name.as_deref(), Some("display conn_kept_1"));
+    assert_eq!(in_page().await.1, 1);
+    let mut changed = c.clone();
+    changed.display_name = Some("renamed".into());
+    changed.version = 2;
+    assert!(store.in_update_connection(&changed, 1, None, &[]).await.unwrap());
+    assert_eq!(in_get().await.unwrap().display_name.as_deref(), Some("renamed"));
+    assert_eq!(in_page().await.0[0].display_name.as_deref(), Some("renamed"));
+    let event = patchbay_store::InEvent {
+        tenant: "org_kept".into(),
+        id: "evt_kept".into(),
+        name: "connection.deleted".into(),
+        data: json!({}),
+        customer_id: None,
+        ts: 11,
+    };
+    assert!(store.in_delete_connection("org_kept", "conn_kept_1", None, &event, &[]).await.unwrap());
+    assert!(in_get().await.is_none());
+    assert_eq!(in_page().await, (vec![], 0));
+    // Put back, then changed by another process (a second store on the same
+    // database): seen once the kept read is older than the TTL.
+    store.in_put_connection(&c, None, &[]).await.unwrap();
+    assert_eq!(in_get().await.unwrap().version, 1);
+    let other = open(url).await;
+    assert!(other.in_update_connection(&changed, 1, None, &[]).await.unwrap());
+    tokio::time::sleep(patchbay_store::kept::TTL + Duration::from_millis(50)).await;
+    assert_eq!(in_get().await.unwrap().display_name.as_deref(), Some("renamed"));
+    assert_eq!(in_page().await.0[0].version, 2);
+    other.close().await;
 });

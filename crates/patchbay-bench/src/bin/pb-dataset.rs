@@ -29,9 +29,10 @@ struct Args {
     /// `id:base64` master keys (the server must be started with the same).
     #[arg(long)]
     master_keys: String,
-    /// Also write the write-path scenarios' requests here (`connect.tsv`,
-    /// `create-run.tsv`: one `METHOD<TAB>PATH<TAB>BODY` line per request, each
-    /// usable once) for `bench/wrk-requests.lua`.
+    /// Also write the request files of the scenarios whose every request
+    /// differs here (`connect.tsv`, `create-run.tsv`: each usable once;
+    /// `get-spread.tsv`: gets over many connections), one
+    /// `METHOD<TAB>PATH<TAB>BODY` line per request, for `bench/wrk-requests.lua`.
     #[arg(long)]
     requests_dir: Option<std::path::PathBuf>,
     /// Connect to Partner requests to write (each a fresh nonce, signed).
@@ -225,6 +226,19 @@ async fn write_requests(dir: &std::path::Path, a: &Args, vault: &Vault) -> anyho
     let body = json!({"exportType": "IFC", "ifcVersion": "IFC4.3"});
     for i in 0..a.connections {
         writeln!(out, "POST\t/export/connections/exc-bench-{i}/runs\t{body}")?;
+    }
+    out.flush()?;
+    // Gets spread over up to 100,000 different Network connections (every
+    // k-th of the N, visited in a scrambled fixed order), so that reads kept
+    // in process rarely serve them: the store's own cost per get.
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("get-spread.tsv"))?);
+    let m = a.connections.min(100_000);
+    let step = a.connections / m.max(1);
+    for j in 0..m {
+        // 7,919 is prime and divides no m: j -> (7919 j + 13) mod m is a permutation.
+        let i = ((7919 * j + 13) % m) * step;
+        let id = derived_uuid("bench-net", &i.to_string());
+        writeln!(out, "GET\t/api/network/v1/enterprises/ent-{}/clients/connections/{id}\t", i % a.tenants)?;
     }
     out.flush()?;
     Ok(())

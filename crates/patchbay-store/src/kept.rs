@@ -1,0 +1,279 @@
+//! Reads kept for a moment.
+//!
+//! Two kinds of answers are kept per process and handed out again while they are
+//! still true:
+//!
+//! - **Token lookups** ([`crate::Store::find_credential`],
+//!   [`crate::Store::find_credential_with`]): every authenticated request starts
+//!   with one, a read of the credential and of the records it names. Kept on both
+//!   backends.
+//! - **Connection reads** (get-by-id and list pages of the three faces): kept on
+//!   SQLite only, where one process owns the file (operations.md). PostgreSQL is
+//!   shared by replicas and would need invalidation across them, which is not
+//!   built, so its connection reads always go to the database.
+//!
+//! The rules are the same for both:
+//!
+//! - Every write through this store that can change an answer bumps the kind's
+//!   generation when it returns (committed or not), and an answer is only reused
+//!   under the generation it was read under. The generation is taken *before*
+//!   the read, so a write that commits while a read is in flight leaves that
+//!   read's answer already stale: a process never serves anything older than its
+//!   own last write.
+//! - Writes by another process (another replica on PostgreSQL, a CLI command on
+//!   the same SQLite file) are seen after at most [`TTL`].
+//! - Absent answers (unknown tokens, missing connections) are not kept: a flood
+//!   of misses cannot fill memory, and what another process creates is seen at
+//!   once. At most a fixed weight is kept (a lookup or a connection weighs one, a
+//!   page one per item), all dropped when it fills.
+//!
+//! The answers hold what the database holds: token hashes and records with
+//! secrets still sealed; never a plaintext token or secret.
+
+use std::collections::HashMap;
+use std::sync::Mutex;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection};
+
+/// How long another process's write may go unseen.
+pub const TTL: Duration = Duration::from_secs(1);
+/// Token lookups kept at most.
+const MAX_LOOKUPS: usize = 10_000;
+/// Connections kept at most (alone or in pages).
+const MAX_CONNECTIONS: usize = 10_000;
+
+/// A kept token lookup.
+#[derive(Debug, Clone)]
+pub(crate) enum Answer {
+    Credential(Credential),
+    With(Box<CredentialWith>),
+}
+
+/// A kept connection read.
+#[derive(Debug, Clone)]
+pub(crate) enum Read {
+    Net(NetConnection),
+    Ex(ExConnection),
+    In(InConnection),
+    NetPage(Vec<NetConnection>),
+    ExPage(Vec<ExConnection>),
+    InPage(Vec<InConnection>, i64),
+}
+
+/// Something that can be kept, and how much of the bound it takes.
+pub(crate) trait Weigh: Clone {
+    fn weight(&self) -> usize;
+}
+
+impl Weigh for Answer {
+    fn weight(&self) -> usize {
+        1
+    }
+}
+
+impl Weigh for Read {
+    fn weight(&self) -> usize {
+        1 + match self {
+            Read::Net(_) | Read::Ex(_) | Read::In(_) => 0,
+            Read::NetPage(v) => v.len(),
+            Read::ExPage(v) => v.len(),
+            Read::InPage(v, _) => v.len(),
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Entry<V> {
+    generation: u64,
+    at: Instant,
+    answer: V,
+}
+
+#[derive(Debug)]
+struct Entries<V> {
+    map: HashMap<Vec<u8>, Entry<V>>,
+    weight: usize,
+}
+
+/// Answers of one kind, under one generation.
+#[derive(Debug)]
+pub(crate) struct Kept<V> {
+    /// Off: nothing is kept (`get` misses, `put` drops).
+    enabled: bool,
+    max_weight: usize,
+    generation: AtomicU64,
+    entries: Mutex<Entries<V>>,
+}
+
+/// Token lookups.
+pub(crate) type AuthCache = Kept<Answer>;
+/// Connection reads.
+pub(crate) type ReadCache = Kept<Read>;
+
+impl Default for AuthCache {
+    fn default() -> Self {
+        Kept::new(true, MAX_LOOKUPS)
+    }
+}
+
+impl ReadCache {
+    /// Connection reads, kept or not (`enabled`: the backend is one process's).
+    pub(crate) fn connections(enabled: bool) -> Self {
+        Kept::new(enabled, MAX_CONNECTIONS)
+    }
+}
+
+impl<V: Weigh> Kept<V> {
+    fn new(enabled: bool, max_weight: usize) -> Self {
+        Kept {
+            enabled,
+            max_weight,
+            generation: AtomicU64::new(0),
+            entries: Mutex::new(Entries { map: HashMap::new(), weight: 0 }),
+        }
+    }
+
+    /// The generation to read under: take it before reading the database.
+    pub(crate) fn generation(&self) -> u64 {
+        self.generation.load(Ordering::Acquire)
+    }
+
+    /// The answer kept for `key`, if read under `generation` less than [`TTL`] ago.
+    pub(crate) fn get(&self, key: &[u8], generation: u64) -> Option<V> {
+        if !self.enabled {
+            return None;
+        }
+        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let e = entries.map.get(key)?;
+        (e.generation == generation && e.at.elapsed() < TTL).then(|| e.answer.clone())
+    }
+
+    /// Keeps `answer`, read under `generation` (not if that is already past, or
+    /// if it alone would fill the bound).
+    pub(crate) fn put(&self, key: Vec<u8>, generation: u64, answer: V) {
+        let weight = answer.weight();
+        if !self.enabled || weight > self.max_weight || generation != self.generation() {
+            return;
+        }
+        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some(old) = entries.map.remove(&key) {
+            entries.weight -= old.answer.weight();
+        }
+        if entries.weight + weight > self.max_weight {
+            entries.map.clear();
+            entries.weight = 0;
+        }
+        entries.weight += weight;
+        entries.map.insert(key, Entry { generation, at: Instant::now(), answer });
+    }
+
+    /// Marks every kept answer stale when dropped: hold one across a write.
+    pub(crate) fn writing(&self) -> Bump<'_, V> {
+        Bump(self)
+    }
+
+    /// Marks every kept answer stale now (a write has just committed).
+    pub(crate) fn written(&self) {
+        drop(self.writing());
+    }
+}
+
+/// Bumps the generation when dropped, after the write it spans (whichever way
+/// that write ends).
+pub(crate) struct Bump<'a, V: Weigh>(&'a Kept<V>);
+
+impl<V: Weigh> Drop for Bump<'_, V> {
+    fn drop(&mut self) {
+        self.0.generation.fetch_add(1, Ordering::AcqRel);
+        if self.0.enabled {
+            let mut entries = self.0.entries.lock().unwrap_or_else(|e| e.into_inner());
+            entries.map.clear();
+            entries.weight = 0;
+        }
+    }
+}
+
+/// The key of a [`crate::Store::find_credential_with`] answer.
+pub(crate) fn with_key(hash: &[u8], principal: (&str, &str), other: Option<(&str, &str, &str)>) -> Vec<u8> {
+    let (t, k, i) = other.unwrap_or(("", "", ""));
+    let mut key = [b"w\x1f", hash].concat();
+    // Unit separators between the names: distinct lookups never share a key.
+    for part in [principal.0, principal.1, t, k, i] {
+        key.push(0x1f);
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+/// The key of a [`crate::Store::find_credential`] answer.
+pub(crate) fn plain_key(hash: &[u8]) -> Vec<u8> {
+    [b"c\x1f", hash].concat()
+}
+
+/// The key of a connection read: what was read (`what`) and the values that
+/// chose it, each length-prefixed so that no two reads share a key.
+pub(crate) fn read_key(what: &str, parts: &[&str]) -> Vec<u8> {
+    let mut key = Vec::with_capacity(what.len() + parts.iter().map(|p| p.len() + 4).sum::<usize>());
+    key.extend_from_slice(what.as_bytes());
+    for part in parts {
+        key.extend_from_slice(&(part.len() as u32).to_le_bytes());
+        key.extend_from_slice(part.as_bytes());
+    }
+    key
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cred() -> Credential {
+        Credential {
+            face: "network".into(),
+            principal_kind: "user".into(),
+            principal_id: "u".into(),
+            tenant: "t".into(),
+            scopes: vec![],
+        }
+    }
+
+    #[test]
+    fn answers_last_until_a_write_or_the_ttl() {
+        let c = AuthCache::default();
+        let g = c.generation();
+        c.put(plain_key(b"h"), g, Answer::Credential(cred()));
+        assert!(matches!(c.get(&plain_key(b"h"), g), Some(Answer::Credential(x)) if x == cred()));
+        assert!(c.get(&plain_key(b"other"), g).is_none());
+        // A write ends: what was read before it is not handed out again.
+        drop(c.writing());
+        assert!(c.get(&plain_key(b"h"), c.generation()).is_none());
+        // An answer read under an older generation (a write committed while it
+        // was read) is never served, even if it is put after the write.
+        c.put(plain_key(b"h"), g, Answer::Credential(cred()));
+        assert!(c.get(&plain_key(b"h"), c.generation()).is_none());
+        // Aged past the TTL.
+        let g = c.generation();
+        c.entries.lock().unwrap().map.insert(
+            plain_key(b"old"),
+            Entry { generation: g, at: Instant::now() - TTL, answer: Answer::Credential(cred()) },
+        );
+        assert!(c.get(&plain_key(b"old"), g).is_none());
+    }
+
+    #[test]
+    fn bounded() {
+        let c = AuthCache::default();
+        for i in 0..MAX_LOOKUPS + 5 {
+            c.put(plain_key(i.to_string().as_bytes()), 0, Answer::Credential(cred()));
+        }
+        assert!(c.entries.lock().unwrap().map.len() <= MAX_LOOKUPS);
+    }
+
+    #[test]
+    fn keys_do_not_collide() {
+        assert_ne!(with_key(b"h", ("a", "b"), None), with_key(b"h", ("a", "b"), Some(("", "", "x"))));
+        assert_ne!(with_key(b"h", ("ab", ""), None), with_key(b"h", ("a", "b"), None));
+        assert_ne!(plain_key(b"h"), with_key(b"h", ("", ""), None));
+    }
+}
