@@ -199,15 +199,85 @@ pub fn derived_uuid(namespace: &str, name: &str) -> String {
 
 /// ISO 8601 UTC with milliseconds, as BitGo renders timestamps.
 pub fn timestamp(ms: i64) -> String {
-    chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
-        .unwrap_or_default()
-        .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+    let mut buf = [0u8; 24];
+    match format_millis(ms, &mut buf) {
+        Some(s) => s.to_string(),
+        None => chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+            .unwrap_or_default()
+            .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
+    }
+}
+
+/// [`timestamp`] for years 0 to 9999 (`YYYY-MM-DDTHH:MM:SS.mmmZ`), written
+/// into `buf` without allocating; `None` for other years (chrono then writes
+/// a sign and more digits). A list page renders two per connection.
+fn format_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
+    use chrono::{Datelike, Timelike};
+    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap_or_default();
+    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
+    let mut put = |at: usize, width: usize, mut v: u32| {
+        for i in (at..at + width).rev() {
+            buf[i] = b'0' + (v % 10) as u8;
+            v /= 10;
+        }
+    };
+    put(0, 4, year);
+    put(5, 2, t.month());
+    put(8, 2, t.day());
+    put(11, 2, t.hour());
+    put(14, 2, t.minute());
+    put(17, 2, t.second());
+    put(20, 3, t.timestamp_subsec_millis());
+    for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')] {
+        buf[at] = c;
+    }
+    std::str::from_utf8(buf).ok()
+}
+
+/// Milliseconds since the epoch, serialised as [`timestamp`] writes them.
+#[derive(Debug, Clone, Copy)]
+pub struct Millis(pub i64);
+
+impl serde::Serialize for Millis {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let mut buf = [0u8; 24];
+        match format_millis(self.0, &mut buf) {
+            Some(s) => serializer.serialize_str(s),
+            None => serializer.serialize_str(&timestamp(self.0)),
+        }
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn timestamps_as_chrono_writes_them() {
+        let chrono = |ms: i64| {
+            chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
+                .unwrap_or_default()
+                .to_rfc3339_opts(chrono::SecondsFormat::Millis, true)
+        };
+        assert_eq!(timestamp(1_767_225_600_001), "2026-01-01T00:00:00.001Z");
+        assert_eq!(timestamp(-1), "1969-12-31T23:59:59.999Z");
+        let mut ms: i64 = 0x2545_f491_4f6c_dd1d;
+        let fixed = [0, -1, 1, 951_782_400_000, 253_402_300_799_999, 253_402_300_800_000, -62_167_219_200_000];
+        let mut cases = fixed.to_vec();
+        cases.extend([-62_167_219_200_001, i64::MAX, i64::MIN]);
+        for _ in 0..20_000 {
+            // xorshift, spread over years -300 to 12,000
+            ms ^= ms << 13;
+            ms ^= ms >> 7;
+            ms ^= ms << 17;
+            cases.push(ms.rem_euclid(388_000_000_000_000) - 72_000_000_000_000);
+        }
+        for ms in cases {
+            assert_eq!(timestamp(ms), chrono(ms), "{ms}");
+            assert_eq!(serde_json::to_value(Millis(ms)).unwrap(), serde_json::Value::String(chrono(ms)), "{ms}");
+        }
+    }
 
     fn obj(v: Value) -> Map<String, Value> {
         v.as_object().unwrap().clone()

@@ -14,8 +14,8 @@ use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePo
 
 use crate::{
     Backend, Credential, CredentialWith, ExConnection, ExDeleted, ExRun, InConnection, InCustomerRow, InEvent,
-    InFilter, Job, JobStat, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite, Result,
-    RunCreated, Store, StoreError,
+    InFilter, Job, JobStat, JobState, NetConnection, NetConnectionFilter, NetSide, NewJob, Page, Record, RecordWrite,
+    Result, RunCreated, Store, StoreError,
 };
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
@@ -1210,13 +1210,13 @@ macro_rules! impl_store {
                 filter: &NetConnectionFilter,
                 limit: i64,
                 offset: i64,
-            ) -> Result<Vec<NetConnection>> {
+            ) -> Result<Page<NetConnection>> {
                 let key = read_key("net-page", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]);
                 let generation = self.reads.generation();
                 if let Some(Read::NetPage(v)) = self.reads.get(&key, generation) {
                     return Ok(v);
                 }
-                let found: Result<Vec<NetConnection>> = async {
+                let found: Result<Page<NetConnection>> = async {
                     let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
                     if let Some(r) = self.readers() {
                         return r
@@ -1232,9 +1232,10 @@ macro_rules! impl_store {
                     }
                     Ok(out)
                 }
-                .await;
+                .await
+                .map(Arc::new);
                 if let Ok(v) = &found {
-                    self.reads.put(key, generation, Read::NetPage(v.clone()));
+                    self.reads.put(key, generation, Read::NetPage(Arc::clone(v)));
                 }
                 found
             }
@@ -1344,13 +1345,13 @@ macro_rules! impl_store {
                 imodel_id: &str,
                 limit: i64,
                 offset: i64,
-            ) -> Result<Vec<ExConnection>> {
+            ) -> Result<Page<ExConnection>> {
                 let key = read_key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]);
                 let generation = self.reads.generation();
                 if let Some(Read::ExPage(v)) = self.reads.get(&key, generation) {
                     return Ok(v);
                 }
-                let found: Result<Vec<ExConnection>> = async {
+                let found: Result<Page<ExConnection>> = async {
                     let q = format!(
                         "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
                          ORDER BY created_at, id LIMIT $3 OFFSET $4"
@@ -1369,9 +1370,10 @@ macro_rules! impl_store {
                     }
                     Ok(out)
                 }
-                .await;
+                .await
+                .map(Arc::new);
                 if let Ok(v) = &found {
-                    self.reads.put(key, generation, Read::ExPage(v.clone()));
+                    self.reads.put(key, generation, Read::ExPage(Arc::clone(v)));
                 }
                 found
             }
@@ -1543,13 +1545,13 @@ macro_rules! impl_store {
                 filter: &InFilter,
                 limit: i64,
                 offset: i64,
-            ) -> Result<(Vec<InConnection>, i64)> {
+            ) -> Result<(Page<InConnection>, i64)> {
                 let key = read_key("in-page", &[tenant, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]);
                 let generation = self.reads.generation();
                 if let Some(Read::InPage(v, n)) = self.reads.get(&key, generation) {
                     return Ok((v, n));
                 }
-                let found: Result<(Vec<InConnection>, i64)> = async {
+                let found: Result<(Page<InConnection>, i64)> = async {
                     let index = match filter.search.as_deref() {
                         Some(q) => self.search_index(q).await?,
                         None => SearchIndex::Scan,
@@ -1592,9 +1594,10 @@ macro_rules! impl_store {
                     }
                     Ok((out, total))
                 }
-                .await;
+                .await
+                .map(|(v, n)| (Arc::new(v), n));
                 if let Ok((v, n)) = &found {
-                    self.reads.put(key, generation, Read::InPage(v.clone(), *n));
+                    self.reads.put(key, generation, Read::InPage(Arc::clone(v), *n));
                 }
                 found
             }

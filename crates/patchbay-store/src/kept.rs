@@ -35,7 +35,7 @@ use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection};
+use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection, Page};
 
 /// How long another process's write may go unseen.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -57,9 +57,9 @@ pub(crate) enum Read {
     Net(NetConnection),
     Ex(ExConnection),
     In(InConnection),
-    NetPage(Vec<NetConnection>),
-    ExPage(Vec<ExConnection>),
-    InPage(Vec<InConnection>, i64),
+    NetPage(Page<NetConnection>),
+    ExPage(Page<ExConnection>),
+    InPage(Page<InConnection>, i64),
 }
 
 /// Something that can be kept, and how much of the bound it takes.

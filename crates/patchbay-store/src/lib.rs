@@ -44,6 +44,10 @@ pub enum StoreError {
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;
 
+/// A page of connections, shared: a page kept by the store (kept.rs) is handed
+/// out without copying it.
+pub type Page<T> = std::sync::Arc<Vec<T>>;
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Backend {
     Sqlite,
@@ -385,7 +389,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &NetConnectionFilter,
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<NetConnection>>;
+    ) -> Result<Page<NetConnection>>;
     /// Inserts a new connection and its jobs in one transaction;
     /// `Conflict("nonce")` when the client already used the nonce.
     async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()>;
@@ -416,7 +420,7 @@ pub trait Store: Send + Sync + 'static {
         imodel_id: &str,
         limit: i64,
         offset: i64,
-    ) -> Result<Vec<ExConnection>>;
+    ) -> Result<Page<ExConnection>>;
     async fn ex_insert_connection(&self, conn: &ExConnection) -> Result<()>;
     /// Deletes a connection and its runs, unless a run is active.
     async fn ex_delete_connection(&self, tenant: &str, id: &str) -> Result<ExDeleted>;
@@ -436,7 +440,7 @@ pub trait Store: Send + Sync + 'static {
         filter: &InFilter,
         limit: i64,
         offset: i64,
-    ) -> Result<(Vec<InConnection>, i64)>;
+    ) -> Result<(Page<InConnection>, i64)>;
     /// Inserts (or replaces) a connection, its event and the event's jobs in one transaction.
     async fn in_put_connection(&self, conn: &InConnection, event: Option<&InEvent>, jobs: &[NewJob]) -> Result<()>;
     /// Writes a connection whose stored version is still `expected_version`, with its event.

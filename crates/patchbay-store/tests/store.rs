@@ -417,8 +417,8 @@ async fn in_memory_sqlite_pages_match_the_file_readers() {
         let net = store.net_list_connections(NetSide::Client, "ent-acme", &Default::default(), 10, 0).await.unwrap();
         let (ins, total) =
             store.in_list_connections("org_demo", &patchbay_store::InFilter::default(), 10, 0).await.unwrap();
-        let net: Vec<_> = net.into_iter().map(|c| (c.id, c.name, c.active, c.created_at)).collect();
-        let ins: Vec<_> = ins.into_iter().map(|c| (c.id, c.customer_id, c.version, c.updated_at)).collect();
+        let net: Vec<_> = net.iter().cloned().map(|c| (c.id, c.name, c.active, c.created_at)).collect();
+        let ins: Vec<_> = ins.iter().cloned().map(|c| (c.id, c.customer_id, c.version, c.updated_at)).collect();
         assert_eq!((net.len(), ins.len(), total), (1, 1, 1));
         pages.push((net, ins));
     }
@@ -631,14 +631,14 @@ store_test!(connection_search_finds_exactly_the_substring_matches, |store, _url|
     for q in queries {
         let f = patchbay_store::InFilter { search: Some(q.to_string()), ..Default::default() };
         let (page, total) = store.in_list_connections("org_a", &f, 2_000, 0).await.unwrap();
-        let got: Vec<_> = page.into_iter().map(|c| c.id).collect();
+        let got: Vec<_> = page.iter().map(|c| c.id.clone()).collect();
         let want = expect("org_a", q);
         if q.is_ascii() || !want.is_empty() {
             assert_eq!((&got, total), (&want, want.len() as i64), "search {q:?}");
         }
         // A page of the same search, for the ordering and the total.
         let (page, total) = store.in_list_connections("org_a", &f, 3, 1).await.unwrap();
-        let got: Vec<_> = page.into_iter().map(|c| c.id).collect();
+        let got: Vec<_> = page.iter().map(|c| c.id.clone()).collect();
         if q.is_ascii() {
             let want_page: Vec<_> = want.iter().skip(1).take(3).cloned().collect();
             assert_eq!((got, total), (want_page, want.len() as i64), "page of search {q:?}");
@@ -714,7 +714,7 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     };
     assert!(store.in_delete_connection("org_kept", "conn_kept_1", None, &event, &[]).await.unwrap());
     assert!(in_get().await.is_none());
-    assert_eq!(in_page().await, (vec![], 0));
+    assert_eq!(in_page().await, (Arc::new(vec![]), 0));
     // Put back, then changed by another process (a second store on the same
     // database): seen once the kept read is older than the TTL.
     store.in_put_connection(&c, None, &[]).await.unwrap();

@@ -335,7 +335,7 @@ fn run_json(r: &ExRun) -> Result<wire::Run, ExError> {
 }
 
 fn typed<T: serde::Serialize>(status: StatusCode, v: T) -> ExResult {
-    Ok((status, axum::Json(v)).into_response())
+    Ok(crate::face::json_response(status, &v))
 }
 
 /// The connection (404) that the user may `perm` (403).
@@ -394,14 +394,13 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     if !user.can(&model.tenant, "read") {
         return Err(ExError::forbidden());
     }
-    let mut rows = state.store.ex_list_connections(&model.tenant, &imodel, top + 1, skip).await?;
+    let rows = state.store.ex_list_connections(&model.tenant, &imodel, top + 1, skip).await?;
     let more = rows.len() as i64 > top;
-    rows.truncate(top as usize);
     let base = base_url(&state, &headers);
     typed(
         StatusCode::OK,
         wire::ConnectionsPage {
-            connections: rows.iter().map(|c| connection_json(c, &base)).collect(),
+            connections: rows.iter().take(top as usize).map(|c| connection_json(c, &base)).collect(),
             links: page_links(&format!("{base}/export/connections?imodelId={imodel}"), top, skip, more),
         },
     )

@@ -139,7 +139,7 @@ impl IntoResponse for InError {
 type InResult = Result<Response, InError>;
 
 fn typed<T: serde::Serialize>(v: T) -> InResult {
-    Ok(axum::Json(v).into_response())
+    Ok(crate::face::json_response(StatusCode::OK, &v))
 }
 
 // ---------------------------------------------------------------- routes --
@@ -576,17 +576,18 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     };
     let (rows, total) = state.store.in_list_connections(&org, &filter, limit, offset).await?;
     let need = need_for(&state, &policy);
-    let items: Vec<Result<wire::Connection, InError>> = futures_util::stream::iter(rows)
-        .map(|c| {
-            let state = state.clone();
+    let items: Vec<Result<wire::Connection, InError>> = futures_util::stream::iter(0..rows.len())
+        .map(|i| {
+            let (state, rows) = (state.clone(), std::sync::Arc::clone(&rows));
             async move {
+                let c = &rows[i];
                 if !include {
-                    return Ok(connection_json(&c, None, expand));
+                    return Ok(connection_json(c, None, expand));
                 }
-                let s = open_settings(&state, &c)?;
+                let s = open_settings(&state, c)?;
                 let (c, s) = match need {
-                    Some(n) => refresh::refresh(&state, c, s, n).await?,
-                    None => (c, s),
+                    Some(n) => refresh::refresh(&state, c.clone(), s, n).await?,
+                    None => (c.clone(), s),
                 };
                 Ok(connection_json(&c, Some(&s), expand))
             }

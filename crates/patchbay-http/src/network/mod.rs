@@ -16,7 +16,7 @@ use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use patchbay_core::network::{self as rules, check_connection_key, signing_payload, timestamp};
+use patchbay_core::network::{self as rules, Millis, check_connection_key, signing_payload, timestamp};
 use patchbay_core::seed::kind;
 use patchbay_store::{NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite, StoreError};
 use serde_json::{Map, Value, json};
@@ -192,27 +192,52 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, NetError> {
 
 // -------------------------------------------------------------- rendering --
 
-/// The Connection object (V1ConnectionOutput).
-pub fn connection_json(c: NetConnection) -> wire::Connection {
-    wire::Connection {
-        created_at: timestamp(c.created_at),
-        updated_at: timestamp(c.updated_at),
-        id: c.id,
-        name: c.name,
-        client_id: c.client_id,
-        partner_id: c.partner_id,
-        network_account_id: c.network_account_id,
-        active: c.active,
-        proof: c.proof,
-        nonce: c.nonce,
-        partners_connection_id: c.partners_connection_id,
-        partners_client_id: c.partners_client_id,
-        initialized: c.initialized,
+/// The Connection object (V1ConnectionOutput), written straight from the stored
+/// connection: the fields and order of [`wire::Connection`] (which documents
+/// it in the OpenAPI document), without copying a string (a list page writes a
+/// hundred).
+pub struct ConnectionOut<'a>(pub &'a NetConnection);
+
+impl serde::Serialize for ConnectionOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let c = self.0;
+        let mut s = serializer.serialize_struct("Connection", 13)?;
+        s.serialize_field("id", &c.id)?;
+        s.serialize_field("name", &c.name)?;
+        s.serialize_field("clientId", &c.client_id)?;
+        s.serialize_field("partnerId", &c.partner_id)?;
+        s.serialize_field("networkAccountId", &c.network_account_id)?;
+        s.serialize_field("createdAt", &Millis(c.created_at))?;
+        s.serialize_field("updatedAt", &Millis(c.updated_at))?;
+        s.serialize_field("active", &c.active)?;
+        s.serialize_field("proof", &c.proof)?;
+        s.serialize_field("nonce", &c.nonce)?;
+        s.serialize_field("partnersConnectionId", &c.partners_connection_id)?;
+        s.serialize_field("partnersClientId", &c.partners_client_id)?;
+        s.serialize_field("initialized", &c.initialized)?;
+        s.end()
     }
 }
 
+/// `{"connection": …}` (wire::ConnectionEnvelope).
+#[derive(serde::Serialize)]
+struct OneOut<'a> {
+    connection: ConnectionOut<'a>,
+}
+
+/// `{"connections": […]}` (wire::ConnectionsEnvelope).
+#[derive(serde::Serialize)]
+struct ManyOut<'a> {
+    connections: Vec<ConnectionOut<'a>>,
+}
+
+fn connection_out(conn: &NetConnection) -> NetResult {
+    typed(OneOut { connection: ConnectionOut(conn) })
+}
+
 fn typed<T: serde::Serialize>(v: T) -> NetResult {
-    Ok(axum::Json(v).into_response())
+    Ok(crate::face::json_response(StatusCode::OK, &v))
 }
 
 fn partner_trust_org(p: &Record) -> String {
@@ -266,7 +291,7 @@ async fn list(
         }
     }
     let rows = state.store.net_list_connections(side, &caller.enterprise.id, &filter, limit, offset).await?;
-    typed(wire::ConnectionsEnvelope { connections: rows.into_iter().map(connection_json).collect() })
+    typed(ManyOut { connections: rows.iter().map(ConnectionOut).collect() })
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections", operation_id = "v1PartnerConnectionsGetRoute", tag = "Partner Activation",
@@ -308,7 +333,7 @@ async fn get_one(state: AppState, headers: HeaderMap, ent: String, id: String, s
         .net_get_connection(side, &caller.enterprise.id, &id)
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
-    typed(wire::ConnectionEnvelope { connection: connection_json(conn) })
+    connection_out(&conn)
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections/{connectionId}", operation_id = "v1PartnerConnectionGetRoute", tag = "Partner Activation",
@@ -576,7 +601,7 @@ async fn connect(
         Err(e) => return Err(e.into()),
     }
     tracing::info!(connection = %id, enterprise = %conn.tenant, partner = %conn.partner_id, "connection created");
-    typed(wire::ConnectionEnvelope { connection: connection_json(conn) })
+    connection_out(&conn)
 }
 
 #[utoipa::path(put, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}", operation_id = "v1ClientConnectionPutRoute", tag = "Client Activation",
@@ -608,7 +633,7 @@ async fn update_connection(
         .net_update_connection(&caller.enterprise.id, &id, name.as_deref(), active, state.clock.now_ms())
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
-    typed(wire::ConnectionEnvelope { connection: connection_json(conn) })
+    connection_out(&conn)
 }
 
 const TRUST_ORGS: &[&str] = &[
@@ -801,3 +826,66 @@ fn signing_get_doc() {}
     modifiers(&BearerAuth),
 )]
 pub struct NetworkApi;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The Connection object as the documented wire type renders it.
+    fn documented(c: &NetConnection) -> wire::Connection {
+        wire::Connection {
+            id: c.id.clone(),
+            name: c.name.clone(),
+            client_id: c.client_id.clone(),
+            partner_id: c.partner_id.clone(),
+            network_account_id: c.network_account_id.clone(),
+            created_at: timestamp(c.created_at),
+            updated_at: timestamp(c.updated_at),
+            active: c.active,
+            proof: c.proof.clone(),
+            nonce: c.nonce.clone(),
+            partners_connection_id: c.partners_connection_id.clone(),
+            partners_client_id: c.partners_client_id.clone(),
+            initialized: c.initialized,
+        }
+    }
+
+    #[test]
+    fn connection_out_writes_the_documented_object_byte_for_byte() {
+        let mut c = NetConnection {
+            tenant: "ent-1".into(),
+            id: "c0a80101-0000-4000-8000-000000000001".into(),
+            partner_tenant: "ent-p".into(),
+            client_id: "6f1c9a52-3c1e-4f7a-9d4b-2f0d8c1e7a01".into(),
+            partner_id: "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02".into(),
+            name: "Desk \"1\" \\ \u{1} é".into(),
+            active: true,
+            nonce: "n-1".into(),
+            network_account_id: "0b5d3c1e-8f4a-4c2d-9e7f-1a2b3c4d5e6f".into(),
+            proof: "9f86d081".into(),
+            partners_connection_id: None,
+            partners_client_id: None,
+            initialized: false,
+            key_schema: "token".into(),
+            key: patchbay_core::Sealed { key_id: "k".into(), blob: vec![1] },
+            created_at: 1_767_225_600_001,
+            updated_at: -1,
+        };
+        assert_eq!(bytes(&ConnectionOut(&c)), bytes(&documented(&c)));
+        // sonic-rs (what responses are written with) writes what serde_json writes.
+        assert_eq!(bytes(&documented(&c)), serde_json::to_vec(&documented(&c)).unwrap());
+        c.partners_connection_id = Some("pc".into());
+        c.partners_client_id = Some("pcl".into());
+        c.initialized = true;
+        c.active = false;
+        assert_eq!(bytes(&ConnectionOut(&c)), bytes(&documented(&c)));
+        let list = ManyOut { connections: vec![ConnectionOut(&c), ConnectionOut(&c)] };
+        let documented_list = wire::ConnectionsEnvelope { connections: vec![documented(&c), documented(&c)] };
+        assert_eq!(bytes(&list), serde_json::to_vec(&documented_list).unwrap());
+    }
+
+    /// Written the way responses are (face::json_response).
+    fn bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
+        sonic_rs::to_vec(v).unwrap()
+    }
+}
