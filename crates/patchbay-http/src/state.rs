@@ -45,8 +45,13 @@ impl Default for HttpConfig {
     }
 }
 
+/// Shared application state: one `Arc`, so the several clones a request makes
+/// (middleware, guard, handler) cost one reference count each, not one per part.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Parts>);
+
+/// What [`AppState`] holds (reached through `Deref`: `state.store`).
+pub struct Parts {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
     pub clock: Arc<dyn Clock>,
@@ -56,13 +61,21 @@ pub struct AppState {
     pub outbound: crate::outbound::Outbound,
     /// Integrations runtime state (refresh single-flight, token secret).
     pub integrations: Arc<crate::integrations::Runtime>,
-    limiters: Arc<HashMap<Face, RateLimiter>>,
+    limiters: HashMap<Face, RateLimiter>,
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Parts;
+
+    fn deref(&self) -> &Parts {
+        &self.0
+    }
 }
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
         let limiters = Face::ALL.iter().map(|f| (*f, RateLimiter::new(config.rate_limits.get(f).copied()))).collect();
-        Self {
+        Self(Arc::new(Parts {
             store,
             vault: Arc::new(vault),
             clock,
@@ -70,8 +83,8 @@ impl AppState {
             integrations: Arc::new(crate::integrations::Runtime::default()),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
-            limiters: Arc::new(limiters),
-        }
+            limiters,
+        }))
     }
 
     /// Takes one token from the principal's bucket of this face; the error is

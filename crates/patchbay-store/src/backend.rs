@@ -1047,17 +1047,17 @@ macro_rules! impl_store {
                 raw_token: &str,
                 principal: (&str, &str),
                 other: Option<(&str, &str, &str)>,
-            ) -> Result<Option<CredentialWith>> {
+            ) -> Result<Option<Arc<CredentialWith>>> {
                 let hash = hashing::token_hash(raw_token);
                 // Without another record the join matches nothing (an empty kind).
                 let (o_tenant, o_kind, o_id) = other.unwrap_or(("", "", ""));
                 let decode = |c: Option<Credential>, p: Option<Record>, o: Option<Record>| {
-                    c.map(|credential| CredentialWith { credential, principal: p, other: o })
+                    c.map(|credential| Arc::new(CredentialWith { credential, principal: p, other: o }))
                 };
                 let key = kept::with_key(&hash, principal, other);
                 let generation = self.auth.generation();
                 if let Some(Answer::With(w)) = self.auth.get(&key, generation) {
-                    return Ok(Some(*w));
+                    return Ok(Some(w));
                 }
                 let found = if let Some(r) = self.readers() {
                     let args: [&dyn rusqlite::ToSql; 6] = [&hash, &principal.0, &principal.1, &o_tenant, &o_kind, &o_id];
@@ -1088,7 +1088,7 @@ macro_rules! impl_store {
                     }
                 };
                 if let Some(w) = &found {
-                    self.auth.put(key, generation, Answer::With(Box::new(w.clone())));
+                    self.auth.put(key, generation, Answer::With(Arc::clone(w)));
                 }
                 Ok(found)
             }

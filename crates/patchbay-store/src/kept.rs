@@ -31,8 +31,8 @@
 //! secrets still sealed; never a plaintext token or secret.
 
 use std::collections::HashMap;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection, Page};
@@ -48,7 +48,8 @@ const MAX_CONNECTIONS: usize = 10_000;
 #[derive(Debug, Clone)]
 pub(crate) enum Answer {
     Credential(Credential),
-    With(Box<CredentialWith>),
+    /// Shared: a user's record can be large (the enterprises or iTwins it names).
+    With(Arc<CredentialWith>),
 }
 
 /// A kept connection read.

@@ -372,7 +372,7 @@ pub trait Store: Send + Sync + 'static {
         raw_token: &str,
         principal: (&str, &str),
         other: Option<(&str, &str, &str)>,
-    ) -> Result<Option<CredentialWith>>;
+    ) -> Result<Option<std::sync::Arc<CredentialWith>>>;
     /// Stores a new credential (its hash only).
     async fn put_credential(&self, raw_token: &str, cred: &Credential, now_ms: i64) -> Result<()>;
     /// Deletes a record; false when it did not exist.

@@ -219,7 +219,7 @@ store_test!(credential_with_its_principal_and_another_record_in_one_lookup, |sto
     // Absent records are None, the credential still found.
     let missing = Some(("ent-nope", kind::NET_ENTERPRISE, "ent-nope"));
     let found = store.find_credential_with("alice-token-1", ("export", kind::EX_USER), missing).await.unwrap().unwrap();
-    assert_eq!((found.principal, found.other), (None, None));
+    assert_eq!((found.principal.clone(), found.other.clone()), (None, None));
     let found = store.find_credential_with("alice-token-1", net_user, None).await.unwrap().unwrap();
     assert!(found.principal.is_some() && found.other.is_none());
     // An unknown token finds nothing at all.
@@ -507,7 +507,7 @@ store_test!(kept_credential_lookups_follow_every_write, |store, url| {
         secret: None,
     };
     store.put_record(&write, &[], &vault(), 2).await.unwrap();
-    assert_eq!(lookup().await.unwrap().other.unwrap().data["name"], "Acme Renamed");
+    assert_eq!(lookup().await.unwrap().other.as_ref().unwrap().data["name"], "Acme Renamed");
     // The credential replaced.
     let mut cred = store.find_credential("alice-token-1").await.unwrap().unwrap();
     cred.scopes = vec!["settlement_network_write".into()];

@@ -19,7 +19,7 @@ use axum::routing::get;
 use base64::Engine;
 use patchbay_core::export::{EXPORT_TYPES, IFC_VERSIONS, result, state, timestamp};
 use patchbay_core::seed::kind;
-use patchbay_store::{ExConnection, ExDeleted, ExRun, Record, RecordWrite, RunCreated};
+use patchbay_store::{ExConnection, ExDeleted, ExRun, RecordWrite, RunCreated};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
@@ -145,12 +145,19 @@ async fn accept_v1(req: Request, next: Next) -> Response {
 
 struct User {
     id: String,
-    record: Record,
+    /// The token's lookup, shared with the kept one (kept.rs); its user record
+    /// names every iTwin the user may use.
+    found: std::sync::Arc<patchbay_store::CredentialWith>,
 }
 
 impl User {
+    /// The user record's data (`authenticate` checked that there is one).
+    fn data(&self) -> &Value {
+        self.found.principal.as_ref().map_or(&Value::Null, |r| &r.data)
+    }
+
     fn can(&self, itwin: &str, perm: &str) -> bool {
-        let perms = self.record.data["itwins"][itwin].as_array();
+        let perms = self.data()["itwins"][itwin].as_array();
         perms.is_some_and(|p| p.iter().any(|x| x == perm || (perm == "read" && x == "modify")))
     }
 }
@@ -180,7 +187,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
         .await?
         .filter(|c| c.credential.face == "export")
         .ok_or_else(invalid)?;
-    let cred = found.credential;
+    let cred = &found.credential;
     if !cred.scopes.iter().any(|s| s == SCOPE) {
         return Err(ExError::new(
             StatusCode::UNAUTHORIZED,
@@ -194,8 +201,10 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
             ..ExError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "")
         });
     }
-    let record = found.principal.ok_or_else(invalid)?;
-    Ok(User { id: cred.principal_id, record })
+    if found.principal.is_none() {
+        return Err(invalid());
+    }
+    Ok(User { id: cred.principal_id.clone(), found })
 }
 
 /// The URL form the Export face accepts (and documents as [`URL_PATTERN`]):
@@ -320,6 +329,69 @@ fn connection_json(c: &ExConnection, base: &str) -> wire::Connection {
     }
 }
 
+/// The ExportConnection object written straight from the stored connection:
+/// the fields and order of [`wire::Connection`] (which documents it), without
+/// copying a string (a list page writes up to a thousand).
+struct ConnectionOut<'a> {
+    c: &'a ExConnection,
+    base: &'a str,
+}
+
+impl serde::Serialize for ConnectionOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (c, base) = (self.c, self.base);
+        let mut s = serializer.serialize_struct("Connection", 6)?;
+        s.serialize_field("id", &c.id)?;
+        s.serialize_field("displayName", &c.display_name)?;
+        s.serialize_field("iModelId", &c.imodel_id)?;
+        s.serialize_field("iTwinId", &c.tenant)?;
+        s.serialize_field("authenticationType", &c.authentication_type)?;
+        s.serialize_field("_links", &LinksOut { c, base })?;
+        s.end()
+    }
+}
+
+/// `_links` of [`ConnectionOut`] (wire::ConnectionLinks).
+struct LinksOut<'a> {
+    c: &'a ExConnection,
+    base: &'a str,
+}
+
+impl serde::Serialize for LinksOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let (c, base) = (self.c, self.base);
+        let mut s = serializer.serialize_struct("ConnectionLinks", 3)?;
+        s.serialize_field("iModel", &HrefOut(&[base, "/imodels/", &c.imodel_id]))?;
+        s.serialize_field("iTwin", &HrefOut(&[base, "/itwins/", &c.tenant]))?;
+        if let Some(run) = &c.last_run_id {
+            s.serialize_field("lastRun", &HrefOut(&[base, "/export/connections/", &c.id, "/runs/", run]))?;
+        }
+        s.end()
+    }
+}
+
+/// `{"href": …}` (wire::Link), the parts joined.
+struct HrefOut<'a>(&'a [&'a str]);
+
+impl serde::Serialize for HrefOut<'_> {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut s = serializer.serialize_struct("Link", 1)?;
+        s.serialize_field("href", &self.0.concat())?;
+        s.end()
+    }
+}
+
+/// `{"connections": […], "_links": …}` (wire::ConnectionsPage).
+#[derive(serde::Serialize)]
+struct PageOut<'a> {
+    connections: Vec<ConnectionOut<'a>>,
+    #[serde(rename = "_links")]
+    links: wire::PageLinks,
+}
+
 fn run_json(r: &ExRun) -> Result<wire::Run, ExError> {
     let jobs: Vec<wire::Job> = serde_json::from_value(r.jobs.clone())
         .map_err(|e| ExError::from(patchbay_store::StoreError::Corrupt(format!("run jobs: {e}"))))?;
@@ -399,8 +471,8 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     let base = base_url(&state, &headers);
     typed(
         StatusCode::OK,
-        wire::ConnectionsPage {
-            connections: rows.iter().take(top as usize).map(|c| connection_json(c, &base)).collect(),
+        PageOut {
+            connections: rows.iter().take(top as usize).map(|c| ConnectionOut { c, base: &base }).collect(),
             links: page_links(&format!("{base}/export/connections?imodelId={imodel}"), top, skip, more),
         },
     )
@@ -654,7 +726,7 @@ fn run_request(body: &Map<String, Value>) -> Result<Value, Vec<Detail>> {
 }
 
 async fn user_authorized(state: &AppState, user: &User) -> Result<bool, ExError> {
-    if user.record.data["authorizedForRuns"].as_bool() == Some(true) {
+    if user.data()["authorizedForRuns"].as_bool() == Some(true) {
         return Ok(true);
     }
     Ok(state.store.get_record("export", GRANT_KIND, &user.id).await?.is_some())
@@ -965,6 +1037,36 @@ pub struct ExportApi;
 
 #[cfg(test)]
 mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_out_writes_the_documented_object_byte_for_byte() {
+        let mut c = ExConnection {
+            tenant: "5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a04".into(),
+            id: "VRZHoBhrnkGrAev0-_-d_xwvyrzjgaVGka5wU967Q7M".into(),
+            imodel_id: "7dbd1c2e-3f4a-4b5c-9d6e-7f8a9b0c1d05".into(),
+            display_name: "nightly \"IFC\" é".into(),
+            authentication_type: "User".into(),
+            owner_user_id: "u".into(),
+            simulate: None,
+            last_run_id: None,
+            created_at: 1,
+            updated_at: 2,
+        };
+        let base = "https://patchbay.example";
+        for last_run in [None, Some("run-1".to_string())] {
+            c.last_run_id = last_run;
+            let documented = serde_json::to_vec(&connection_json(&c, base)).unwrap();
+            assert_eq!(sonic_rs::to_vec(&ConnectionOut { c: &c, base }).unwrap(), documented);
+            let page = PageOut { connections: vec![ConnectionOut { c: &c, base }], links: page_links("p", 1, 0, true) };
+            let documented_page = wire::ConnectionsPage {
+                connections: vec![connection_json(&c, base)],
+                links: page_links("p", 1, 0, true),
+            };
+            assert_eq!(sonic_rs::to_vec(&page).unwrap(), serde_json::to_vec(&documented_page).unwrap());
+        }
+    }
+
     #[test]
     fn urls_match_the_documented_pattern() {
         for ok in [

@@ -143,7 +143,7 @@ async fn authorize(
         .await?
         .filter(|c| c.credential.face == "network")
         .ok_or_else(|| NetError::unauthorized("Unauthorized: the access token is invalid or expired."))?;
-    let cred = found.credential;
+    let cred = &found.credential;
     if let Err(resp) = state.rate_limit(Face::Network, &cred.principal_id) {
         return Err(NetError {
             status: StatusCode::TOO_MANY_REQUESTS,
@@ -152,7 +152,7 @@ async fn authorize(
         });
     }
     let enterprise =
-        found.other.ok_or_else(|| NetError::not_found(format!("Enterprise {enterprise_id} not found.")))?;
+        found.other.as_ref().ok_or_else(|| NetError::not_found(format!("Enterprise {enterprise_id} not found.")))?;
     let member = found
         .principal
         .as_ref()
@@ -171,7 +171,7 @@ async fn authorize(
     if write && !has(SCOPE_WRITE) {
         return Err(NetError::forbidden(format!("The access token lacks the {SCOPE_WRITE} scope.")));
     }
-    Ok(Caller { user_id: cred.principal_id, enterprise })
+    Ok(Caller { user_id: cred.principal_id.clone(), enterprise: enterprise.clone() })
 }
 
 fn path_error(_: PathRejection) -> NetError {
