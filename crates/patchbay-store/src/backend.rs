@@ -30,7 +30,7 @@ pub struct SqliteStore {
     /// The hot reads, on the calling thread (none for an in-memory database).
     readers: Option<Arc<Readers>>,
     auth: Arc<AuthCache>,
-    /// Connection reads kept (kept.rs): this process owns the file.
+    /// Connection and record reads kept (kept.rs): this process owns the file.
     reads: Arc<ReadCache>,
 }
 
@@ -924,20 +924,32 @@ macro_rules! impl_store {
             }
 
             async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>> {
-                let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS);
-                if let Some(r) = self.readers() {
-                    return r.query_opt(&q, &[&tenant, &kind, &id], |row| Ok(record_from_row!(row)));
+                let key = read_key("record", &[tenant, kind, id]);
+                let generation = self.reads.generation();
+                if let Some(Read::Record(r)) = self.reads.get(&key, generation) {
+                    return Ok(Some(r));
                 }
-                let row = sqlx::query(&q)
-                .bind(tenant)
-                .bind(kind)
-                .bind(id)
-                .fetch_optional(&self.pool)
-                .await?;
-                Ok(match row {
-                    Some(row) => Some(record_from_row!(row)),
-                    None => None,
-                })
+                let found: Result<Option<Record>> = async {
+                    let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS);
+                    if let Some(r) = self.readers() {
+                        return r.query_opt(&q, &[&tenant, &kind, &id], |row| Ok(record_from_row!(row)));
+                    }
+                    let row = sqlx::query(&q)
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(id)
+                    .fetch_optional(&self.pool)
+                    .await?;
+                    Ok(match row {
+                        Some(row) => Some(record_from_row!(row)),
+                        None => None,
+                    })
+                }
+                .await;
+                if let Ok(Some(r)) = &found {
+                    self.reads.put(key, generation, Read::Record(r.clone()));
+                }
+                found
             }
 
             async fn list_records(&self, tenant: &str, kind: &str) -> Result<Vec<Record>> {
@@ -1156,14 +1168,26 @@ macro_rules! impl_store {
             }
 
             async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
-                if let Some(r) = self.readers() {
-                    return r.query_opt(sql::FIND_RECORD, &[&kind, &id], |row| Ok(record_from_row!(row)));
+                let key = read_key("record-any", &[kind, id]);
+                let generation = self.reads.generation();
+                if let Some(Read::Record(r)) = self.reads.get(&key, generation) {
+                    return Ok(Some(r));
                 }
-                let row = sqlx::query(sql::FIND_RECORD).bind(kind).bind(id).fetch_optional(&self.pool).await?;
-                Ok(match row {
-                    Some(row) => Some(record_from_row!(row)),
-                    None => None,
-                })
+                let found: Result<Option<Record>> = async {
+                    if let Some(r) = self.readers() {
+                        return r.query_opt(sql::FIND_RECORD, &[&kind, &id], |row| Ok(record_from_row!(row)));
+                    }
+                    let row = sqlx::query(sql::FIND_RECORD).bind(kind).bind(id).fetch_optional(&self.pool).await?;
+                    Ok(match row {
+                        Some(row) => Some(record_from_row!(row)),
+                        None => None,
+                    })
+                }
+                .await;
+                if let Ok(Some(r)) = &found {
+                    self.reads.put(key, generation, Read::Record(r.clone()));
+                }
+                found
             }
 
             async fn list_kind(&self, kind: &str) -> Result<Vec<Record>> {

@@ -7,10 +7,12 @@
 //!   [`crate::Store::find_credential_with`]): every authenticated request starts
 //!   with one, a read of the credential and of the records it names. Kept on both
 //!   backends.
-//! - **Connection reads** (get-by-id and list pages of the three faces): kept on
-//!   SQLite only, where one process owns the file (operations.md). PostgreSQL is
-//!   shared by replicas and would need invalidation across them, which is not
-//!   built, so its connection reads always go to the database.
+//! - **Connection and record reads** (get-by-id and list pages of the three
+//!   faces' connections; records by id, such as an iModel or a connector
+//!   config): kept on SQLite only, where one process owns the file
+//!   (operations.md). PostgreSQL is shared by replicas and would need
+//!   invalidation across them, which is not built, so there these reads always
+//!   go to the database.
 //!
 //! The rules are the same for both:
 //!
@@ -35,7 +37,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection, Page};
+use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection, Page, Record};
 
 /// How long another process's write may go unseen.
 pub const TTL: Duration = Duration::from_secs(1);
@@ -58,6 +60,8 @@ pub(crate) enum Read {
     Net(NetConnection),
     Ex(ExConnection),
     In(InConnection),
+    /// A record by id (`get_record`, `find_record`).
+    Record(Record),
     NetPage(Page<NetConnection>),
     ExPage(Page<ExConnection>),
     InPage(Page<InConnection>, i64),
@@ -77,7 +81,7 @@ impl Weigh for Answer {
 impl Weigh for Read {
     fn weight(&self) -> usize {
         1 + match self {
-            Read::Net(_) | Read::Ex(_) | Read::In(_) => 0,
+            Read::Net(_) | Read::Ex(_) | Read::In(_) | Read::Record(_) => 0,
             Read::NetPage(v) => v.len(),
             Read::ExPage(v) => v.len(),
             Read::InPage(v, _) => v.len(),
@@ -110,7 +114,7 @@ pub(crate) struct Kept<V> {
 
 /// Token lookups.
 pub(crate) type AuthCache = Kept<Answer>;
-/// Connection reads.
+/// Connection and record reads.
 pub(crate) type ReadCache = Kept<Read>;
 
 impl Default for AuthCache {
@@ -120,7 +124,7 @@ impl Default for AuthCache {
 }
 
 impl ReadCache {
-    /// Connection reads, kept or not (`enabled`: the backend is one process's).
+    /// Connection and record reads, kept or not (`enabled`: the backend is one process's).
     pub(crate) fn connections(enabled: bool) -> Self {
         Kept::new(enabled, MAX_CONNECTIONS)
     }

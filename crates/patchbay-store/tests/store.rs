@@ -690,6 +690,27 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     store.net_insert_connection(&second, &[]).await.unwrap();
     assert_eq!(page().await.len(), 2);
 
+    // Records by id (get_record, find_record) follow a put and a delete.
+    let get_rec = || async { store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap() };
+    let find_rec = || async { store.find_record(kind::NET_ENTERPRISE, "ent-acme").await.unwrap() };
+    let before = get_rec().await.unwrap();
+    assert_eq!(find_rec().await.unwrap(), before);
+    let mut data = before.data.clone();
+    data["name"] = json!("Acme Kept");
+    let write = RecordWrite {
+        tenant: "ent-acme".into(),
+        kind: kind::NET_ENTERPRISE.into(),
+        id: "ent-acme".into(),
+        data,
+        secret: None,
+    };
+    store.put_record(&write, &[], &vault(), 4).await.unwrap();
+    assert_eq!(get_rec().await.unwrap().data["name"], "Acme Kept");
+    assert_eq!(find_rec().await.unwrap().data["name"], "Acme Kept");
+    assert!(store.delete_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap());
+    assert!(get_rec().await.is_none());
+    assert!(find_rec().await.is_none());
+
     // Integrations: get and page (with its total) follow updates and deletes.
     let c = in_conn("org_kept", "conn_kept_1", "github", None, 10);
     store.in_put_connection(&c, None, &[]).await.unwrap();

@@ -372,14 +372,27 @@ impl serde::Serialize for LinksOut<'_> {
     }
 }
 
-/// `{"href": …}` (wire::Link), the parts joined.
+/// `{"href": …}` (wire::Link), the parts joined (on the stack when short).
 struct HrefOut<'a>(&'a [&'a str]);
 
 impl serde::Serialize for HrefOut<'_> {
     fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
         use serde::ser::SerializeStruct;
         let mut s = serializer.serialize_struct("Link", 1)?;
-        s.serialize_field("href", &self.0.concat())?;
+        let mut buf = [0u8; 512];
+        let len: usize = self.0.iter().map(|p| p.len()).sum();
+        if len <= buf.len() {
+            let mut at = 0;
+            for p in self.0 {
+                buf[at..at + p.len()].copy_from_slice(p.as_bytes());
+                at += p.len();
+            }
+            // Whole strings joined: always UTF-8.
+            let joined = std::str::from_utf8(&buf[..at]).map_err(serde::ser::Error::custom)?;
+            s.serialize_field("href", joined)?;
+        } else {
+            s.serialize_field("href", &self.0.concat())?;
+        }
         s.end()
     }
 }
@@ -1053,8 +1066,12 @@ mod tests {
             created_at: 1,
             updated_at: 2,
         };
-        let base = "https://patchbay.example";
-        for last_run in [None, Some("run-1".to_string())] {
+        let long = format!("https://{}.example", "a".repeat(600));
+        for (base, last_run) in [
+            ("https://patchbay.example", None),
+            ("https://patchbay.example", Some("run-1".to_string())),
+            (long.as_str(), Some("run-1".to_string())),
+        ] {
             c.last_run_id = last_run;
             let documented = serde_json::to_vec(&connection_json(&c, base)).unwrap();
             assert_eq!(sonic_rs::to_vec(&ConnectionOut { c: &c, base }).unwrap(), documented);
