@@ -924,32 +924,32 @@ macro_rules! impl_store {
             }
 
             async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>> {
-                let key = read_key("record", &[tenant, kind, id]);
-                let generation = self.reads.generation();
-                if let Some(Read::Record(r)) = self.reads.get(&key, generation) {
-                    return Ok(Some(r));
-                }
-                let found: Result<Option<Record>> = async {
-                    let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS);
-                    if let Some(r) = self.readers() {
-                        return r.query_opt(&q, &[&tenant, &kind, &id], |row| Ok(record_from_row!(row)));
-                    }
-                    let row = sqlx::query(&q)
-                    .bind(tenant)
-                    .bind(kind)
-                    .bind(id)
-                    .fetch_optional(&self.pool)
-                    .await?;
-                    Ok(match row {
-                        Some(row) => Some(record_from_row!(row)),
-                        None => None,
-                    })
-                }
-                .await;
-                if let Ok(Some(r)) = &found {
-                    self.reads.put(key, generation, Read::Record(r.clone()));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("record", &[tenant, kind, id]),
+                        |kept| match kept {
+                            Read::Record(r) => Some(Some(r)),
+                            _ => None,
+                        },
+                        |found| found.as_ref().map(|r| Read::Record(r.clone())),
+                        async {
+                            let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS);
+                            if let Some(r) = self.readers() {
+                                return r.query_opt(&q, &[&tenant, &kind, &id], |row| Ok(record_from_row!(row)));
+                            }
+                            let row = sqlx::query(&q)
+                            .bind(tenant)
+                            .bind(kind)
+                            .bind(id)
+                            .fetch_optional(&self.pool)
+                            .await?;
+                            Ok(match row {
+                                Some(row) => Some(record_from_row!(row)),
+                                None => None,
+                            })
+                        },
+                    )
+                    .await
             }
 
             async fn list_records(&self, tenant: &str, kind: &str) -> Result<Vec<Record>> {
@@ -1168,26 +1168,26 @@ macro_rules! impl_store {
             }
 
             async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
-                let key = read_key("record-any", &[kind, id]);
-                let generation = self.reads.generation();
-                if let Some(Read::Record(r)) = self.reads.get(&key, generation) {
-                    return Ok(Some(r));
-                }
-                let found: Result<Option<Record>> = async {
-                    if let Some(r) = self.readers() {
-                        return r.query_opt(sql::FIND_RECORD, &[&kind, &id], |row| Ok(record_from_row!(row)));
-                    }
-                    let row = sqlx::query(sql::FIND_RECORD).bind(kind).bind(id).fetch_optional(&self.pool).await?;
-                    Ok(match row {
-                        Some(row) => Some(record_from_row!(row)),
-                        None => None,
-                    })
-                }
-                .await;
-                if let Ok(Some(r)) = &found {
-                    self.reads.put(key, generation, Read::Record(r.clone()));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("record-any", &[kind, id]),
+                        |kept| match kept {
+                            Read::Record(r) => Some(Some(r)),
+                            _ => None,
+                        },
+                        |found| found.as_ref().map(|r| Read::Record(r.clone())),
+                        async {
+                            if let Some(r) = self.readers() {
+                                return r.query_opt(sql::FIND_RECORD, &[&kind, &id], |row| Ok(record_from_row!(row)));
+                            }
+                            let row = sqlx::query(sql::FIND_RECORD).bind(kind).bind(id).fetch_optional(&self.pool).await?;
+                            Ok(match row {
+                                Some(row) => Some(record_from_row!(row)),
+                                None => None,
+                            })
+                        },
+                    )
+                    .await
             }
 
             async fn list_kind(&self, kind: &str) -> Result<Vec<Record>> {
@@ -1200,31 +1200,31 @@ macro_rules! impl_store {
             }
 
             async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>> {
-                let key = read_key("net", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, id]);
-                let generation = self.reads.generation();
-                if let Some(Read::Net(c)) = self.reads.get(&key, generation) {
-                    return Ok(Some(c));
-                }
-                let found: Result<Option<NetConnection>> = async {
-                    let key = match side {
-                        NetSide::Client => "tenant",
-                        NetSide::Partner => "partner_tenant",
-                    };
-                    let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
-                    if let Some(r) = self.readers() {
-                        return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
-                    }
-                    let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
-                    Ok(match row {
-                        Some(row) => Some(net_from_row!(row)),
-                        None => None,
-                    })
-                }
-                .await;
-                if let Ok(Some(c)) = &found {
-                    self.reads.put(key, generation, Read::Net(c.clone()));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("net", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, id]),
+                        |kept| match kept {
+                            Read::Net(c) => Some(Some(c)),
+                            _ => None,
+                        },
+                        |found| found.as_ref().map(|c| Read::Net(c.clone())),
+                        async {
+                            let key = match side {
+                                NetSide::Client => "tenant",
+                                NetSide::Partner => "partner_tenant",
+                            };
+                            let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
+                            if let Some(r) = self.readers() {
+                                return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
+                            }
+                            let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
+                            Ok(match row {
+                                Some(row) => Some(net_from_row!(row)),
+                                None => None,
+                            })
+                        },
+                    )
+                    .await
             }
 
             async fn net_list_connections(
@@ -1235,33 +1235,33 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<Page<NetConnection>> {
-                let key = read_key("net-page", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]);
-                let generation = self.reads.generation();
-                if let Some(Read::NetPage(v)) = self.reads.get(&key, generation) {
-                    return Ok(v);
-                }
-                let found: Result<Page<NetConnection>> = async {
-                    let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
-                    if let Some(r) = self.readers() {
-                        return r
-                            .run(offset > readers::LONG_OFFSET, || {
-                                r.query_all(&q, &readers::args(&binds), |row| Ok(net_from_row!(row)))
-                            })
-                            .await;
-                    }
-                    let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        out.push(net_from_row!(row));
-                    }
-                    Ok(out)
-                }
-                .await
-                .map(Arc::new);
-                if let Ok(v) = &found {
-                    self.reads.put(key, generation, Read::NetPage(Arc::clone(v)));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("net-page", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
+                        |kept| match kept {
+                            Read::NetPage(v) => Some(v),
+                            _ => None,
+                        },
+                        |v| Some(Read::NetPage(Arc::clone(v))),
+                        async {
+                            let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
+                            if let Some(r) = self.readers() {
+                                return r
+                                    .run(offset > readers::LONG_OFFSET, || {
+                                        r.query_all(&q, &readers::args(&binds), |row| Ok(net_from_row!(row)))
+                                    })
+                                    .await
+                                    .map(Arc::new);
+                            }
+                            let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
+                            let mut out = Vec::with_capacity(rows.len());
+                            for row in rows {
+                                out.push(net_from_row!(row));
+                            }
+                            Ok(Arc::new(out))
+                        },
+                    )
+                    .await
             }
 
             async fn net_insert_connection(&self, conn: &NetConnection, jobs: &[NewJob]) -> Result<()> {
@@ -1340,27 +1340,27 @@ macro_rules! impl_store {
             }
 
             async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>> {
-                let key = read_key("ex", &[id]);
-                let generation = self.reads.generation();
-                if let Some(Read::Ex(c)) = self.reads.get(&key, generation) {
-                    return Ok(Some(c));
-                }
-                let found: Result<Option<ExConnection>> = async {
-                    let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
-                    if let Some(r) = self.readers() {
-                        return r.query_opt(&q, &[&id], |row| Ok(ex_conn_from_row!(row)));
-                    }
-                    let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
-                    Ok(match row {
-                        Some(row) => Some(ex_conn_from_row!(row)),
-                        None => None,
-                    })
-                }
-                .await;
-                if let Ok(Some(c)) = &found {
-                    self.reads.put(key, generation, Read::Ex(c.clone()));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("ex", &[id]),
+                        |kept| match kept {
+                            Read::Ex(c) => Some(Some(c)),
+                            _ => None,
+                        },
+                        |found| found.as_ref().map(|c| Read::Ex(c.clone())),
+                        async {
+                            let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
+                            if let Some(r) = self.readers() {
+                                return r.query_opt(&q, &[&id], |row| Ok(ex_conn_from_row!(row)));
+                            }
+                            let row = sqlx::query(&q).bind(id).fetch_optional(&self.pool).await?;
+                            Ok(match row {
+                                Some(row) => Some(ex_conn_from_row!(row)),
+                                None => None,
+                            })
+                        },
+                    )
+                    .await
             }
 
             async fn ex_list_connections(
@@ -1370,36 +1370,36 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<Page<ExConnection>> {
-                let key = read_key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]);
-                let generation = self.reads.generation();
-                if let Some(Read::ExPage(v)) = self.reads.get(&key, generation) {
-                    return Ok(v);
-                }
-                let found: Result<Page<ExConnection>> = async {
-                    let q = format!(
-                        "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
-                         ORDER BY created_at, id LIMIT $3 OFFSET $4"
-                    );
-                    if let Some(r) = self.readers() {
-                        return r
-                            .run(offset > readers::LONG_OFFSET, || {
-                                r.query_all(&q, &[&tenant, &imodel_id, &limit, &offset], |row| Ok(ex_conn_from_row!(row)))
-                            })
-                            .await;
-                    }
-                    let rows = sqlx::query(&q).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        out.push(ex_conn_from_row!(row));
-                    }
-                    Ok(out)
-                }
-                .await
-                .map(Arc::new);
-                if let Ok(v) = &found {
-                    self.reads.put(key, generation, Read::ExPage(Arc::clone(v)));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]),
+                        |kept| match kept {
+                            Read::ExPage(v) => Some(v),
+                            _ => None,
+                        },
+                        |v| Some(Read::ExPage(Arc::clone(v))),
+                        async {
+                            let q = format!(
+                                "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
+                                 ORDER BY created_at, id LIMIT $3 OFFSET $4"
+                            );
+                            if let Some(r) = self.readers() {
+                                return r
+                                    .run(offset > readers::LONG_OFFSET, || {
+                                        r.query_all(&q, &[&tenant, &imodel_id, &limit, &offset], |row| Ok(ex_conn_from_row!(row)))
+                                    })
+                                    .await
+                                    .map(Arc::new);
+                            }
+                            let rows = sqlx::query(&q).bind(tenant).bind(imodel_id).bind(limit).bind(offset).fetch_all(&self.pool).await?;
+                            let mut out = Vec::with_capacity(rows.len());
+                            for row in rows {
+                                out.push(ex_conn_from_row!(row));
+                            }
+                            Ok(Arc::new(out))
+                        },
+                    )
+                    .await
             }
 
             async fn ex_insert_connection(&self, conn: &ExConnection) -> Result<()> {
@@ -1540,27 +1540,27 @@ macro_rules! impl_store {
             }
 
             async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>> {
-                let key = read_key("in", &[tenant, id]);
-                let generation = self.reads.generation();
-                if let Some(Read::In(c)) = self.reads.get(&key, generation) {
-                    return Ok(Some(c));
-                }
-                let found: Result<Option<InConnection>> = async {
-                    let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
-                    if let Some(r) = self.readers() {
-                        return r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)));
-                    }
-                    let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
-                    Ok(match row {
-                        Some(row) => Some(in_from_row!(row)),
-                        None => None,
-                    })
-                }
-                .await;
-                if let Ok(Some(c)) = &found {
-                    self.reads.put(key, generation, Read::In(c.clone()));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("in", &[tenant, id]),
+                        |kept| match kept {
+                            Read::In(c) => Some(Some(c)),
+                            _ => None,
+                        },
+                        |found| found.as_ref().map(|c| Read::In(c.clone())),
+                        async {
+                            let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
+                            if let Some(r) = self.readers() {
+                                return r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)));
+                            }
+                            let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
+                            Ok(match row {
+                                Some(row) => Some(in_from_row!(row)),
+                                None => None,
+                            })
+                        },
+                    )
+                    .await
             }
 
             async fn in_list_connections(
@@ -1570,60 +1570,60 @@ macro_rules! impl_store {
                 limit: i64,
                 offset: i64,
             ) -> Result<(Page<InConnection>, i64)> {
-                let key = read_key("in-page", &[tenant, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]);
-                let generation = self.reads.generation();
-                if let Some(Read::InPage(v, n)) = self.reads.get(&key, generation) {
-                    return Ok((v, n));
-                }
-                let found: Result<(Page<InConnection>, i64)> = async {
-                    let index = match filter.search.as_deref() {
-                        Some(q) => self.search_index(q).await?,
-                        None => SearchIndex::Scan,
-                    };
-                    if matches!(&index, SearchIndex::Candidates(c) if c.is_empty()) {
-                        return Ok((Vec::new(), 0));
-                    }
-                    // With few candidates, SQLite must start from them, not from the
-                    // organisation's rows in list order (`+tenant` keeps that index out).
-                    let tenant_col = if matches!(index, SearchIndex::Candidates(_)) { "+tenant" } else { "tenant" };
-                    let mut binds = vec![Bind::Text(tenant.to_string())];
-                    let cond = in_filter_sql(filter, &mut binds, &index);
-                    let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE {tenant_col} = $1{cond}");
-                    let mut page_binds = binds.iter().map(Bind::clone_bind).collect::<Vec<_>>();
-                    page_binds.push(Bind::Int(limit));
-                    page_binds.push(Bind::Int(offset));
-                    let n = page_binds.len();
-                    let q = format!(
-                        "SELECT {IN_COLS} FROM in_connections WHERE {tenant_col} = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
-                        n - 1
-                    );
-                    if let Some(r) = self.readers() {
-                        // A search without the index scans the organisation's connections.
-                        let scan = filter.search.is_some() && !matches!(index, SearchIndex::Candidates(_));
-                        let long = offset > readers::LONG_OFFSET || scan;
-                        return r
-                            .run(long, || {
-                                // The total, then the page (two statements, as on the sqlx path).
-                                let total: i64 =
-                                    r.query_one(&count_q, &readers::args(&binds), |row| Ok(row.try_get("n")?))?;
-                                Ok((r.query_all(&q, &readers::args(&page_binds), |row| Ok(in_from_row!(row)))?, total))
-                            })
-                            .await;
-                    }
-                    let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
-                    let rows = bind_all!(sqlx::query(&q), page_binds).fetch_all(&self.pool).await?;
-                    let mut out = Vec::with_capacity(rows.len());
-                    for row in rows {
-                        out.push(in_from_row!(row));
-                    }
-                    Ok((out, total))
-                }
-                .await
-                .map(|(v, n)| (Arc::new(v), n));
-                if let Ok((v, n)) = &found {
-                    self.reads.put(key, generation, Read::InPage(Arc::clone(v), *n));
-                }
-                found
+                self.reads
+                    .through(
+                        read_key("in-page", &[tenant, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
+                        |kept| match kept {
+                            Read::InPage(v, n) => Some((v, n)),
+                            _ => None,
+                        },
+                        |(v, n)| Some(Read::InPage(Arc::clone(v), *n)),
+                        async {
+                            let index = match filter.search.as_deref() {
+                                Some(q) => self.search_index(q).await?,
+                                None => SearchIndex::Scan,
+                            };
+                            if matches!(&index, SearchIndex::Candidates(c) if c.is_empty()) {
+                                return Ok((Page::default(), 0));
+                            }
+                            // With few candidates, SQLite must start from them, not from the
+                            // organisation's rows in list order (`+tenant` keeps that index out).
+                            let tenant_col = if matches!(index, SearchIndex::Candidates(_)) { "+tenant" } else { "tenant" };
+                            let mut binds = vec![Bind::Text(tenant.to_string())];
+                            let cond = in_filter_sql(filter, &mut binds, &index);
+                            let count_q = format!("SELECT COUNT(*) AS n FROM in_connections WHERE {tenant_col} = $1{cond}");
+                            let mut page_binds = binds.iter().map(Bind::clone_bind).collect::<Vec<_>>();
+                            page_binds.push(Bind::Int(limit));
+                            page_binds.push(Bind::Int(offset));
+                            let n = page_binds.len();
+                            let q = format!(
+                                "SELECT {IN_COLS} FROM in_connections WHERE {tenant_col} = $1{cond} ORDER BY updated_at DESC, id ASC LIMIT ${} OFFSET ${n}",
+                                n - 1
+                            );
+                            if let Some(r) = self.readers() {
+                                // A search without the index scans the organisation's connections.
+                                let scan = filter.search.is_some() && !matches!(index, SearchIndex::Candidates(_));
+                                let long = offset > readers::LONG_OFFSET || scan;
+                                return r
+                                    .run(long, || {
+                                        // The total, then the page (two statements, as on the sqlx path).
+                                        let total: i64 =
+                                            r.query_one(&count_q, &readers::args(&binds), |row| Ok(row.try_get("n")?))?;
+                                        Ok((r.query_all(&q, &readers::args(&page_binds), |row| Ok(in_from_row!(row)))?, total))
+                                    })
+                                    .await
+                                    .map(|(v, n)| (Arc::new(v), n));
+                            }
+                            let total: i64 = bind_all!(sqlx::query(&count_q), binds).fetch_one(&self.pool).await?.try_get("n")?;
+                            let rows = bind_all!(sqlx::query(&q), page_binds).fetch_all(&self.pool).await?;
+                            let mut out = Vec::with_capacity(rows.len());
+                            for row in rows {
+                                out.push(in_from_row!(row));
+                            }
+                            Ok((Arc::new(out), total))
+                        },
+                    )
+                    .await
             }
 
             async fn in_put_connection(&self, conn: &InConnection, event: Option<&InEvent>, jobs: &[NewJob]) -> Result<()> {

@@ -130,6 +130,29 @@ impl ReadCache {
     }
 }
 
+impl ReadCache {
+    /// A read through the kept answers: a kept answer for `key` that `take`
+    /// recognises, else `read`'s, of which `keep` says what to keep (nothing
+    /// for a miss). The generation is taken before `read` runs.
+    pub(crate) async fn through<T>(
+        &self,
+        key: Vec<u8>,
+        take: impl FnOnce(Read) -> Option<T>,
+        keep: impl FnOnce(&T) -> Option<Read>,
+        read: impl std::future::Future<Output = crate::Result<T>>,
+    ) -> crate::Result<T> {
+        let generation = self.generation();
+        if let Some(kept) = self.get(&key, generation).and_then(take) {
+            return Ok(kept);
+        }
+        let found = read.await;
+        if let Some(answer) = found.as_ref().ok().and_then(keep) {
+            self.put(key, generation, answer);
+        }
+        found
+    }
+}
+
 impl<V: Weigh> Kept<V> {
     fn new(enabled: bool, max_weight: usize) -> Self {
         Kept {

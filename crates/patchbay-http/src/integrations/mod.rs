@@ -585,11 +585,13 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
                     return Ok(connection_json(c, None, expand));
                 }
                 let s = open_settings(&state, c)?;
-                let (c, s) = match need {
-                    Some(n) => refresh::refresh(&state, c.clone(), s, n).await?,
-                    None => (c.clone(), s),
-                };
-                Ok(connection_json(&c, Some(&s), expand))
+                match need {
+                    Some(n) => {
+                        let (c, s) = refresh::refresh(&state, c.clone(), s, n).await?;
+                        Ok(connection_json(&c, Some(&s), expand))
+                    }
+                    None => Ok(connection_json(c, Some(&s), expand)),
+                }
             }
         })
         .buffered(8)
