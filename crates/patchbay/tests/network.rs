@@ -241,6 +241,10 @@ both_backends!(list_partner_connections_seed_000, |db| {
         let a = e.get("erin-rw", &q(query)).await;
         assert_eq!((a.status, a.body), (400, err(msg)), "{query}");
     }
+    for query in ["partnersClientIds=a%00", "partnersConnectionIds=%00"] {
+        let a = e.get("erin-rw", &q(query)).await;
+        assert_eq!((a.status, ids(&a)), (200, Vec::<String>::new()), "{query}: {}", a.body);
+    }
     let a = call(e.http.get(e.url("/ent-partner/partners/connections")).bearer_auth("erin-rw").body("[1,2]")).await;
     assert_eq!((a.status, a.body), (400, err("The request body must be a JSON object of filters.")));
     // Errors of seed 000.
@@ -279,6 +283,13 @@ both_backends!(list_client_connections_filters, |db| {
     let a = call(e.http.get(e.url("/ent-client/clients/connections")).bearer_auth("alice-ro").json(&body)).await;
     assert_eq!(ids(&a), [C2]);
     assert_eq!(e.get("alice-ro", "/ent-client/clients/connections?names=").await.status, 400);
+    // A NUL matches no stored name (on PostgreSQL it was a database error, a 500).
+    let a = e.get("alice-ro", "/ent-client/clients/connections?names=Desk%002").await;
+    assert_eq!((a.status, ids(&a)), (200, Vec::<String>::new()), "{}", a.body);
+    assert_eq!(ids(&e.get("alice-ro", "/ent-client/clients/connections?names=Desk%202&names=x%00").await), [C2]);
+    let body = json!({"names": ["Desk\u{0}"]});
+    let a = call(e.http.get(e.url("/ent-client/clients/connections")).bearer_auth("alice-ro").json(&body)).await;
+    assert_eq!((a.status, ids(&a)), (200, Vec::<String>::new()), "{}", a.body);
     e.srv.shutdown().await.unwrap();
 });
 

@@ -290,6 +290,18 @@ async fn list(
             filter.partners_connection_ids = params.strings("partnersConnectionIds")?;
         }
     }
+    // A value with a NUL character matches nothing stored (and PostgreSQL cannot
+    // compare text with one): it is dropped, and a filter left with no value
+    // matches nothing at all.
+    let mut matches_nothing = false;
+    for values in [&mut filter.names, &mut filter.partners_client_ids, &mut filter.partners_connection_ids] {
+        let given = !values.is_empty();
+        values.retain(|v| !v.contains('\0'));
+        matches_nothing |= given && values.is_empty();
+    }
+    if matches_nothing {
+        return typed(ManyOut { connections: Vec::new() });
+    }
     let rows = state.store.net_list_connections(side, &caller.enterprise.id, &filter, limit, offset).await?;
     typed(ManyOut { connections: rows.iter().map(ConnectionOut).collect() })
 }
