@@ -20,7 +20,7 @@ use crate::{
 use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
 
-use crate::kept::{self, Answer, AuthCache, Read, ReadCache, read_key};
+use crate::kept::{self, Answer, AuthCache, ReadCache};
 use crate::readers::{self, Readers};
 
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
@@ -342,6 +342,14 @@ pub(crate) enum Bind {
     Int(i64),
 }
 
+/// The column naming the enterprise that looks from `side`.
+fn side_column(side: NetSide) -> &'static str {
+    match side {
+        NetSide::Client => "tenant",
+        NetSide::Partner => "partner_tenant",
+    }
+}
+
 /// `SELECT` for a filtered, paged connection list, with its bind values.
 fn net_list_query(
     side: NetSide,
@@ -350,10 +358,7 @@ fn net_list_query(
     limit: i64,
     offset: i64,
 ) -> (String, Vec<Bind>) {
-    let key = match side {
-        NetSide::Client => "tenant",
-        NetSide::Partner => "partner_tenant",
-    };
+    let key = side_column(side);
     let mut binds = vec![Bind::Text(enterprise.to_string())];
     let mut sql = format!("SELECT {} FROM net_connections WHERE {key} = $1", sql::NET_COLS);
     if let Some(a) = f.active {
@@ -926,12 +931,7 @@ macro_rules! impl_store {
             async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>> {
                 self.reads
                     .through(
-                        read_key("record", &[tenant, kind, id]),
-                        |kept| match kept {
-                            Read::Record(r) => Some(Some(r)),
-                            _ => None,
-                        },
-                        |found| found.as_ref().map(|r| Read::Record(r.clone())),
+                        || kept::key("record", &[tenant, kind, id]),
                         async {
                             let q = format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS);
                             if let Some(r) = self.readers() {
@@ -1170,12 +1170,7 @@ macro_rules! impl_store {
             async fn find_record(&self, kind: &str, id: &str) -> Result<Option<Record>> {
                 self.reads
                     .through(
-                        read_key("record-any", &[kind, id]),
-                        |kept| match kept {
-                            Read::Record(r) => Some(Some(r)),
-                            _ => None,
-                        },
-                        |found| found.as_ref().map(|r| Read::Record(r.clone())),
+                        || kept::key("record-any", &[kind, id]),
                         async {
                             if let Some(r) = self.readers() {
                                 return r.query_opt(sql::FIND_RECORD, &[&kind, &id], |row| Ok(record_from_row!(row)));
@@ -1202,17 +1197,9 @@ macro_rules! impl_store {
             async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>> {
                 self.reads
                     .through(
-                        read_key("net", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, id]),
-                        |kept| match kept {
-                            Read::Net(c) => Some(Some(c)),
-                            _ => None,
-                        },
-                        |found| found.as_ref().map(|c| Read::Net(c.clone())),
+                        || kept::key("net", &[side_column(side), enterprise, id]),
                         async {
-                            let key = match side {
-                                NetSide::Client => "tenant",
-                                NetSide::Partner => "partner_tenant",
-                            };
+                            let key = side_column(side);
                             let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
                             if let Some(r) = self.readers() {
                                 return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
@@ -1237,12 +1224,7 @@ macro_rules! impl_store {
             ) -> Result<Page<NetConnection>> {
                 self.reads
                     .through(
-                        read_key("net-page", &[if side == NetSide::Client { "client" } else { "partner" }, enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
-                        |kept| match kept {
-                            Read::NetPage(v) => Some(v),
-                            _ => None,
-                        },
-                        |v| Some(Read::NetPage(Arc::clone(v))),
+                        || kept::key("net-page", &[side_column(side), enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
                         async {
                             let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
                             if let Some(r) = self.readers() {
@@ -1342,12 +1324,7 @@ macro_rules! impl_store {
             async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>> {
                 self.reads
                     .through(
-                        read_key("ex", &[id]),
-                        |kept| match kept {
-                            Read::Ex(c) => Some(Some(c)),
-                            _ => None,
-                        },
-                        |found| found.as_ref().map(|c| Read::Ex(c.clone())),
+                        || kept::key("ex", &[id]),
                         async {
                             let q = format!("SELECT {EX_CONN_COLS} FROM ex_connections WHERE id = $1");
                             if let Some(r) = self.readers() {
@@ -1372,12 +1349,7 @@ macro_rules! impl_store {
             ) -> Result<Page<ExConnection>> {
                 self.reads
                     .through(
-                        read_key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]),
-                        |kept| match kept {
-                            Read::ExPage(v) => Some(v),
-                            _ => None,
-                        },
-                        |v| Some(Read::ExPage(Arc::clone(v))),
+                        || kept::key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]),
                         async {
                             let q = format!(
                                 "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
@@ -1542,12 +1514,7 @@ macro_rules! impl_store {
             async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>> {
                 self.reads
                     .through(
-                        read_key("in", &[tenant, id]),
-                        |kept| match kept {
-                            Read::In(c) => Some(Some(c)),
-                            _ => None,
-                        },
-                        |found| found.as_ref().map(|c| Read::In(c.clone())),
+                        || kept::key("in", &[tenant, id]),
                         async {
                             let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
                             if let Some(r) = self.readers() {
@@ -1572,12 +1539,7 @@ macro_rules! impl_store {
             ) -> Result<(Page<InConnection>, i64)> {
                 self.reads
                     .through(
-                        read_key("in-page", &[tenant, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
-                        |kept| match kept {
-                            Read::InPage(v, n) => Some((v, n)),
-                            _ => None,
-                        },
-                        |(v, n)| Some(Read::InPage(Arc::clone(v), *n)),
+                        || kept::key("in-page", &[tenant, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
                         async {
                             let index = match filter.search.as_deref() {
                                 Some(q) => self.search_index(q).await?,

@@ -128,28 +128,83 @@ impl ReadCache {
     pub(crate) fn connections(enabled: bool) -> Self {
         Kept::new(enabled, MAX_CONNECTIONS)
     }
-}
 
-impl ReadCache {
-    /// A read through the kept answers: a kept answer for `key` that `take`
-    /// recognises, else `read`'s, of which `keep` says what to keep (nothing
-    /// for a miss). The generation is taken before `read` runs.
-    pub(crate) async fn through<T>(
+    /// A read through the kept answers: the answer kept under `key` if there
+    /// is one, else `read`'s, kept if it found something. The generation is
+    /// taken before `read` runs; when nothing is kept, `key` is never built.
+    pub(crate) async fn through<T: Keep>(
         &self,
-        key: Vec<u8>,
-        take: impl FnOnce(Read) -> Option<T>,
-        keep: impl FnOnce(&T) -> Option<Read>,
+        key: impl FnOnce() -> Vec<u8>,
         read: impl std::future::Future<Output = crate::Result<T>>,
     ) -> crate::Result<T> {
+        if !self.enabled {
+            return read.await;
+        }
+        let key = key();
         let generation = self.generation();
-        if let Some(kept) = self.get(&key, generation).and_then(take) {
+        if let Some(kept) = self.get(&key, generation).and_then(T::from_read) {
             return Ok(kept);
         }
         let found = read.await;
-        if let Some(answer) = found.as_ref().ok().and_then(keep) {
+        if let Some(answer) = found.as_ref().ok().and_then(T::to_read) {
             self.put(key, generation, answer);
         }
         found
+    }
+}
+
+/// An answer of a read that can be kept as a [`Read`].
+pub(crate) trait Keep: Sized {
+    /// What to keep of it (nothing for a miss).
+    fn to_read(&self) -> Option<Read>;
+    /// The answer, if `read` is one of this kind.
+    fn from_read(read: Read) -> Option<Self>;
+}
+
+macro_rules! keep_as {
+    ($($t:ty => $variant:ident),* $(,)?) => {$(
+        impl Keep for $t {
+            fn to_read(&self) -> Option<Read> {
+                Some(Read::$variant(self.clone()))
+            }
+            fn from_read(read: Read) -> Option<Self> {
+                match read {
+                    Read::$variant(answer) => Some(answer),
+                    _ => None,
+                }
+            }
+        }
+    )*};
+}
+
+keep_as!(
+    NetConnection => Net,
+    ExConnection => Ex,
+    InConnection => In,
+    Record => Record,
+    Page<NetConnection> => NetPage,
+    Page<ExConnection> => ExPage,
+);
+
+impl Keep for (Page<InConnection>, i64) {
+    fn to_read(&self) -> Option<Read> {
+        Some(Read::InPage(Arc::clone(&self.0), self.1))
+    }
+    fn from_read(read: Read) -> Option<Self> {
+        match read {
+            Read::InPage(page, total) => Some((page, total)),
+            _ => None,
+        }
+    }
+}
+
+/// A lookup that found nothing keeps nothing.
+impl<T: Keep> Keep for Option<T> {
+    fn to_read(&self) -> Option<Read> {
+        self.as_ref().and_then(T::to_read)
+    }
+    fn from_read(read: Read) -> Option<Self> {
+        T::from_read(read).map(Some)
     }
 }
 
@@ -226,28 +281,24 @@ impl<V: Weigh> Drop for Bump<'_, V> {
 /// The key of a [`crate::Store::find_credential_with`] answer.
 pub(crate) fn with_key(hash: &[u8], principal: (&str, &str), other: Option<(&str, &str, &str)>) -> Vec<u8> {
     let (t, k, i) = other.unwrap_or(("", "", ""));
-    let mut key = [b"w\x1f", hash].concat();
-    // Unit separators between the names: distinct lookups never share a key.
-    for part in [principal.0, principal.1, t, k, i] {
-        key.push(0x1f);
-        key.extend_from_slice(part.as_bytes());
-    }
-    key
+    let names = [principal.0, principal.1, t, k, i].map(str::as_bytes);
+    key("with", &[&[hash], &names[..]].concat())
 }
 
 /// The key of a [`crate::Store::find_credential`] answer.
 pub(crate) fn plain_key(hash: &[u8]) -> Vec<u8> {
-    [b"c\x1f", hash].concat()
+    key("credential", &[hash])
 }
 
-/// The key of a connection read: what was read (`what`) and the values that
-/// chose it, each length-prefixed so that no two reads share a key.
-pub(crate) fn read_key(what: &str, parts: &[&str]) -> Vec<u8> {
-    let mut key = Vec::with_capacity(what.len() + parts.iter().map(|p| p.len() + 4).sum::<usize>());
+/// The key of a kept answer: what was read (`what`) and the values that chose
+/// it, each length-prefixed so that no two reads share a key.
+pub(crate) fn key<P: AsRef<[u8]>>(what: &str, parts: &[P]) -> Vec<u8> {
+    let parts = parts.iter().map(AsRef::as_ref);
+    let mut key = Vec::with_capacity(what.len() + parts.clone().map(|p| p.len() + 4).sum::<usize>());
     key.extend_from_slice(what.as_bytes());
     for part in parts {
         key.extend_from_slice(&(part.len() as u32).to_le_bytes());
-        key.extend_from_slice(part.as_bytes());
+        key.extend_from_slice(part);
     }
     key
 }

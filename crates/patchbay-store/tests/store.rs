@@ -496,17 +496,7 @@ store_test!(kept_credential_lookups_follow_every_write, |store, url| {
     let lookup = || async { store.find_credential_with("alice-token-1", net_user, ent).await.unwrap() };
     assert_eq!(lookup().await.unwrap().credential.scopes, vec!["settlement_network_read".to_string()]);
     // A record changed.
-    let enterprise = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().unwrap();
-    let mut data = enterprise.data.clone();
-    data["name"] = json!("Acme Renamed");
-    let write = RecordWrite {
-        tenant: "ent-acme".into(),
-        kind: kind::NET_ENTERPRISE.into(),
-        id: "ent-acme".into(),
-        data,
-        secret: None,
-    };
-    store.put_record(&write, &[], &vault(), 2).await.unwrap();
+    rename_acme(&store, "Acme Renamed", 2).await;
     assert_eq!(lookup().await.unwrap().other.as_ref().unwrap().data["name"], "Acme Renamed");
     // The credential replaced.
     let mut cred = store.find_credential("alice-token-1").await.unwrap().unwrap();
@@ -535,6 +525,33 @@ store_test!(kept_credential_lookups_follow_every_write, |store, url| {
     assert!(lookup().await.is_none());
     other.close().await;
 });
+
+/// Renames the seeded enterprise `ent-acme` through `put_record`.
+async fn rename_acme(store: &Arc<dyn Store>, name: &str, now: i64) {
+    let enterprise = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().unwrap();
+    let mut data = enterprise.data;
+    data["name"] = json!(name);
+    let write = RecordWrite {
+        tenant: "ent-acme".into(),
+        kind: kind::NET_ENTERPRISE.into(),
+        id: "ent-acme".into(),
+        data,
+        secret: None,
+    };
+    store.put_record(&write, &[], &vault(), now).await.unwrap();
+}
+
+/// The event a connection's deletion is stored with.
+fn deleted_event(tenant: &str, id: &str, ts: i64) -> patchbay_store::InEvent {
+    patchbay_store::InEvent {
+        tenant: tenant.into(),
+        id: id.into(),
+        name: "connection.deleted".into(),
+        data: json!({}),
+        customer_id: None,
+        ts,
+    }
+}
 
 fn in_conn(tenant: &str, id: &str, connector: &str, customer: Option<&str>, at: i64) -> patchbay_store::InConnection {
     patchbay_store::InConnection {
@@ -645,14 +662,7 @@ store_test!(connection_search_finds_exactly_the_substring_matches, |store, _url|
         }
     }
     // The index follows deletes and replacements.
-    let event = patchbay_store::InEvent {
-        tenant: "org_a".into(),
-        id: "evt_1".into(),
-        name: "connection.deleted".into(),
-        data: json!({}),
-        customer_id: None,
-        ts: 9_000,
-    };
+    let event = deleted_event("org_a", "evt_1", 9_000);
     assert!(store.in_delete_connection("org_a", "conn_github_Alpha01", None, &event, &[]).await.unwrap());
     let f = |q: &str| patchbay_store::InFilter { search: Some(q.to_string()), ..Default::default() };
     assert_eq!(store.in_list_connections("org_a", &f("alpha01"), 10, 0).await.unwrap().1, 0);
@@ -695,16 +705,7 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     let find_rec = || async { store.find_record(kind::NET_ENTERPRISE, "ent-acme").await.unwrap() };
     let before = get_rec().await.unwrap();
     assert_eq!(find_rec().await.unwrap(), before);
-    let mut data = before.data.clone();
-    data["name"] = json!("Acme Kept");
-    let write = RecordWrite {
-        tenant: "ent-acme".into(),
-        kind: kind::NET_ENTERPRISE.into(),
-        id: "ent-acme".into(),
-        data,
-        secret: None,
-    };
-    store.put_record(&write, &[], &vault(), 4).await.unwrap();
+    rename_acme(&store, "Acme Kept", 4).await;
     assert_eq!(get_rec().await.unwrap().data["name"], "Acme Kept");
     assert_eq!(find_rec().await.unwrap().data["name"], "Acme Kept");
     assert!(store.delete_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap());
@@ -725,14 +726,7 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     assert!(store.in_update_connection(&changed, 1, None, &[]).await.unwrap());
     assert_eq!(in_get().await.unwrap().display_name.as_deref(), Some("renamed"));
     assert_eq!(in_page().await.0[0].display_name.as_deref(), Some("renamed"));
-    let event = patchbay_store::InEvent {
-        tenant: "org_kept".into(),
-        id: "evt_kept".into(),
-        name: "connection.deleted".into(),
-        data: json!({}),
-        customer_id: None,
-        ts: 11,
-    };
+    let event = deleted_event("org_kept", "evt_kept", 11);
     assert!(store.in_delete_connection("org_kept", "conn_kept_1", None, &event, &[]).await.unwrap());
     assert!(in_get().await.is_none());
     assert_eq!(in_page().await, (Arc::new(vec![]), 0));
