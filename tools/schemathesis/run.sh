@@ -4,6 +4,8 @@
 # checks) and with invalid and missing tokens. Exits non-zero on any failure.
 #
 #   tools/schemathesis/run.sh [path/to/patchbay] [max-examples]
+#   SCHEMATHESIS_DATABASE_URL=postgres://... tools/schemathesis/run.sh ...   # the demo on that
+#     database (recreated first: it must be one made for the purpose) instead of SQLite
 set -euo pipefail
 cd "$(dirname "$0")/../.."
 BIN="${1:-target/debug/patchbay}"
@@ -13,8 +15,14 @@ BASE="http://127.0.0.1:$PORT"
 # The console script lives beside the Python that pip installed it for.
 ST="${ST:-$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')}"
 
+DB="${SCHEMATHESIS_DATABASE_URL:-}"
+if [ -n "$DB" ]; then
+  name="${DB##*/}"
+  psql -q "${DB%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\""
+fi
+
 LOG="$(mktemp)"
-"$BIN" demo --listen "127.0.0.1:$PORT" >"$LOG" 2>&1 &
+"$BIN" demo --listen "127.0.0.1:$PORT" ${DB:+--database-url "$DB"} >"$LOG" 2>&1 &
 SERVER=$!
 trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
 for _ in $(seq 1 100); do

@@ -367,7 +367,44 @@ pub fn parse(bytes: &[u8]) -> Result<SeedDoc, SeedError> {
 /// Parses and validates a document into a plan.
 pub fn plan(bytes: &[u8]) -> Result<SeedPlan, SeedError> {
     let doc = parse(bytes)?;
+    no_nul(bytes)?;
     Planner::default().run(doc)
+}
+
+/// No string in the document holds a NUL character: PostgreSQL text cannot
+/// store one, so a seed with one is refused on every backend alike. In JSON a
+/// NUL is always the escape `\u0000`, so documents without it are not walked.
+fn no_nul(bytes: &[u8]) -> Result<(), SeedError> {
+    fn walk(v: &serde_json::Value, path: &mut String) -> Result<(), SeedError> {
+        let nul = |path: &str| SeedError::new(path, "must not contain a NUL character");
+        match v {
+            serde_json::Value::String(s) if s.contains('\0') => Err(nul(path)),
+            serde_json::Value::Array(items) => items.iter().enumerate().try_for_each(|(i, item)| {
+                let len = path.len();
+                path.push_str(&format!("[{i}]"));
+                walk(item, path)?;
+                path.truncate(len);
+                Ok(())
+            }),
+            serde_json::Value::Object(members) => members.iter().try_for_each(|(k, item)| {
+                let len = path.len();
+                path.push('.');
+                path.push_str(k);
+                if k.contains('\0') {
+                    return Err(nul(path));
+                }
+                walk(item, path)?;
+                path.truncate(len);
+                Ok(())
+            }),
+            _ => Ok(()),
+        }
+    }
+    if !bytes.windows(6).any(|w| w == b"\\u0000") {
+        return Ok(());
+    }
+    let v: serde_json::Value = serde_json::from_slice(bytes).map_err(|e| SeedError::new("$", e.to_string()))?;
+    walk(&v, &mut "$".to_string())
 }
 
 #[derive(Default)]
@@ -873,6 +910,20 @@ mod tests {
         assert_eq!(e.path, "$.integrations.organizations[1].apiKey");
         let e = err(r#"{"integrations":{"organizations":[{"id":"o","name":"O"},{"id":"o","name":"O"}]}}"#);
         assert_eq!(e.path, "$.integrations.organizations[1].id");
+    }
+
+    #[test]
+    fn a_nul_anywhere_is_refused_with_its_path() {
+        let e = err(r#"{"network":{"enterprises":[{"id":"e","name":"E\u0000"}]}}"#);
+        assert_eq!(
+            (e.path.as_str(), e.message.as_str()),
+            ("$.network.enterprises[0].name", "must not contain a NUL character")
+        );
+        let e = err(r#"{"integrations":{"organizations":[{"id":"o","name":"O"}],
+            "customers":[{"orgId":"o","id":"c1","metadata":{"a\u0000":1}}]}}"#);
+        assert_eq!(e.path, "$.integrations.customers[0].metadata.a\u{0}");
+        // An escaped backslash before "u0000" is no NUL.
+        plan(br#"{"network":{"enterprises":[{"id":"e","name":"E\\u0000"}]}}"#).unwrap();
     }
 
     #[test]

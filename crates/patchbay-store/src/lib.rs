@@ -23,7 +23,11 @@ pub use backend::{PgStore, SqliteStore};
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
     #[error("database error: {0}")]
-    Db(#[from] sqlx::Error),
+    Db(sqlx::Error),
+    /// A value held a NUL character, which PostgreSQL text cannot store (SQLite
+    /// can). The faces refuse such values first; this keeps any they miss a 4xx.
+    #[error("a value contains a NUL character")]
+    Nul,
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("the store is closed")]
@@ -40,6 +44,16 @@ pub enum StoreError {
     Corrupt(String),
     #[error("conflict: {0}")]
     Conflict(&'static str),
+}
+
+impl From<sqlx::Error> for StoreError {
+    fn from(e: sqlx::Error) -> Self {
+        // 22021 character_not_in_repertoire: PostgreSQL's answer to a NUL in text.
+        match e.as_database_error().and_then(|d| d.code()) {
+            Some(code) if code == "22021" => StoreError::Nul,
+            _ => StoreError::Db(e),
+        }
+    }
 }
 
 pub type Result<T, E = StoreError> = std::result::Result<T, E>;

@@ -741,3 +741,20 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     assert_eq!(in_page().await.0[0].version, 2);
     other.close().await;
 });
+
+store_test!(a_nul_in_text_is_refused_not_a_database_error, |store, url| {
+    // PostgreSQL text cannot hold a NUL: the error is `StoreError::Nul` (which
+    // the faces answer with a 400), not a database error (a 500). SQLite stores it.
+    apply(&store, DOC, 1).await.unwrap();
+    let write = store.net_update_connection("ent-acme", &seeded_id(), Some("Desk\u{0}1"), None, 2).await;
+    let read = store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent\0acme").await;
+    if url.starts_with("postgres") {
+        assert!(matches!(write, Err(StoreError::Nul)), "{write:?}");
+        assert!(matches!(read, Err(StoreError::Nul)), "{read:?}");
+        let now = store.net_get_connection(NetSide::Client, "ent-acme", &seeded_id()).await.unwrap().unwrap();
+        assert_eq!(now.name, "Desk 1", "nothing was written");
+    } else {
+        assert_eq!(write.unwrap().unwrap().name, "Desk\u{0}1");
+        assert!(read.unwrap().is_none());
+    }
+});

@@ -23,10 +23,12 @@ const CALLBACK_PLACEHOLDER: &str = "http://127.0.0.1:9100";
 /// The placeholder OAuth2 provider URL in the demo seed, replaced by the built-in provider's.
 const PROVIDER_PLACEHOLDER: &str = "http://127.0.0.1:9200";
 
-/// A configuration for the demo rooted in `dir`; returns it with the admin token.
+/// A configuration for the demo rooted in `dir` (its database there unless
+/// `database_url` names one); returns it with the admin token.
 pub fn demo_config(
     base: &Config,
     dir: &std::path::Path,
+    database_url: Option<&str>,
     partner_url: &str,
     provider_url: &str,
 ) -> anyhow::Result<(Config, String)> {
@@ -39,11 +41,20 @@ pub fn demo_config(
     rand::rngs::OsRng.fill_bytes(&mut raw);
     let token = base.admin_token.clone().unwrap_or_else(|| format!("pb_admin_{}", hex::encode(raw)));
     let mut config = base.clone();
-    config.database_url = format!("sqlite://{}", dir.join("demo.db").display());
     config.seed = Some(seed_path);
     config.admin_token = Some(token.clone());
-    config.master_keys = None;
     config.key_file = None;
+    match database_url {
+        // A named database (PostgreSQL needs a key): a throw-away one, like the data.
+        Some(url) => {
+            config.database_url = url.to_string();
+            config.master_keys = Some(patchbay_core::Vault::generate_spec("demo"));
+        }
+        None => {
+            config.database_url = format!("sqlite://{}", dir.join("demo.db").display());
+            config.master_keys = None;
+        }
+    }
     config.outbound.allow_loopback = true;
     config.data_dir = Some(dir.join("data"));
     // Export runs are simulated: they take a couple of seconds, then succeed.
@@ -166,12 +177,25 @@ pub async fn spawn_provider() -> anyhow::Result<String> {
 }
 
 /// The banner printed once the demo listens.
-pub fn banner(url: &str, admin_token: &str, dir: &std::path::Path, partner_url: &str, provider_url: &str) -> String {
+/// `database` is `None` for the temporary SQLite file in `dir`, else a named one.
+pub fn banner(
+    url: &str,
+    admin_token: &str,
+    dir: &std::path::Path,
+    database: Option<&str>,
+    partner_url: &str,
+    provider_url: &str,
+) -> String {
+    let db = match database {
+        None => format!("database (temporary): {}", dir.join("demo.db").display()),
+        // The URL may carry a password: it is not printed.
+        Some(_) => "database:             the one named by --database-url (kept)".to_string(),
+    };
     let net = format!("{url}/api/network/v1/enterprises");
     format!(
         r#"
 Patchbay demo is running at {url}
-  database (temporary): {db}
+  {db}
   admin token:          {admin_token}
   demo partner:         {partner_url} (answers POST /bitgo/v1/connections, verifying the JWT)
   demo OAuth2 provider: {provider_url} (token endpoint of the demo connector configs)
@@ -208,8 +232,7 @@ Try:
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'
 
-Press Ctrl-C to stop; the temporary database is removed.
+Press Ctrl-C to stop; temporary files are removed.
 "#,
-        db = dir.join("demo.db").display(),
     )
 }

@@ -46,6 +46,11 @@ enum Command {
         /// Address to listen on (default 127.0.0.1:8080).
         #[arg(long)]
         listen: Option<String>,
+        /// A database to seed and serve instead of a temporary SQLite file (for trying
+        /// the demo on PostgreSQL; its secrets are sealed with a throw-away key, so use a
+        /// database made for the purpose).
+        #[arg(long)]
+        database_url: Option<String>,
     },
     /// Apply the embedded database migrations and exit.
     Migrate {
@@ -141,20 +146,21 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             say(&format!("patchbay listening on http://{}", running.addr));
             serve_until_signal(running, signals).await
         }
-        Command::Demo { listen } => {
+        Command::Demo { listen, database_url } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
             let dir = tempfile::Builder::new().prefix("patchbay-demo-").tempdir().map_err(anyhow::Error::from)?;
             let (partner, partner_url) = demo::spawn_partner().await?;
             let provider_url = demo::spawn_provider().await?;
-            let (demo_config, token) = demo::demo_config(config, dir.path(), &partner_url, &provider_url)?;
+            let (demo_config, token) =
+                demo::demo_config(config, dir.path(), database_url.as_deref(), &partner_url, &provider_url)?;
             let signals = Signals::install()?;
             let running = app::start(&demo_config, Registry::new()).await?;
             let url = format!("http://{}", running.addr);
             let _ = partner.patchbay_url.set(url.clone());
             let _ = partner.admin_token.set(token.clone());
-            say(&demo::banner(&url, &token, dir.path(), &partner_url, &provider_url));
+            say(&demo::banner(&url, &token, dir.path(), database_url.as_deref(), &partner_url, &provider_url));
             let r = serve_until_signal(running, signals).await;
             drop(dir);
             r

@@ -240,6 +240,16 @@ both_backends!(connections_create_get_delete_and_paging_links, |db| {
         (404, json!({"error": {"code": "iModelNotFound", "message": "Requested iModel is not available."}}))
     );
     assert_eq!(e.post("rita-token", "/export/connections", &json!({"iModelId": M1})).await.status, 403);
+    // A NUL in the stored name: refused on both backends (PostgreSQL text cannot hold one).
+    let a = e.post("bob-token", "/export/connections", &json!({"iModelId": M1, "displayName": "a\u{0}b"})).await;
+    assert_eq!(
+        (a.status, a.body),
+        (
+            422,
+            json!({"error": {"code": "InvalidExportConnectionRequest", "message": "Cannot perform operation.", "details": [
+            {"code": "InvalidValue", "message": "Provided displayName value is not valid.", "target": "displayName"}]}})
+        )
+    );
     let a = call(e.http.post(e.url("/export/connections")).bearer_auth("bob-token").body("nope")).await;
     assert_eq!((a.status, a.body["error"]["details"][0]["target"].as_str()), (422, Some("body")));
     // Get and delete.

@@ -480,6 +480,20 @@ both_backends!(create_check_delete_and_events, |db| {
     let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/connection", &bad).await;
     assert_eq!((a.status, a.body["message"].as_str()), (400, Some("Input validation failed")));
     assert_eq!(a.body["issues"][0]["path"], json!(["data", "settings", "oauth", "credentials"]));
+    // A NUL in a stored text value: refused on both backends (PostgreSQL text cannot hold one).
+    let mut bad = body.clone();
+    bad["customer_id"] = json!("cus\u{0}7");
+    bad["display_name"] = json!("\u{0}");
+    let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/connection", &bad).await;
+    assert_eq!(
+        (a.status, a.body["message"].as_str(), a.body["issues"].clone()),
+        (
+            400,
+            Some("Input validation failed"),
+            json!([{"code": "custom", "message": "customer_id must not contain a NUL character", "path": ["customer_id"]},
+                   {"code": "custom", "message": "display_name must not contain a NUL character", "path": ["display_name"]}])
+        )
+    );
     let mut bad = body.clone();
     bad["data"]["connector_name"] = json!("notion");
     let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/connection", &bad).await;
@@ -690,6 +704,17 @@ both_backends!(customers_and_customer_tokens, |db| {
     assert_eq!(a.body["metadata"], json!({"tier": "gold", "region": "eu"}), "metadata merges shallowly");
     let a = e.send(reqwest::Method::PUT, "key_org_a", "/v1/customer", &json!({})).await;
     assert!(a.body["id"].as_str().unwrap().starts_with("cus_"));
+    // Customer ids are stored as text: no NUL (PostgreSQL cannot hold one), on both backends.
+    let a = e.send(reqwest::Method::PUT, "key_org_a", "/v1/customer", &json!({"id": "cus\u{0}"})).await;
+    assert_eq!(
+        (a.status, a.body["issues"][0]["message"].as_str()),
+        (400, Some("id must be 1-256 characters without '/' or NUL"))
+    );
+    let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/customer/cus%00/token", &json!({})).await;
+    assert_eq!(
+        (a.status, a.body["issues"][0]["message"].as_str()),
+        (400, Some("customer_id must be 1-256 characters without '/' or NUL"))
+    );
     let a = e.get("key_org_a", "/v1/customer").await;
     assert_eq!(a.body["total"], 2);
     assert_eq!(a.body["items"][0]["id"], "cus_1");

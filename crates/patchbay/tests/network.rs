@@ -410,6 +410,11 @@ both_backends!(connect_checks_in_order, |db| {
     let mut b = good.clone();
     b["name"] = json!("");
     assert_eq!(post(b).await.body, err("name must not be empty."));
+    // A NUL cannot be stored (PostgreSQL text): refused before anything else on both backends.
+    let a = post(connect_body(P_TOKEN, "D\u{0}", "n-1", "t", ALICE_KEY)).await;
+    assert_eq!((a.status, a.body), (400, err("name must not contain a NUL character.")));
+    let a = post(connect_body(P_TOKEN, "D", "n\u{0}1", "t", ALICE_KEY)).await;
+    assert_eq!((a.status, a.body), (400, err("nonce must not contain a NUL character.")));
     let mut b = good.clone();
     b["connectionKey"] = json!({"schema": "clientIdAndSecret"});
     assert_eq!(post(b).await.status, 400);
@@ -485,10 +490,18 @@ both_backends!(update_connection_name_and_active, |db| {
         (json!({"active": "no"}), "active must be a boolean."),
         (json!({"name": ""}), "name must be a non-empty string."),
         (json!({"name": 5}), "name must be a non-empty string."),
+        // Refused on both backends (PostgreSQL text cannot hold a NUL: it was a 500 there).
+        (json!({"name": "Desk\u{0}1", "active": true}), "name must not contain a NUL character."),
     ] {
         let a = e.send(reqwest::Method::PUT, "alice-rw", &path, &body).await;
         assert_eq!((a.status, a.body), (400, err(msg)));
     }
+    // Nothing was written by the refused updates.
+    let a = e.get("alice-ro", &path).await;
+    assert_eq!(
+        (a.body["connection"]["name"].clone(), a.body["connection"]["active"].clone()),
+        (json!("Renamed"), json!(false))
+    );
     let a = e
         .send(
             reqwest::Method::PUT,

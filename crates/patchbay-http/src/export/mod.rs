@@ -78,6 +78,9 @@ impl ExError {
 
 impl From<patchbay_store::StoreError> for ExError {
     fn from(e: patchbay_store::StoreError) -> Self {
+        if let patchbay_store::StoreError::Nul = e {
+            return Self::new(StatusCode::BAD_REQUEST, "InvalidRequest", crate::face::NUL_REFUSED);
+        }
         tracing::error!(error = %e, "export face storage error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error.")
     }
@@ -518,7 +521,8 @@ async fn create_connection(
     };
     let display = match member(&body, "displayName") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 => Some(s.clone()),
+        // No NUL: stored as text, which PostgreSQL cannot give one (refused on both backends).
+        Some(Value::String(s)) if !s.trim().is_empty() && s.len() <= 256 && !s.contains('\0') => Some(s.clone()),
         Some(_) => {
             details.push(detail("InvalidValue", "Provided displayName value is not valid.", "displayName"));
             None

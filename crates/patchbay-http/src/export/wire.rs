@@ -232,7 +232,7 @@ pub struct CreateConnection {
     #[serde(rename = "iModelId")]
     #[schema(format = Uuid)]
     imodel_id: String,
-    #[schema(min_length = 1, max_length = 256)]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^\\u0000]*$")]
     display_name: Option<String>,
     authentication_type: Option<AuthenticationTypeDoc>,
 }

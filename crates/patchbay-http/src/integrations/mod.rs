@@ -118,6 +118,9 @@ impl InError {
 
 impl From<StoreError> for InError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Nul = e {
+            return Self::bad_request(crate::face::NUL_REFUSED);
+        }
         tracing::error!(error = %e, "integrations face storage error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "INTERNAL_SERVER_ERROR", "Internal server error")
     }
@@ -642,6 +645,12 @@ async fn create_connection(
         }
     };
     let display_name = body.get("display_name").and_then(Value::as_str).map(str::to_string);
+    // Stored as text: no NUL (PostgreSQL text cannot hold one; refused on both backends).
+    for (k, v) in [("customer_id", &customer), ("display_name", &display_name)] {
+        if v.as_deref().is_some_and(|v| v.contains('\0')) {
+            problems.push(Issue { path: vec![k.into()], message: format!("{k} must not contain a NUL character") });
+        }
+    }
     let data = body.get("data").and_then(Value::as_object).cloned();
     let name = data.as_ref().and_then(|d| d.get("connector_name")).and_then(Value::as_str).map(str::to_string);
     if name.is_none() {
@@ -1085,12 +1094,13 @@ async fn put_customer_key(state: &AppState, org: &str, rid: &str, key: &str, now
     Ok(())
 }
 
+/// A customer id: stored as text (a record's id), so no NUL either.
 fn customer_id_ok(id: &str) -> bool {
-    !id.is_empty() && id.len() <= 256 && !id.contains('/')
+    !id.is_empty() && id.len() <= 256 && !id.contains(['/', '\0'])
 }
 
 #[utoipa::path(post, path = "/v1/customer/{customer_id}/token", operation_id = "createToken", tag = "Customers",
-    params(("customer_id" = String, Path, pattern = "^[^/]{1,256}$")), request_body(content = Option<wire::CreateToken>),
+    params(("customer_id" = String, Path, pattern = "^[^/\\u0000]{1,256}$")), request_body(content = Option<wire::CreateToken>),
     responses((status = 200, description = "A customer token", body = wire::Token), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_token(
     State(state): State<AppState>,
@@ -1101,7 +1111,7 @@ async fn create_token(
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
     if !customer_id_ok(&customer) {
-        return Err(InError::issue(&["customer_id"], "customer_id must be 1-256 characters without '/'"));
+        return Err(InError::issue(&["customer_id"], "customer_id must be 1-256 characters without '/' or NUL"));
     }
     let body = body_object(body)?;
     let validity = match body.get("validity_in_seconds") {
@@ -1186,7 +1196,7 @@ async fn upsert_customer(
     let body = body_object(body)?;
     let id = optional_string(&body, "id")?.unwrap_or_else(|| format!("cus_{}", catalog::ulid()));
     if !customer_id_ok(&id) {
-        return Err(InError::issue(&["id"], "id must be 1-256 characters without '/'"));
+        return Err(InError::issue(&["id"], "id must be 1-256 characters without '/' or NUL"));
     }
     let metadata = optional_object(&body, "metadata")?;
     let (rec, key) = ensure_customer(&state, &org, &id, metadata).await?;

@@ -270,12 +270,13 @@ pub struct ConnectionData {
 pub struct CreateConnection {
     #[schema(pattern = "^ccfg_")]
     pub connector_config_id: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]+$")]
     pub customer_id: String,
     pub data: ConnectionData,
     pub check_connection: Option<bool>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,
+    #[schema(pattern = "^[^\\u0000]*$")]
     pub display_name: Option<String>,
 }
 
@@ -315,7 +316,7 @@ pub struct CreateToken {
 #[derive(Debug, Deserialize, ToSchema)]
 #[allow(dead_code)]
 pub struct UpsertCustomer {
-    #[schema(min_length = 1, max_length = 256, pattern = "^[^/]+$")]
+    #[schema(min_length = 1, max_length = 256, pattern = "^[^/\\u0000]+$")]
     pub id: Option<String>,
     #[schema(value_type = Option<Object>)]
     pub metadata: Option<Value>,

@@ -61,6 +61,9 @@ impl NetError {
 
 impl From<StoreError> for NetError {
     fn from(e: StoreError) -> Self {
+        if let StoreError::Nul = e {
+            return Self::bad_request(crate::face::NUL_REFUSED);
+        }
         tracing::error!(error = %e, "network face storage error");
         Self::new(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
     }
@@ -435,6 +438,21 @@ fn required_str(body: &Map<String, Value>, key: &str) -> Result<String, NetError
     }
 }
 
+/// A required string that is stored as text: no NUL character (PostgreSQL
+/// text cannot hold one; refused on every backend alike).
+fn stored_str(body: &Map<String, Value>, key: &str) -> Result<String, NetError> {
+    let v = required_str(body, key)?;
+    no_nul(key, &v)?;
+    Ok(v)
+}
+
+fn no_nul(key: &str, v: &str) -> Result<(), NetError> {
+    match v.contains('\0') {
+        true => Err(NetError::bad_request(format!("{key} must not contain a NUL character."))),
+        false => Ok(()),
+    }
+}
+
 fn required_uuid(body: &Map<String, Value>, key: &str) -> Result<String, NetError> {
     let v = required_str(body, key)?;
     if is_uuid(&v) {
@@ -466,9 +484,9 @@ struct ConnectFields {
 fn connect_fields(body: &Map<String, Value>) -> Result<ConnectFields, NetError> {
     Ok(ConnectFields {
         partner_id: required_uuid(body, "partnerId")?,
-        name: required_str(body, "name")?,
+        name: stored_str(body, "name")?,
         key: connection_key(body)?,
-        nonce: required_str(body, "nonce")?,
+        nonce: stored_str(body, "nonce")?,
     })
 }
 
@@ -635,6 +653,9 @@ async fn update_connection(
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(_) => return Err(NetError::bad_request("name must be a non-empty string.")),
     };
+    if let Some(name) = &name {
+        no_nul("name", name)?;
+    }
     let active = match body.get("active") {
         None | Some(Value::Null) => None,
         Some(Value::Bool(b)) => Some(*b),

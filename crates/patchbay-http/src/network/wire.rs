@@ -220,10 +220,10 @@ pub struct ClearloopKey {
 pub struct SigningRequest {
     #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     partner_id: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*$")]
     name: String,
     connection_key: ConnectionKeyDoc,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*$")]
     nonce: String,
 }
 
@@ -234,10 +234,10 @@ pub struct SigningRequest {
 pub struct ConnectRequest {
     #[schema(format = Uuid, pattern = "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")]
     partner_id: String,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*$")]
     name: String,
     connection_key: ConnectionKeyDoc,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*$")]
     nonce: String,
     /// The signed payload (compact JSON of partnerId, name, nonce, connectionKey).
     #[schema(min_length = 1)]
@@ -251,7 +251,7 @@ pub struct ConnectRequest {
 #[allow(dead_code)]
 pub struct UpdateConnectionRequest {
     active: Option<bool>,
-    #[schema(min_length = 1)]
+    #[schema(min_length = 1, pattern = "^[^\\u0000]*$")]
     name: Option<String>,
 }
 
