@@ -1,18 +1,12 @@
-//! The four API faces and their error shapes, plus the guard every face's
-//! router runs under: panics and timeouts become errors in the face's shape.
+//! The four API faces and their error shapes, plus the guard every request
+//! runs under: panics and timeouts become errors in the face's shape.
 
 use std::panic::AssertUnwindSafe;
 
-use axum::Router;
-use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
 use serde_json::{Value, json};
-
-use crate::AppState;
-use crate::platform::RequestId;
 
 /// The message of the 400 for a NUL character in a value to be stored or looked
 /// up (PostgreSQL text cannot hold one); each face says it in its own shape.
@@ -57,6 +51,20 @@ impl Face {
 
     pub fn parse(s: &str) -> Option<Face> {
         Face::ALL.into_iter().find(|f| f.name() == s)
+    }
+
+    /// The face whose prefix a request path carries (the admin API and the
+    /// platform's own endpoints otherwise).
+    pub fn of_path(path: &str) -> Face {
+        if path.starts_with("/api/network/") {
+            Face::Network
+        } else if path.starts_with("/export/") || path == "/export" {
+            Face::Export
+        } else if path.starts_with("/v1/") {
+            Face::Integrations
+        } else {
+            Face::Admin
+        }
     }
 
     /// The error body of this face for a status and message.
@@ -121,23 +129,13 @@ fn trpc_code(status: StatusCode) -> &'static str {
     }
 }
 
-#[derive(Clone)]
-struct GuardState {
-    app: AppState,
-    face: Face,
-}
-
-/// Wraps a face's router: a handler that panics answers 500, and one that
-/// exceeds the request timeout answers 503, both in the face's error shape.
-pub fn guarded(face: Face, router: Router<AppState>, state: &AppState) -> Router<AppState> {
-    router.layer(axum::middleware::from_fn_with_state(GuardState { app: state.clone(), face }, guard))
-}
-
-async fn guard(State(g): State<GuardState>, req: Request, next: Next) -> Response {
-    let request_id = req.extensions().get::<RequestId>().cloned();
-    let timeout = g.app.config.request_timeout;
-    let run = AssertUnwindSafe(next.run(req)).catch_unwind();
-    match tokio::time::timeout(timeout, run).await {
+/// Runs a request's handler so that a panic answers 500 and exceeding the
+/// request timeout answers 503, both in the face's error shape.
+pub async fn guard<F>(face: Face, request_id: &str, timeout: std::time::Duration, handler: F) -> Response
+where
+    F: std::future::Future<Output = Response>,
+{
+    match tokio::time::timeout(timeout, AssertUnwindSafe(handler).catch_unwind()).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(panic)) => {
             let what = panic
@@ -145,12 +143,12 @@ async fn guard(State(g): State<GuardState>, req: Request, next: Next) -> Respons
                 .map(|s| s.to_string())
                 .or_else(|| panic.downcast_ref::<String>().cloned())
                 .unwrap_or_else(|| "non-string panic".into());
-            tracing::error!(request_id = ?request_id.map(|r| r.0), face = g.face.name(), panic = %what, "handler panicked");
-            g.face.error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
+            tracing::error!(request_id, face = face.name(), panic = %what, "handler panicked");
+            face.error(StatusCode::INTERNAL_SERVER_ERROR, "Internal server error.")
         }
         Err(_) => {
-            tracing::warn!(request_id = ?request_id.map(|r| r.0), face = g.face.name(), "request timed out");
-            g.face.error(StatusCode::SERVICE_UNAVAILABLE, "The request took too long and was abandoned.")
+            tracing::warn!(request_id, face = face.name(), "request timed out");
+            face.error(StatusCode::SERVICE_UNAVAILABLE, "The request took too long and was abandoned.")
         }
     }
 }

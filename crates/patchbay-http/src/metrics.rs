@@ -1,6 +1,10 @@
 //! Prometheus metrics: requests by route and status, latency histograms,
 //! and job counts by state (read from the store at scrape time).
 
+use std::collections::HashSet;
+use std::sync::{Arc, RwLock};
+
+use axum::http::Method;
 use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
@@ -8,11 +12,29 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
 use prometheus_client::registry::Registry;
 
+/// Labels of a request: built per request without allocating (the method is a
+/// static name, the route an interned template, the status a number).
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct RequestLabels {
-    pub method: String,
-    pub route: String,
-    pub status: String,
+    pub method: &'static str,
+    pub route: Arc<str>,
+    pub status: u16,
+}
+
+/// The method's name as a label; methods outside the standard set share one.
+pub fn method_label(m: &Method) -> &'static str {
+    match *m {
+        Method::GET => "GET",
+        Method::POST => "POST",
+        Method::PUT => "PUT",
+        Method::DELETE => "DELETE",
+        Method::PATCH => "PATCH",
+        Method::HEAD => "HEAD",
+        Method::OPTIONS => "OPTIONS",
+        Method::TRACE => "TRACE",
+        Method::CONNECT => "CONNECT",
+        _ => "OTHER",
+    }
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
@@ -35,6 +57,8 @@ pub struct Metrics {
     jobs: Family<JobLabels, Gauge>,
     jobs_by_kind: Family<JobKindLabels, Gauge>,
     jobs_with_errors: Family<JobKindLabels, Gauge>,
+    /// Route templates seen so far (a fixed set: the router's), shared by labels.
+    routes: RwLock<HashSet<Arc<str>>>,
 }
 
 fn latency_histogram() -> Histogram {
@@ -69,11 +93,26 @@ impl Metrics {
             "Background jobs whose last attempt failed (retrying when queued), by kind and state",
             jobs_with_errors.clone(),
         );
-        Self { registry, requests, latency, jobs, jobs_by_kind, jobs_with_errors }
+        Self { registry, requests, latency, jobs, jobs_by_kind, jobs_with_errors, routes: RwLock::default() }
     }
 
-    pub fn observe_request(&self, method: &str, route: &str, status: u16, seconds: f64) {
-        let labels = RequestLabels { method: method.to_string(), route: route.to_string(), status: status.to_string() };
+    /// The shared label for a route template (`unmatched` for none).
+    pub fn route_label(&self, route: Option<&str>) -> Arc<str> {
+        let route = route.unwrap_or("unmatched");
+        if let Some(r) = self.routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
+            return r.clone();
+        }
+        let mut routes = self.routes.write().unwrap_or_else(|e| e.into_inner());
+        if let Some(r) = routes.get(route) {
+            return r.clone();
+        }
+        let r: Arc<str> = Arc::from(route);
+        routes.insert(r.clone());
+        r
+    }
+
+    pub fn observe_request(&self, method: &'static str, route: Arc<str>, status: u16, seconds: f64) {
+        let labels = RequestLabels { method, route, status };
         self.requests.get_or_create(&labels).inc();
         self.latency.get_or_create(&labels).observe(seconds);
     }

@@ -34,19 +34,23 @@ fn accept_request_id(v: &HeaderValue) -> Option<String> {
     (!s.is_empty() && s.len() <= 128 && s.bytes().all(|b| b.is_ascii_graphic())).then(|| s.to_string())
 }
 
-/// Outermost middleware: request id, metrics and the access log line.
+/// The one middleware of every route (it runs after routing, so the matched
+/// route is known): request id, the face's guard (panic → 500, timeout → 503 in
+/// the face's shape, `face::guard`), metrics and the access log line. One layer
+/// rather than two: each `from_fn` layer costs an allocation and a clone of the
+/// boxed inner service per request (docs/benchmarks.md, round 6).
 pub async fn observe(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
     let started = Instant::now();
     let id =
         req.headers().get(REQUEST_ID).and_then(accept_request_id).unwrap_or_else(|| uuid::Uuid::new_v4().to_string());
     req.extensions_mut().insert(RequestId(id.clone()));
-    let method = req.method().to_string();
-    let route =
-        req.extensions().get::<MatchedPath>().map(|p| p.as_str().to_string()).unwrap_or_else(|| "unmatched".into());
-    let mut resp = next.run(req).await;
+    let method = crate::metrics::method_label(req.method());
+    let route = state.metrics.route_label(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+    let face = Face::of_path(req.uri().path());
+    let mut resp = crate::face::guard(face, &id, state.config.request_timeout, next.run(req)).await;
     let status = resp.status().as_u16();
     let elapsed = started.elapsed();
-    state.metrics.observe_request(&method, &route, status, elapsed.as_secs_f64());
+    state.metrics.observe_request(method, route.clone(), status, elapsed.as_secs_f64());
     if let Ok(v) = HeaderValue::from_str(&id) {
         resp.headers_mut().insert(REQUEST_ID, v);
     }
@@ -104,16 +108,7 @@ pub async fn not_found(req: Request) -> Response {
     if let Some(resp) = crate::network::empty_enterprise(path) {
         return resp;
     }
-    let face = if path.starts_with("/api/network/") {
-        Face::Network
-    } else if path.starts_with("/export/") || path == "/export" {
-        Face::Export
-    } else if path.starts_with("/v1/") {
-        Face::Integrations
-    } else {
-        Face::Admin
-    };
-    face.error(StatusCode::NOT_FOUND, &format!("No route for {} {path}.", req.method()))
+    Face::of_path(path).error(StatusCode::NOT_FOUND, &format!("No route for {} {path}.", req.method()))
 }
 
 /// A page that renders the four OpenAPI documents for a person; everything it

@@ -105,15 +105,22 @@ pub fn empty_enterprise(path: &str) -> Option<Response> {
 
 // ------------------------------------------------------------------ auth --
 
-/// The authenticated caller, within one enterprise.
+/// The authenticated caller, within one enterprise: the store's (shared)
+/// answer, not copied per request.
 struct Caller {
-    user_id: String,
-    enterprise: Record,
+    found: std::sync::Arc<patchbay_store::CredentialWith>,
 }
 
 impl Caller {
+    fn enterprise(&self) -> &Record {
+        // `authorize` builds a Caller only when the enterprise was found.
+        self.found.other.as_ref().expect("a caller's enterprise exists")
+    }
+    fn user_id(&self) -> &str {
+        &self.found.credential.principal_id
+    }
     fn trust_org(&self) -> Option<&str> {
-        self.enterprise.data["trustOrg"].as_str()
+        self.enterprise().data["trustOrg"].as_str()
     }
 }
 
@@ -174,7 +181,7 @@ async fn authorize(
     if write && !has(SCOPE_WRITE) {
         return Err(NetError::forbidden(format!("The access token lacks the {SCOPE_WRITE} scope.")));
     }
-    Ok(Caller { user_id: cred.principal_id.clone(), enterprise: enterprise.clone() })
+    Ok(Caller { found })
 }
 
 fn path_error(_: PathRejection) -> NetError {
@@ -305,7 +312,7 @@ async fn list(
     if matches_nothing {
         return typed(ManyOut { connections: Vec::new() });
     }
-    let rows = state.store.net_list_connections(side, &caller.enterprise.id, &filter, limit, offset).await?;
+    let rows = state.store.net_list_connections(side, &caller.enterprise().id, &filter, limit, offset).await?;
     typed(ManyOut { connections: rows.iter().map(ConnectionOut).collect() })
 }
 
@@ -345,7 +352,7 @@ async fn get_one(state: AppState, headers: HeaderMap, ent: String, id: String, s
     let id = connection_id(&id)?;
     let conn = state
         .store
-        .net_get_connection(side, &caller.enterprise.id, &id)
+        .net_get_connection(side, &caller.enterprise().id, &id)
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
     connection_out(&conn)
@@ -558,7 +565,7 @@ async fn connect(
     let f = connect_fields(&body)?;
     let payload = required_str(&body, "payload")?;
     let signature = required_str(&body, "signature")?;
-    let client = client_of(&state, &caller.enterprise.id)
+    let client = client_of(&state, &caller.enterprise().id)
         .await?
         .ok_or_else(|| NetError::not_found("The enterprise is not onboarded as an OES client."))?;
     // 2-3. Partner exists; active, schema, trust org.
@@ -591,7 +598,7 @@ async fn connect(
     // 5. The signature, by the client's registered key.
     let public_key = client.data["publicKey"].as_str().unwrap_or_default();
     if let Err(e) = rules::verify_message(payload.as_bytes(), &signature, public_key) {
-        tracing::info!(enterprise = %caller.enterprise.id, user = %caller.user_id, reason = %e, "connection signature rejected");
+        tracing::info!(enterprise = %caller.enterprise().id, user = %caller.user_id(), reason = %e, "connection signature rejected");
         return Err(NetError::unauthorized("Payload/Signature are not valid."));
     }
     // 6-7. Nonce unused by this client; persist (and enqueue the partner's initialisation).
@@ -600,9 +607,9 @@ async fn connect(
     let schema = f.key["schema"].as_str().unwrap_or_default().to_string();
     let key_plain: Value =
         serde_json::from_str(&rules::canonical_key(&f.key).unwrap_or_default()).unwrap_or(Value::Null);
-    let aad = Record::aad(&caller.enterprise.id, kind::NET_CONNECTION, &id);
+    let aad = Record::aad(&caller.enterprise().id, kind::NET_CONNECTION, &id);
     let conn = NetConnection {
-        tenant: caller.enterprise.id.clone(),
+        tenant: caller.enterprise().id.clone(),
         id: id.clone(),
         partner_tenant: partner.tenant.clone(),
         client_id: client.id.clone(),
@@ -663,7 +670,7 @@ async fn update_connection(
     };
     let conn = state
         .store
-        .net_update_connection(&caller.enterprise.id, &id, name.as_deref(), active, state.clock.now_ms())
+        .net_update_connection(&caller.enterprise().id, &id, name.as_deref(), active, state.clock.now_ms())
         .await?
         .ok_or_else(|| NetError::not_found(format!("Connection {id} not found.")))?;
     connection_out(&conn)
@@ -700,19 +707,19 @@ async fn ensure_client(state: &AppState, caller: &Caller, body: &Map<String, Val
             return Err(NetError::bad_request("publicKey must be a 33-byte compressed secp256k1 public key in hex."));
         }
     };
-    if let Some(c) = client_of(state, &caller.enterprise.id).await? {
+    if let Some(c) = client_of(state, &caller.enterprise().id).await? {
         return Ok(c);
     }
     let rec = RecordWrite {
-        tenant: caller.enterprise.id.clone(),
+        tenant: caller.enterprise().id.clone(),
         kind: kind::NET_CLIENT.into(),
         id: uuid::Uuid::new_v4().to_string(),
-        data: json!({"enterpriseId": caller.enterprise.id, "walletId": wallet_id, "publicKey": public_key}),
+        data: json!({"enterpriseId": caller.enterprise().id, "walletId": wallet_id, "publicKey": public_key}),
         secret: None,
     };
     state.store.create_record(&rec, &state.vault, state.clock.now_ms()).await?;
     // A concurrent onboarding may have won: answer with whichever exists first.
-    client_of(state, &caller.enterprise.id)
+    client_of(state, &caller.enterprise().id)
         .await?
         .ok_or_else(|| NetError::from(StoreError::Corrupt("client vanished".into())))
 }
@@ -789,21 +796,21 @@ async fn create_partner(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(NetError::bad_request("allocationPoliciesEnabled must be a boolean.")),
     };
-    if caller.enterprise.data["partnerEligible"].as_bool() != Some(true) {
+    if caller.enterprise().data["partnerEligible"].as_bool() != Some(true) {
         return Err(NetError::unprocessable("No partner configuration has been provisioned for this enterprise."));
     }
     let trust_org = caller.trust_org().filter(|t| TRUST_ORGS.contains(t)).unwrap_or("BitGo Trust").to_string();
     let client = ensure_client(&state, &caller, &Map::new()).await?;
     let id = uuid::Uuid::new_v4().to_string();
     let data = json!({
-        "enterpriseId": caller.enterprise.id, "name": name, "institutionIdentifier": identifier,
+        "enterpriseId": caller.enterprise().id, "name": name, "institutionIdentifier": identifier,
         "institutionId": institution_id, "connectionKeySchema": schema, "active": true, "trustOrg": trust_org,
         "stablePartner": false, "callbackUrl": null, "publicKey": null, "broker": broker,
         "clientDisputeWindowMinutes": dispute, "topUpWindowMinutes": top_up, "allocationPoliciesEnabled": policies,
     });
     let now = state.clock.now_ms();
     let rec = RecordWrite {
-        tenant: caller.enterprise.id.clone(),
+        tenant: caller.enterprise().id.clone(),
         kind: kind::NET_PARTNER.into(),
         id: id.clone(),
         data,
@@ -815,7 +822,7 @@ async fn create_partner(
     typed(wire::CreatedPartnerEnvelope {
         partner: wire::CreatedPartner {
             id,
-            enterprise_id: caller.enterprise.id.clone(),
+            enterprise_id: caller.enterprise().id.clone(),
             trust_org,
             institution_id: d["institutionId"].as_str().map(str::to_string),
             institution_identifier: text("institutionIdentifier"),
