@@ -404,7 +404,9 @@ fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
 
 // ------------------------------------------------------------ rendering --
 
-pub fn connection_json(c: &InConnection, settings: Option<&Value>, expand_connector: bool) -> wire::Connection {
+/// The wire object of a connection; the opened settings are moved in (a
+/// deep copy of them per request showed in the get profile).
+pub fn connection_json(c: &InConnection, settings: Option<Value>, expand_connector: bool) -> wire::Connection {
     wire::Connection {
         id: c.id.clone(),
         connector_name: c.connector_name.clone(),
@@ -418,7 +420,7 @@ pub fn connection_json(c: &InConnection, settings: Option<&Value>, expand_connec
         status: c.status.clone(),
         status_message: c.status_message.clone(),
         metadata: c.metadata.clone(),
-        settings: settings.cloned(),
+        settings,
         connector: if expand_connector { connector(&c.connector_name).map(|k| connector_wire(k, true)) } else { None },
     }
 }
@@ -542,7 +544,7 @@ async fn get_connection(
         Some(need) => refresh::refresh(&state, conn, settings, need).await?,
         None => (conn, settings),
     };
-    typed(connection_json(&conn, Some(&settings), !expand.is_empty()))
+    typed(connection_json(&conn, Some(settings), !expand.is_empty()))
 }
 
 #[utoipa::path(get, path = "/v1/connection", operation_id = "listConnections", tag = "Connections",
@@ -591,9 +593,9 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
                 match need {
                     Some(n) => {
                         let (c, s) = refresh::refresh(&state, c.clone(), s, n).await?;
-                        Ok(connection_json(&c, Some(&s), expand))
+                        Ok(connection_json(&c, Some(s), expand))
                     }
-                    None => Ok(connection_json(c, Some(&s), expand)),
+                    None => Ok(connection_json(c, Some(s), expand)),
                 }
             }
         })
@@ -736,7 +738,7 @@ async fn create_connection(
     );
     let jobs = emit_jobs(&state, &ev).await?;
     state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
-    typed(connection_json(&conn, Some(&settings), false))
+    typed(connection_json(&conn, Some(settings), false))
 }
 
 #[utoipa::path(delete, path = "/v1/connection/{id}", operation_id = "deleteConnection", tag = "Connections",
