@@ -127,7 +127,8 @@ macro_rules! bulk {
                     let t = i % tenants;
                     let tenant = format!("org_{t}");
                     let id = format!("conn_github_BENCH{i:020}");
-                    let settings = format!(r#"{{"oauth":{{"credentials":{{"access_token":"at-{i}","expires_at":"2099-01-01T00:00:00.000Z"}}}},"access_token":"at-{i}"}}"#);
+                    // As the server seals them: serde_json's compact form, keys in order.
+                    let settings = format!(r#"{{"access_token":"at-{i}","oauth":{{"credentials":{{"access_token":"at-{i}","expires_at":"2099-01-01T00:00:00.000Z"}}}}}}"#);
                     let sealed = vault.seal(settings.as_bytes(), &Record::aad(&tenant, kind::IN_CONNECTION, &id));
                     b.push_bind(tenant).push_bind(id).push_bind("github").push_bind(format!("ccfg_github_bench{t}"))
                         .push_bind(format!("cus_{}", i % 1000)).push_bind(None::<String>).push_bind(format!("connection {i}"))

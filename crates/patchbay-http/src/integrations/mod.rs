@@ -6,7 +6,7 @@ pub mod refresh;
 pub mod webhook;
 pub mod wire;
 
-use std::collections::BTreeMap;
+use std::borrow::Cow;
 use std::sync::Arc;
 
 use axum::Router;
@@ -29,7 +29,7 @@ use serde_json::{Map, Value, json};
 use crate::AppState;
 use crate::face::Face;
 use crate::openapi::BearerAuth;
-use refresh::{Need, open_settings};
+use refresh::{Need, OpenedSettings};
 
 /// Refresh timing of the Integrations face.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -310,39 +310,35 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, I
 // ----------------------------------------------------------------- query --
 
 /// Query values by name: repeated keys and `key[]` merge, comma lists split.
-struct Query(BTreeMap<String, Vec<String>>);
+/// Pairs in order, borrowed from the query string unless percent-decoded
+/// (queries are short: a scan beats building a map on every request).
+struct Query<'a>(Vec<(Cow<'a, str>, Cow<'a, str>)>);
 
-impl Query {
+impl<'a> Query<'a> {
     /// A value with a NUL character is refused: nothing stored contains one, SQLite's
     /// `LIKE` would stop at it (matching everything) and PostgreSQL rejects it in text.
-    fn parse(raw: Option<&str>) -> Result<Self, InError> {
-        let mut m: BTreeMap<String, Vec<String>> = BTreeMap::new();
-        if let Some(q) = raw {
-            for (k, v) in form_urlencoded::parse(q.as_bytes()) {
-                let k = k.trim_end_matches("[]").to_string();
-                if k.contains('\0') || v.contains('\0') {
-                    return Err(InError::issue(&[k.as_str()], format!("{k} must not contain a NUL character")));
-                }
-                m.entry(k).or_default().push(v.into_owned());
+    fn parse(raw: Option<&'a str>) -> Result<Self, InError> {
+        let mut pairs = Vec::new();
+        for (k, v) in form_urlencoded::parse(raw.unwrap_or_default().as_bytes()) {
+            let k = match k {
+                Cow::Borrowed(k) => Cow::Borrowed(k.trim_end_matches("[]")),
+                Cow::Owned(k) => Cow::Owned(k.trim_end_matches("[]").to_string()),
+            };
+            if k.contains('\0') || v.contains('\0') {
+                return Err(InError::issue(&[&*k], format!("{k} must not contain a NUL character")));
             }
+            pairs.push((k, v));
         }
-        Ok(Query(m))
+        Ok(Query(pairs))
+    }
+    fn all(&self, k: &str) -> impl Iterator<Item = &str> {
+        self.0.iter().filter(move |(key, _)| key == k).map(|(_, v)| &**v)
     }
     fn one(&self, k: &str) -> Option<&str> {
-        self.0.get(k).and_then(|v| v.last()).map(String::as_str)
+        self.all(k).last()
     }
     fn list(&self, k: &str) -> Vec<String> {
-        self.0
-            .get(k)
-            .map(|vs| {
-                vs.iter()
-                    .flat_map(|v| v.split(','))
-                    .map(str::trim)
-                    .filter(|s| !s.is_empty())
-                    .map(str::to_string)
-                    .collect()
-            })
-            .unwrap_or_default()
+        self.all(k).flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
     }
     /// Strict booleans: `true`/`1` and `false`/`0`; `all`/`basic`/`none` for old clients.
     fn boolean(&self, k: &str) -> Result<bool, InError> {
@@ -406,7 +402,7 @@ fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>
 
 /// The wire object of a connection; the opened settings are moved in (a
 /// deep copy of them per request showed in the get profile).
-pub fn connection_json(c: &InConnection, settings: Option<Value>, expand_connector: bool) -> wire::Connection {
+pub fn connection_json(c: &InConnection, settings: Option<OpenedSettings>, expand_connector: bool) -> wire::Connection {
     wire::Connection {
         id: c.id.clone(),
         connector_name: c.connector_name.clone(),
@@ -511,6 +507,18 @@ async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<InConnec
     Ok(conn)
 }
 
+/// A connection with its settings opened, refreshed first when `need` says so.
+async fn opened(
+    state: &AppState,
+    conn: InConnection,
+    need: Option<Need>,
+) -> Result<(InConnection, OpenedSettings), InError> {
+    match need {
+        Some(need) => refresh::refresh(state, conn, need).await,
+        None => OpenedSettings::open(state, &conn).map(|s| (conn, s)),
+    }
+}
+
 fn need_for(state: &AppState, policy: &str) -> Option<Need> {
     match policy {
         "force" => Some(Need::Force),
@@ -539,11 +547,7 @@ async fn get_connection(
         // Without secrets there is nothing to refresh (as upstream).
         return typed(connection_json(&conn, None, !expand.is_empty()));
     }
-    let settings = open_settings(&state, &conn)?;
-    let (conn, settings) = match need_for(&state, &policy) {
-        Some(need) => refresh::refresh(&state, conn, settings, need).await?,
-        None => (conn, settings),
-    };
+    let (conn, settings) = opened(&state, conn, need_for(&state, &policy)).await?;
     typed(connection_json(&conn, Some(settings), !expand.is_empty()))
 }
 
@@ -589,14 +593,8 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
                 if !include {
                     return Ok(connection_json(c, None, expand));
                 }
-                let s = open_settings(&state, c)?;
-                match need {
-                    Some(n) => {
-                        let (c, s) = refresh::refresh(&state, c.clone(), s, n).await?;
-                        Ok(connection_json(&c, Some(s), expand))
-                    }
-                    None => Ok(connection_json(c, Some(s), expand)),
-                }
+                let (c, s) = opened(&state, c.clone(), need).await?;
+                Ok(connection_json(&c, Some(s), expand))
             }
         })
         .buffered(8)
@@ -710,6 +708,7 @@ async fn create_connection(
     let id = catalog::new_id("conn", &name);
     let (expires_at, refreshable) = refresh::expiry_of(&settings);
     let aad = Record::aad(&org, kind::IN_CONNECTION, &id);
+    let opened = OpenedSettings::of(&settings);
     let conn = InConnection {
         tenant: org.clone(),
         id: id.clone(),
@@ -722,7 +721,7 @@ async fn create_connection(
         status: Some(status),
         status_message: message,
         metadata,
-        settings: state.vault.seal(settings.to_string().as_bytes(), &aad),
+        settings: state.vault.seal(opened.as_str().as_bytes(), &aad),
         expires_at,
         refreshable,
         version: 1,
@@ -738,7 +737,7 @@ async fn create_connection(
     );
     let jobs = emit_jobs(&state, &ev).await?;
     state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
-    typed(connection_json(&conn, Some(settings), false))
+    typed(connection_json(&conn, Some(opened), false))
 }
 
 #[utoipa::path(delete, path = "/v1/connection/{id}", operation_id = "deleteConnection", tag = "Connections",
@@ -766,8 +765,7 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
 async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
-    let settings = open_settings(&state, &conn)?;
-    let (conn, _) = refresh::refresh(&state, conn, settings, Need::Force).await?;
+    let (conn, _) = refresh::refresh(&state, conn, Need::Force).await?;
     typed(wire::CheckResult { id: conn.id, status: conn.status, status_message: conn.status_message })
 }
 

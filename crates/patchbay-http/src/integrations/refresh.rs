@@ -17,6 +17,7 @@ use patchbay_core::integrations::{Connector, connector};
 use patchbay_core::seed::kind;
 use patchbay_store::{InConnection, Record};
 use serde_json::{Map, Value, json};
+use sonic_rs::JsonValueTrait;
 use tokio_util::sync::CancellationToken;
 
 use super::{InError, emit_jobs, event};
@@ -224,11 +225,75 @@ impl Flights {
     }
 }
 
-/// Opens a stored connection's settings.
-pub fn open_settings(state: &AppState, c: &InConnection) -> Result<Value, InError> {
-    let aad = Record::aad(&c.tenant, kind::IN_CONNECTION, &c.id);
-    let plain = state.vault.open(&c.settings, &aad).map_err(patchbay_store::StoreError::from)?;
-    serde_json::from_slice(&plain).map_err(|e| InError::from(patchbay_store::StoreError::Corrupt(e.to_string())))
+/// A connection's settings, opened: the JSON text they were sealed as.
+///
+/// Every writer seals `Value::to_string()` (serde_json's compact form, keys
+/// in order), so the text is already what parsing and re-serialising would
+/// write; answers carry it verbatim instead of paying for that round trip
+/// on every `include_secrets` read. Serialised with sonic-rs (what
+/// [`crate::face::json_response`] uses), it is written as raw JSON; other
+/// serializers would see sonic's raw-value wrapper, so answers only.
+#[derive(Clone)]
+pub struct OpenedSettings {
+    text: sonic_rs::FastStr,
+    /// The same text, checked once as one JSON object, written verbatim by sonic-rs.
+    raw: sonic_rs::OwnedLazyValue,
+}
+
+impl OpenedSettings {
+    /// Decrypts a stored connection's settings; anything but a JSON object is corrupt.
+    pub fn open(state: &AppState, c: &InConnection) -> Result<Self, InError> {
+        Self::open_with(&state.vault, c)
+    }
+
+    fn open_with(vault: &patchbay_core::vault::Vault, c: &InConnection) -> Result<Self, InError> {
+        let aad = Record::aad(&c.tenant, kind::IN_CONNECTION, &c.id);
+        let plain = vault.open(&c.settings, &aad).map_err(patchbay_store::StoreError::from)?;
+        let corrupt =
+            || InError::from(patchbay_store::StoreError::Corrupt("connection settings are not a JSON object".into()));
+        let text = sonic_rs::FastStr::from_string(String::from_utf8(plain).map_err(|_| corrupt())?);
+        Self::checked(text).ok_or_else(corrupt)
+    }
+
+    /// The text when it is exactly one valid JSON object (the parser's own
+    /// message is not kept: it quotes the text, and the text is secret).
+    fn checked(text: sonic_rs::FastStr) -> Option<Self> {
+        let value = sonic_rs::get_from_faststr(&text, NO_PATH).ok()?;
+        // `get` validates the value it returns; nothing may follow it.
+        if !value.is_object() || value.as_raw_str().len() != text.trim_end().len() {
+            return None;
+        }
+        Some(Self { raw: value.into(), text })
+    }
+
+    /// The settings of a value about to be sealed or answered.
+    pub fn of(settings: &Value) -> Self {
+        Self::checked(sonic_rs::FastStr::from_string(settings.to_string())).expect("serde_json writes valid JSON")
+    }
+
+    /// The text, exactly as sealed.
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Parsed, for editing.
+    pub fn value(&self) -> Result<Value, InError> {
+        serde_json::from_str(&self.text).map_err(|e| InError::from(patchbay_store::StoreError::Corrupt(e.to_string())))
+    }
+}
+
+const NO_PATH: &[&str] = &[];
+
+impl std::fmt::Debug for OpenedSettings {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("OpenedSettings(..)") // secrets never reach logs
+    }
+}
+
+impl serde::Serialize for OpenedSettings {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.raw.serialize(serializer)
+    }
 }
 
 /// Checks a stored connection (refreshing when `need` says so) under the
@@ -237,21 +302,20 @@ pub fn open_settings(state: &AppState, c: &InConnection) -> Result<Value, InErro
 pub async fn refresh(
     state: &AppState,
     conn: InConnection,
-    settings: Value,
     need: Need,
-) -> Result<(InConnection, Value), InError> {
+) -> Result<(InConnection, OpenedSettings), InError> {
+    let unchanged = |conn: InConnection| OpenedSettings::open(state, &conn).map(|s| (conn, s));
     if conn.status.as_deref() == Some("disconnected") {
-        return Ok((conn, settings));
+        return unchanged(conn);
     }
-    let Some(c) = connector(&conn.connector_name) else { return Ok((conn, settings)) };
-    // Nothing to do for a fresh token under `auto`.
+    let Some(c) = connector(&conn.connector_name) else { return unchanged(conn) };
+    // Nothing to do for a fresh token under `auto`. The row's `expires_at` is
+    // `expiry_of` of its settings, written with them, so they need not be parsed.
     if let Need::ExpiringWithin(ms) = need
         && c.oauth().is_some()
+        && conn.expires_at.is_none_or(|t| t > state.clock.now_ms() + ms)
     {
-        let (expires_at, _) = expiry_of(&settings);
-        if expires_at.is_none_or(|t| t > state.clock.now_ms() + ms) {
-            return Ok((conn, settings));
-        }
+        return unchanged(conn);
     }
     let rt = &state.integrations;
     let slot = rt.flights.slot(&conn.id);
@@ -266,8 +330,7 @@ pub async fn refresh(
         if now > deadline {
             // Another replica holds it for too long: answer with what is stored.
             let current = state.store.in_get_connection(&conn.tenant, &conn.id).await?.unwrap_or(conn);
-            let s = open_settings(state, &current)?;
-            return Ok((current, s));
+            return unchanged(current);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
@@ -282,26 +345,30 @@ async fn refresh_locked(
     c: &Connector,
     before: InConnection,
     need: Need,
-) -> Result<(InConnection, Value), InError> {
+) -> Result<(InConnection, OpenedSettings), InError> {
     let Some(current) = state.store.in_get_connection(&before.tenant, &before.id).await? else {
         return Err(InError::not_found("Connection not found"));
     };
-    let settings = open_settings(state, &current)?;
+    let opened = OpenedSettings::open(state, &current)?;
     if current.version != before.version || current.status.as_deref() == Some("disconnected") {
         // Someone else refreshed (or disconnected) it meanwhile.
-        return Ok((current, settings));
+        return Ok((current, opened));
     }
+    let settings = opened.value()?;
     let cfg = load_config(state, &current.tenant, &current.connector_config_id).await?;
     let outcome = check(state, c, cfg.as_ref(), &settings, need).await;
     let now = state.clock.now_ms();
-    let new_settings = outcome.settings.clone().unwrap_or_else(|| settings.clone());
-    let (expires_at, refreshable) = expiry_of(&new_settings);
+    let new_settings = match &outcome.settings {
+        Some(s) => OpenedSettings::of(s),
+        None => opened,
+    };
+    let (expires_at, refreshable) = expiry_of(outcome.settings.as_ref().unwrap_or(&settings));
     let aad = Record::aad(&current.tenant, kind::IN_CONNECTION, &current.id);
     let updated = InConnection {
         status: Some(outcome.status.clone()),
         status_message: outcome.status_message.clone(),
         settings: if outcome.settings.is_some() {
-            state.vault.seal(new_settings.to_string().as_bytes(), &aad)
+            state.vault.seal(new_settings.as_str().as_bytes(), &aad)
         } else {
             current.settings.clone()
         },
@@ -323,7 +390,7 @@ async fn refresh_locked(
     if !state.store.in_update_connection(&updated, current.version, Some(&ev), &jobs).await? {
         // Lost a race despite the lease (it expired): answer with what is stored now.
         let latest = state.store.in_get_connection(&current.tenant, &current.id).await?.unwrap_or(current);
-        let s = open_settings(state, &latest)?;
+        let s = OpenedSettings::open(state, &latest)?;
         return Ok((latest, s));
     }
     if outcome.status != "healthy" {
@@ -354,8 +421,7 @@ pub fn spawn_background(state: AppState, shutdown: CancellationToken) -> tokio::
                     let state = state.clone();
                     async move {
                         let Ok(Some(conn)) = state.store.in_get_connection(&tenant, &id).await else { return };
-                        let Ok(settings) = open_settings(&state, &conn) else { return };
-                        if let Err(e) = refresh(&state, conn, settings, Need::ExpiringWithin(window)).await {
+                        if let Err(e) = refresh(&state, conn, Need::ExpiringWithin(window)).await {
                             tracing::warn!(connection = %id, error = ?e, "background refresh failed");
                         }
                     }
@@ -363,4 +429,95 @@ pub fn spawn_background(state: AppState, shutdown: CancellationToken) -> tokio::
                 .await;
         }
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use patchbay_core::vault::Vault;
+
+    fn sealed(vault: &Vault, text: &str) -> InConnection {
+        let aad = Record::aad("org_1", kind::IN_CONNECTION, "conn_github_1");
+        InConnection {
+            tenant: "org_1".into(),
+            id: "conn_github_1".into(),
+            connector_name: "github".into(),
+            connector_config_id: "ccfg_github_1".into(),
+            customer_id: Some("cus_1".into()),
+            integration_id: None,
+            display_name: None,
+            disabled: false,
+            status: Some("healthy".into()),
+            status_message: None,
+            metadata: None,
+            settings: vault.seal(text.as_bytes(), &aad),
+            expires_at: None,
+            refreshable: false,
+            version: 1,
+            created_at: 0,
+            updated_at: 0,
+        }
+    }
+
+    fn vault() -> Vault {
+        Vault::from_spec("k1:AAECAwQFBgcICQoLDA0ODxAREhMUFRYXGBkaGxwdHh8=").unwrap()
+    }
+
+    /// Answers carry the sealed text verbatim, which is byte for byte what
+    /// serde_json writes for the parsed settings (the form every writer seals).
+    #[tokio::test]
+    async fn opened_settings_answer_what_serde_json_writes() {
+        let v = serde_json::json!({
+            "oauth": {"credentials": {"access_token": "at-\u{0}\"\\/\u{2028}é😀", "expires_at": "2099-01-01T00:00:00.000Z",
+                                      "expires_in": 3600, "ratio": 0.1, "big": 1e300, "neg": -0.0, "max": u64::MAX}},
+            "api_key": "</script>", "list": [true, null, {}, []], "z": {"a": 1}
+        });
+        let vault = vault();
+        let opened = OpenedSettings::open_with(&vault, &sealed(&vault, &v.to_string())).unwrap();
+        assert_eq!(opened.as_str(), serde_json::to_string(&v).unwrap());
+        assert_eq!(opened.value().unwrap(), v);
+        let conn = sealed(&vault, &v.to_string());
+        let resp = crate::face::json_response(
+            axum::http::StatusCode::OK,
+            &super::super::connection_json(&conn, Some(opened), false),
+        );
+        let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
+        let got: Value = serde_json::from_slice(&body).unwrap();
+        assert_eq!(got["id"], "conn_github_1");
+        assert_eq!(got["settings"], v);
+        // Byte for byte: the answer without settings, then the settings as serde_json writes them.
+        let without =
+            crate::face::json_response(axum::http::StatusCode::OK, &super::super::connection_json(&conn, None, false));
+        let without = axum::body::to_bytes(without.into_body(), usize::MAX).await.unwrap();
+        let without = std::str::from_utf8(&without).unwrap().strip_suffix('}').unwrap().to_string();
+        let expected = format!("{without},\"settings\":{}}}", serde_json::to_string(&v).unwrap());
+        assert_eq!(std::str::from_utf8(&body).unwrap(), expected);
+        assert_eq!(OpenedSettings::of(&v).as_str(), serde_json::to_string(&v).unwrap());
+    }
+
+    #[test]
+    fn opened_settings_refuse_what_is_not_a_json_object_and_never_print_secrets() {
+        let vault = vault();
+        for bad in [
+            "[1]",
+            "\"text\"",
+            "{\"a\":",
+            "{\"a\":1} x",
+            "{\"a\":tru}",
+            "{\"a\":[1,]}",
+            "{\"a\":\"\u{1}\"}",
+            "",
+            "nul\u{0}",
+        ] {
+            let Err(err) = OpenedSettings::open_with(&vault, &sealed(&vault, bad)) else { panic!("{bad:?} opened") };
+            assert_eq!(err.status, axum::http::StatusCode::INTERNAL_SERVER_ERROR, "{bad:?}");
+        }
+        let opened = OpenedSettings::open_with(&vault, &sealed(&vault, r#"{"access_token":"secret-1"}"#)).unwrap();
+        assert_eq!(format!("{opened:?}"), "OpenedSettings(..)");
+        assert_eq!(Record::aad("org_1", kind::IN_CONNECTION, "conn_1"), b"org_1\0integrations.connection\0conn_1");
+        // A different connection's AAD does not open it.
+        let mut moved = sealed(&vault, "{}");
+        moved.id = "conn_github_2".into();
+        assert!(OpenedSettings::open_with(&vault, &moved).is_err());
+    }
 }

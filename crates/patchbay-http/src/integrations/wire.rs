@@ -50,7 +50,7 @@ pub struct Connection {
     /// Only with `include_secrets=true`.
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
-    pub settings: Option<Value>,
+    pub settings: Option<super::refresh::OpenedSettings>,
     /// Only with `expand=connector`.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<Connector>,
