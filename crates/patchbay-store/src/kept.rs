@@ -33,6 +33,7 @@
 //! secrets still sealed; never a plaintext token or secret.
 
 use std::collections::HashMap;
+use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -110,6 +111,8 @@ pub(crate) struct Kept<V> {
     max_weight: usize,
     generation: AtomicU64,
     entries: Mutex<Entries<V>>,
+    /// Reads of a key that missed, one at a time (see [`ReadCache::through`]).
+    flights: Flights<Vec<u8>>,
 }
 
 /// Token lookups.
@@ -132,6 +135,11 @@ impl ReadCache {
     /// A read through the kept answers: the answer kept under `key` if there
     /// is one, else `read`'s, kept if it found something. The generation is
     /// taken before `read` runs; when nothing is kept, `key` is never built.
+    ///
+    /// Reads of one key that miss take turns: when a kept answer lapses under
+    /// load, one request reads it again and those that arrived meanwhile take
+    /// its answer instead of all reading the database at once (a deep page
+    /// costs a scan of the rows it skips).
     pub(crate) async fn through<T: Keep>(
         &self,
         key: impl FnOnce() -> Vec<u8>,
@@ -141,6 +149,12 @@ impl ReadCache {
             return read.await;
         }
         let key = key();
+        if let Some(kept) = self.get(&key, self.generation()).and_then(T::from_read) {
+            return Ok(kept);
+        }
+        let _turn = self.flights.turn(key.clone()).await;
+        // Taken after waiting, still before reading: what the turn before this
+        // one kept counts only if no write ended since.
         let generation = self.generation();
         if let Some(kept) = self.get(&key, generation).and_then(T::from_read) {
             return Ok(kept);
@@ -215,6 +229,7 @@ impl<V: Weigh> Kept<V> {
             max_weight,
             generation: AtomicU64::new(0),
             entries: Mutex::new(Entries { map: HashMap::new(), weight: 0 }),
+            flights: Flights::default(),
         }
     }
 
@@ -260,6 +275,67 @@ impl<V: Weigh> Kept<V> {
     /// Marks every kept answer stale now (a write has just committed).
     pub(crate) fn written(&self) {
         drop(self.writing());
+    }
+}
+
+/// One holder at a time per key; the others wait their turn. A key's entry
+/// lasts while someone holds or awaits its turn (counted, so that a wait given
+/// up midway still leaves).
+#[derive(Debug)]
+pub struct Flights<K: Hash + Eq>(Mutex<HashMap<K, Slot>>);
+
+/// A key's lock, and how many hold or await it.
+type Slot = (Arc<tokio::sync::Mutex<()>>, usize);
+
+impl<K: Hash + Eq> Default for Flights<K> {
+    fn default() -> Self {
+        Flights(Mutex::new(HashMap::new()))
+    }
+}
+
+impl<K: Hash + Eq + Clone> Flights<K> {
+    /// Waits for `key`'s turn; it ends when the returned value is dropped.
+    pub async fn turn(&self, key: K) -> Turn<'_, K> {
+        let slot = {
+            let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
+            let (slot, users) = map.entry(key.clone()).or_insert_with(|| (Arc::default(), 0));
+            *users += 1;
+            Arc::clone(slot)
+        };
+        // Counted from here: if this future is dropped while waiting, `turn` still leaves.
+        let mut turn = Turn { flights: self, key, held: None };
+        turn.held = Some(slot.lock_owned().await);
+        turn
+    }
+
+    /// Keys someone holds or awaits.
+    pub fn len(&self) -> usize {
+        self.0.lock().unwrap_or_else(|e| e.into_inner()).len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// A key's turn (or the wait for it), from [`Flights::turn`].
+#[derive(Debug)]
+pub struct Turn<'a, K: Hash + Eq> {
+    flights: &'a Flights<K>,
+    key: K,
+    held: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl<K: Hash + Eq> Drop for Turn<'_, K> {
+    fn drop(&mut self) {
+        drop(self.held.take());
+        let mut map = self.flights.0.lock().unwrap_or_else(|e| e.into_inner());
+        if let Some((_, users)) = map.get_mut(&self.key) {
+            *users -= 1;
+            if *users == 0 {
+                map.remove(&self.key);
+            }
+        }
     }
 }
 
@@ -347,6 +423,66 @@ mod tests {
             c.put(plain_key(i.to_string().as_bytes()), 0, Answer::Credential(cred()));
         }
         assert!(c.entries.lock().unwrap().map.len() <= MAX_LOOKUPS);
+    }
+
+    #[tokio::test]
+    async fn turns_one_at_a_time_and_leave_nothing_behind() {
+        let f: Arc<Flights<&'static str>> = Arc::default();
+        let first = f.turn("k").await;
+        // Another key is not held up.
+        drop(f.turn("other").await);
+        // The same key waits; a wait given up leaves no entry behind.
+        let waiting = tokio::time::timeout(Duration::from_millis(20), f.turn("k")).await;
+        assert!(waiting.is_err(), "a second turn of a held key must wait");
+        let (f2, order) = (Arc::clone(&f), Arc::new(Mutex::new(Vec::new())));
+        let o2 = Arc::clone(&order);
+        let second = tokio::spawn(async move {
+            let _t = f2.turn("k").await;
+            o2.lock().unwrap().push("second");
+        });
+        tokio::time::sleep(Duration::from_millis(20)).await;
+        order.lock().unwrap().push("first");
+        drop(first);
+        second.await.unwrap();
+        assert_eq!(*order.lock().unwrap(), ["first", "second"]);
+        assert!(f.is_empty(), "entries: {}", f.len());
+    }
+
+    #[tokio::test]
+    async fn misses_of_one_key_read_once() {
+        let c = Arc::new(ReadCache::connections(true));
+        let reads = Arc::new(AtomicU64::new(0));
+        let record = Record {
+            tenant: "t".into(),
+            kind: "k".into(),
+            id: "i".into(),
+            data: serde_json::json!({}),
+            secret: None,
+            created_at: 0,
+            updated_at: 0,
+        };
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (c, reads, record) = (Arc::clone(&c), Arc::clone(&reads), record.clone());
+                tokio::spawn(async move {
+                    c.through(|| key("record", &["t", "k", "i"]), async {
+                        reads.fetch_add(1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        Ok(Some(record))
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert_eq!(t.await.unwrap().unwrap().unwrap().id, "i");
+        }
+        assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(c.flights.is_empty());
+        // A write ends: the next miss reads again.
+        c.written();
+        let again = c.through(|| key("record", &["t", "k", "i"]), async { Ok(None::<Record>) }).await.unwrap();
+        assert!(again.is_none());
     }
 
     #[test]

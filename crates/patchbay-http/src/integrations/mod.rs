@@ -62,7 +62,8 @@ impl Default for IntegrationsSettings {
 
 /// Per-process state of the face.
 pub struct Runtime {
-    pub flights: refresh::Flights,
+    /// Per-connection in-process single flight of refreshes.
+    pub flights: patchbay_store::kept::Flights<String>,
     /// This process's identity as a refresh-lock holder.
     pub owner: String,
     secret: tokio::sync::OnceCell<Arc<Vec<u8>>>,

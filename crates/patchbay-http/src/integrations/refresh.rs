@@ -7,8 +7,6 @@
 //! database; after taking both, the row is re-read and the refresh skipped
 //! when another worker already did it (its version moved).
 
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine;
@@ -213,18 +211,6 @@ pub async fn check(state: &AppState, c: &Connector, cfg: Option<&ConfigView>, se
     Outcome::healthy(Some(new_settings))
 }
 
-/// Per-connection in-process single flight.
-#[derive(Default)]
-pub struct Flights(Mutex<HashMap<String, Arc<tokio::sync::Mutex<()>>>>);
-
-impl Flights {
-    fn slot(&self, id: &str) -> Arc<tokio::sync::Mutex<()>> {
-        let mut map = self.0.lock().expect("flights lock");
-        map.retain(|_, v| Arc::strong_count(v) > 1);
-        map.entry(id.to_string()).or_default().clone()
-    }
-}
-
 /// A connection's settings, opened: the JSON text they were sealed as.
 ///
 /// Every writer seals `Value::to_string()` (serde_json's compact form, keys
@@ -318,8 +304,7 @@ pub async fn refresh(
         return unchanged(conn);
     }
     let rt = &state.integrations;
-    let slot = rt.flights.slot(&conn.id);
-    let _flight = slot.lock().await;
+    let _flight = rt.flights.turn(conn.id.clone()).await;
     let lock_ms = state.config.integrations.lock_secs.max(1) as i64 * 1000;
     let deadline = state.clock.now_ms() + lock_ms + 2_000;
     loop {
