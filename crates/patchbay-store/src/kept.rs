@@ -139,7 +139,9 @@ impl ReadCache {
     /// Reads of one key that miss take turns: when a kept answer lapses under
     /// load, one request reads it again and those that arrived meanwhile take
     /// its answer instead of all reading the database at once (a deep page
-    /// costs a scan of the rows it skips).
+    /// costs a scan of the rows it skips). A request waits at most once: when
+    /// the read it waited for kept nothing (nothing found, an error, or a write
+    /// ended meanwhile), it reads on its own without holding others up.
     pub(crate) async fn through<T: Keep>(
         &self,
         key: impl FnOnce() -> Vec<u8>,
@@ -152,13 +154,14 @@ impl ReadCache {
         if let Some(kept) = self.get(&key, self.generation()).and_then(T::from_read) {
             return Ok(kept);
         }
-        let _turn = self.flights.turn(key.clone()).await;
+        let turn = self.flights.turn(key.clone()).await;
         // Taken after waiting, still before reading: what the turn before this
         // one kept counts only if no write ended since.
         let generation = self.generation();
         if let Some(kept) = self.get(&key, generation).and_then(T::from_read) {
             return Ok(kept);
         }
+        let _turn = (!turn.waited()).then_some(turn);
         let found = read.await;
         if let Some(answer) = found.as_ref().ok().and_then(T::to_read) {
             self.put(key, generation, answer);
@@ -296,14 +299,14 @@ impl<K: Hash + Eq> Default for Flights<K> {
 impl<K: Hash + Eq + Clone> Flights<K> {
     /// Waits for `key`'s turn; it ends when the returned value is dropped.
     pub async fn turn(&self, key: K) -> Turn<'_, K> {
-        let slot = {
+        let (slot, waited) = {
             let mut map = self.0.lock().unwrap_or_else(|e| e.into_inner());
             let (slot, users) = map.entry(key.clone()).or_insert_with(|| (Arc::default(), 0));
             *users += 1;
-            Arc::clone(slot)
+            (Arc::clone(slot), *users > 1)
         };
         // Counted from here: if this future is dropped while waiting, `turn` still leaves.
-        let mut turn = Turn { flights: self, key, held: None };
+        let mut turn = Turn { flights: self, key, held: None, waited };
         turn.held = Some(slot.lock_owned().await);
         turn
     }
@@ -324,6 +327,14 @@ pub struct Turn<'a, K: Hash + Eq> {
     flights: &'a Flights<K>,
     key: K,
     held: Option<tokio::sync::OwnedMutexGuard<()>>,
+    waited: bool,
+}
+
+impl<K: Hash + Eq> Turn<'_, K> {
+    /// Whether someone else held or awaited the key when this turn was asked for.
+    pub fn waited(&self) -> bool {
+        self.waited
+    }
 }
 
 impl<K: Hash + Eq> Drop for Turn<'_, K> {
@@ -478,6 +489,29 @@ mod tests {
             assert_eq!(t.await.unwrap().unwrap().unwrap().id, "i");
         }
         assert_eq!(reads.load(Ordering::SeqCst), 1);
+        assert!(c.flights.is_empty());
+        // Misses that keep nothing (the connection does not exist): the waiters
+        // of the first read do not then queue behind one another.
+        let (now, most) = (Arc::new(AtomicU64::new(0)), Arc::new(AtomicU64::new(0)));
+        let tasks: Vec<_> = (0..16)
+            .map(|_| {
+                let (c, now, most) = (Arc::clone(&c), Arc::clone(&now), Arc::clone(&most));
+                tokio::spawn(async move {
+                    c.through(|| key("record", &["t", "k", "missing"]), async {
+                        most.fetch_max(now.fetch_add(1, Ordering::SeqCst) + 1, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(20)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        Ok(None::<Record>)
+                    })
+                    .await
+                })
+            })
+            .collect();
+        for t in tasks {
+            assert!(t.await.unwrap().unwrap().is_none());
+        }
+        // The first read alone, then those that waited for it side by side (one at a time: 1).
+        assert!(most.load(Ordering::SeqCst) > 1, "reads in flight at most: {most:?}");
         assert!(c.flights.is_empty());
         // A write ends: the next miss reads again.
         c.written();

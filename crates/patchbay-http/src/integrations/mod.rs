@@ -594,8 +594,14 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
                 if !include {
                     return Ok(connection_json(c, None, expand));
                 }
-                let (c, s) = opened(&state, c.clone(), need).await?;
-                Ok(connection_json(&c, Some(s), expand))
+                match need {
+                    // Only a refresh can change the row: otherwise it is answered as read.
+                    None => Ok(connection_json(c, Some(OpenedSettings::open(&state, c)?), expand)),
+                    Some(need) => {
+                        let (c, s) = refresh::refresh(&state, c.clone(), need).await?;
+                        Ok(connection_json(&c, Some(s), expand))
+                    }
+                }
             }
         })
         .buffered(8)
@@ -709,7 +715,7 @@ async fn create_connection(
     let id = catalog::new_id("conn", &name);
     let (expires_at, refreshable) = refresh::expiry_of(&settings);
     let aad = Record::aad(&org, kind::IN_CONNECTION, &id);
-    let opened = OpenedSettings::of(&settings);
+    let opened = OpenedSettings::of(&settings)?;
     let conn = InConnection {
         tenant: org.clone(),
         id: id.clone(),

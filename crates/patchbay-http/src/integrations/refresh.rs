@@ -252,9 +252,11 @@ impl OpenedSettings {
         Some(Self { raw: value.into(), text })
     }
 
-    /// The settings of a value about to be sealed or answered.
-    pub fn of(settings: &Value) -> Self {
-        Self::checked(sonic_rs::FastStr::from_string(settings.to_string())).expect("serde_json writes valid JSON")
+    /// The settings of a value about to be sealed or answered (a JSON object).
+    pub fn of(settings: &Value) -> Result<Self, InError> {
+        Self::checked(sonic_rs::FastStr::from_string(settings.to_string())).ok_or_else(|| {
+            InError::from(patchbay_store::StoreError::Corrupt("connection settings are not a JSON object".into()))
+        })
     }
 
     /// The text, exactly as sealed.
@@ -344,7 +346,7 @@ async fn refresh_locked(
     let outcome = check(state, c, cfg.as_ref(), &settings, need).await;
     let now = state.clock.now_ms();
     let new_settings = match &outcome.settings {
-        Some(s) => OpenedSettings::of(s),
+        Some(s) => OpenedSettings::of(s)?,
         None => opened,
     };
     let (expires_at, refreshable) = expiry_of(outcome.settings.as_ref().unwrap_or(&settings));
@@ -406,6 +408,10 @@ pub fn spawn_background(state: AppState, shutdown: CancellationToken) -> tokio::
                     let state = state.clone();
                     async move {
                         let Ok(Some(conn)) = state.store.in_get_connection(&tenant, &id).await else { return };
+                        // A row whose settings cannot be opened is skipped before it takes the lease.
+                        if OpenedSettings::open(&state, &conn).is_err() {
+                            return;
+                        }
                         if let Err(e) = refresh(&state, conn, Need::ExpiringWithin(window)).await {
                             tracing::warn!(connection = %id, error = ?e, "background refresh failed");
                         }
@@ -477,7 +483,8 @@ mod tests {
         let without = std::str::from_utf8(&without).unwrap().strip_suffix('}').unwrap().to_string();
         let expected = format!("{without},\"settings\":{}}}", serde_json::to_string(&v).unwrap());
         assert_eq!(std::str::from_utf8(&body).unwrap(), expected);
-        assert_eq!(OpenedSettings::of(&v).as_str(), serde_json::to_string(&v).unwrap());
+        assert_eq!(OpenedSettings::of(&v).unwrap().as_str(), serde_json::to_string(&v).unwrap());
+        assert!(OpenedSettings::of(&serde_json::json!(["not", "an", "object"])).is_err());
     }
 
     #[test]
