@@ -1194,7 +1194,7 @@ macro_rules! impl_store {
                 Ok(out)
             }
 
-            async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>> {
+            async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<Arc<NetConnection>>> {
                 self.reads
                     .through(
                         || kept::key("net", &[side_column(side), enterprise, id]),
@@ -1202,11 +1202,11 @@ macro_rules! impl_store {
                             let key = side_column(side);
                             let q = format!("SELECT {} FROM net_connections WHERE {key} = $1 AND id = $2", sql::NET_COLS);
                             if let Some(r) = self.readers() {
-                                return r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)));
+                                return Ok(r.query_opt(&q, &[&enterprise, &id], |row| Ok(net_from_row!(row)))?.map(Arc::new));
                             }
                             let row = sqlx::query(&q).bind(enterprise).bind(id).fetch_optional(&self.pool).await?;
                             Ok(match row {
-                                Some(row) => Some(net_from_row!(row)),
+                                Some(row) => Some(Arc::new(net_from_row!(row))),
                                 None => None,
                             })
                         },
@@ -1298,7 +1298,7 @@ macro_rules! impl_store {
                     // Read back what was just written, not what was kept before.
                     self.reads.written();
                 }
-                self.net_get_connection(NetSide::Client, enterprise, id).await
+                Ok(self.net_get_connection(NetSide::Client, enterprise, id).await?.map(Arc::unwrap_or_clone))
             }
 
             async fn net_mark_initialized(
@@ -1511,18 +1511,18 @@ macro_rules! impl_store {
                 Ok(r.rows_affected() == 1)
             }
 
-            async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>> {
+            async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<Arc<InConnection>>> {
                 self.reads
                     .through(
                         || kept::key("in", &[tenant, id]),
                         async {
                             let q = format!("SELECT {IN_COLS} FROM in_connections WHERE tenant = $1 AND id = $2");
                             if let Some(r) = self.readers() {
-                                return r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)));
+                                return Ok(r.query_opt(&q, &[&tenant, &id], |row| Ok(in_from_row!(row)))?.map(Arc::new));
                             }
                             let row = sqlx::query(&q).bind(tenant).bind(id).fetch_optional(&self.pool).await?;
                             Ok(match row {
-                                Some(row) => Some(in_from_row!(row)),
+                                Some(row) => Some(Arc::new(in_from_row!(row))),
                                 None => None,
                             })
                         },

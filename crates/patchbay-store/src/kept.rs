@@ -58,9 +58,9 @@ pub(crate) enum Answer {
 /// A kept connection read.
 #[derive(Debug, Clone)]
 pub(crate) enum Read {
-    Net(NetConnection),
+    Net(Arc<NetConnection>),
     Ex(ExConnection),
-    In(InConnection),
+    In(Arc<InConnection>),
     /// A record by id (`get_record`, `find_record`).
     Record(Record),
     NetPage(Page<NetConnection>),
@@ -195,9 +195,9 @@ macro_rules! keep_as {
 }
 
 keep_as!(
-    NetConnection => Net,
+    Arc<NetConnection> => Net,
     ExConnection => Ex,
-    InConnection => In,
+    Arc<InConnection> => In,
     Record => Record,
     Page<NetConnection> => NetPage,
     Page<ExConnection> => ExPage,

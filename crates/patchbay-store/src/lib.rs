@@ -402,7 +402,9 @@ pub trait Store: Send + Sync + 'static {
     /// Re-encrypts every secret not sealed under the vault's primary key; returns how many.
     async fn rotate_secrets(&self, vault: &Vault) -> Result<u64>;
 
-    async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str) -> Result<Option<NetConnection>>;
+    /// Shared: on SQLite the answer may be one the process keeps (kept.rs), handed out without a copy.
+    async fn net_get_connection(&self, side: NetSide, enterprise: &str, id: &str)
+    -> Result<Option<Arc<NetConnection>>>;
     /// Connections of the enterprise's side, ordered by `created_at`, then `id`.
     async fn net_list_connections(
         &self,
@@ -454,7 +456,8 @@ pub trait Store: Send + Sync + 'static {
     /// Saves a run's progress; a `Completed` state releases the connection's active slot.
     async fn ex_save_run(&self, run: &ExRun) -> Result<bool>;
 
-    async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<InConnection>>;
+    /// Shared, like [`Store::net_get_connection`].
+    async fn in_get_connection(&self, tenant: &str, id: &str) -> Result<Option<Arc<InConnection>>>;
     /// A page of connections (`updated_at` desc, then `id`) and the filtered total.
     async fn in_list_connections(
         &self,

@@ -393,7 +393,8 @@ async fn sqlite_reads_find_a_percent_encoded_file() {
     assert!(store.find_credential("alice-token-1").await.unwrap().is_some());
     assert!(store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap().is_some());
     // The writer thread writes to the same file (current-thread runtime here).
-    let mut conn = store.net_get_connection(NetSide::Client, "ent-acme", &seeded_id()).await.unwrap().unwrap();
+    let mut conn =
+        (*store.net_get_connection(NetSide::Client, "ent-acme", &seeded_id()).await.unwrap().unwrap()).clone();
     conn.id = "6f1c2a3e-0000-4000-8000-0000000000aa".into();
     conn.nonce = "n-2".into();
     store.net_insert_connection(&conn, &[]).await.unwrap();
@@ -438,7 +439,7 @@ store_test!(concurrent_connection_inserts_are_whole_or_refused, |store, _url| {
     let mut tasks = Vec::new();
     for i in 0..60 {
         let store = store.clone();
-        let mut conn = seeded.clone();
+        let mut conn = (*seeded).clone();
         conn.id = format!("6f1c2a3e-0000-4000-8000-1{i:011}");
         // Every third insert reuses an earlier nonce (or the seeded one).
         conn.nonce = if i % 3 == 2 { format!("nonce-{}", i - 2) } else { format!("nonce-{i}") };
@@ -694,7 +695,7 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     assert!(get().await.initialized);
     assert!(page().await[0].initialized);
     // A new connection appears in the kept page at once.
-    let mut second = get().await;
+    let mut second = (*get().await).clone();
     second.id = "6f1c2a3e-0000-4000-8000-0000000000bb".into();
     second.nonce = "n-kept".into();
     store.net_insert_connection(&second, &[]).await.unwrap();

@@ -497,7 +497,7 @@ fn check_conn_id(id: &str) -> Result<(), InError> {
 }
 
 /// A connection visible to the viewer (other organisations' and customers' → 404).
-async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<InConnection, InError> {
+async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<Arc<InConnection>, InError> {
     let org = viewer.org()?;
     check_conn_id(id)?;
     let conn =
@@ -511,11 +511,14 @@ async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<InConnec
 /// A connection with its settings opened, refreshed first when `need` says so.
 async fn opened(
     state: &AppState,
-    conn: InConnection,
+    conn: Arc<InConnection>,
     need: Option<Need>,
-) -> Result<(InConnection, OpenedSettings), InError> {
+) -> Result<(Arc<InConnection>, OpenedSettings), InError> {
     match need {
-        Some(need) => refresh::refresh(state, conn, need).await,
+        Some(need) => {
+            let (conn, s) = refresh::refresh(state, Arc::unwrap_or_clone(conn), need).await?;
+            Ok((Arc::new(conn), s))
+        }
         None => OpenedSettings::open(state, &conn).map(|s| (conn, s)),
     }
 }
@@ -764,7 +767,7 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
     if !state.store.in_delete_connection(&conn.tenant, &conn.id, viewer.customer(), &ev, &jobs).await? {
         return Err(InError::not_found("Connection not found"));
     }
-    typed(wire::Deleted { id: conn.id })
+    typed(wire::Deleted { id: conn.id.clone() })
 }
 
 #[utoipa::path(post, path = "/v1/connection/{id}/check", operation_id = "checkConnection", tag = "Connections",
@@ -772,7 +775,7 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
 async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
-    let (conn, _) = refresh::refresh(&state, conn, Need::Force).await?;
+    let (conn, _) = refresh::refresh(&state, Arc::unwrap_or_clone(conn), Need::Force).await?;
     typed(wire::CheckResult { id: conn.id, status: conn.status, status_message: conn.status_message })
 }
 

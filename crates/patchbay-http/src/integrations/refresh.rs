@@ -7,6 +7,7 @@
 //! database; after taking both, the row is re-read and the refresh skipped
 //! when another worker already did it (its version moved).
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use base64::Engine;
@@ -316,7 +317,8 @@ pub async fn refresh(
         }
         if now > deadline {
             // Another replica holds it for too long: answer with what is stored.
-            let current = state.store.in_get_connection(&conn.tenant, &conn.id).await?.unwrap_or(conn);
+            let current =
+                state.store.in_get_connection(&conn.tenant, &conn.id).await?.map(Arc::unwrap_or_clone).unwrap_or(conn);
             return unchanged(current);
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
@@ -333,7 +335,8 @@ async fn refresh_locked(
     before: InConnection,
     need: Need,
 ) -> Result<(InConnection, OpenedSettings), InError> {
-    let Some(current) = state.store.in_get_connection(&before.tenant, &before.id).await? else {
+    let Some(current) = state.store.in_get_connection(&before.tenant, &before.id).await?.map(Arc::unwrap_or_clone)
+    else {
         return Err(InError::not_found("Connection not found"));
     };
     let opened = OpenedSettings::open(state, &current)?;
@@ -376,7 +379,12 @@ async fn refresh_locked(
     let jobs = emit_jobs(state, &ev).await?;
     if !state.store.in_update_connection(&updated, current.version, Some(&ev), &jobs).await? {
         // Lost a race despite the lease (it expired): answer with what is stored now.
-        let latest = state.store.in_get_connection(&current.tenant, &current.id).await?.unwrap_or(current);
+        let latest = state
+            .store
+            .in_get_connection(&current.tenant, &current.id)
+            .await?
+            .map(Arc::unwrap_or_clone)
+            .unwrap_or(current);
         let s = OpenedSettings::open(state, &latest)?;
         return Ok((latest, s));
     }
@@ -408,6 +416,7 @@ pub fn spawn_background(state: AppState, shutdown: CancellationToken) -> tokio::
                     let state = state.clone();
                     async move {
                         let Ok(Some(conn)) = state.store.in_get_connection(&tenant, &id).await else { return };
+                        let conn = Arc::unwrap_or_clone(conn);
                         // A row whose settings cannot be opened is skipped before it takes the lease.
                         if OpenedSettings::open(&state, &conn).is_err() {
                             return;
