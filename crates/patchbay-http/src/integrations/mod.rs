@@ -508,18 +508,16 @@ async fn visible(state: &AppState, viewer: &Viewer, id: &str) -> Result<Arc<InCo
     Ok(conn)
 }
 
-/// A connection with its settings opened, refreshed first when `need` says so.
+/// A connection's settings opened, after a refresh when `need` says so; the
+/// refreshed row comes back too (without one, the row as read still holds).
 async fn opened(
     state: &AppState,
-    conn: Arc<InConnection>,
+    conn: &InConnection,
     need: Option<Need>,
-) -> Result<(Arc<InConnection>, OpenedSettings), InError> {
+) -> Result<(Option<InConnection>, OpenedSettings), InError> {
     match need {
-        Some(need) => {
-            let (conn, s) = refresh::refresh(state, Arc::unwrap_or_clone(conn), need).await?;
-            Ok((Arc::new(conn), s))
-        }
-        None => OpenedSettings::open(state, &conn).map(|s| (conn, s)),
+        Some(need) => refresh::refresh(state, conn.clone(), need).await.map(|(c, s)| (Some(c), s)),
+        None => OpenedSettings::open(state, conn).map(|s| (None, s)),
     }
 }
 
@@ -551,8 +549,8 @@ async fn get_connection(
         // Without secrets there is nothing to refresh (as upstream).
         return typed(connection_json(&conn, None, !expand.is_empty()));
     }
-    let (conn, settings) = opened(&state, conn, need_for(&state, &policy)).await?;
-    typed(connection_json(&conn, Some(settings), !expand.is_empty()))
+    let (fresh, settings) = opened(&state, &conn, need_for(&state, &policy)).await?;
+    typed(connection_json(fresh.as_ref().unwrap_or(&conn), Some(settings), !expand.is_empty()))
 }
 
 #[utoipa::path(get, path = "/v1/connection", operation_id = "listConnections", tag = "Connections",
@@ -597,14 +595,8 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
                 if !include {
                     return Ok(connection_json(c, None, expand));
                 }
-                match need {
-                    // Only a refresh can change the row: otherwise it is answered as read.
-                    None => Ok(connection_json(c, Some(OpenedSettings::open(&state, c)?), expand)),
-                    Some(need) => {
-                        let (c, s) = refresh::refresh(&state, c.clone(), need).await?;
-                        Ok(connection_json(&c, Some(s), expand))
-                    }
-                }
+                let (fresh, s) = opened(&state, c, need).await?;
+                Ok(connection_json(fresh.as_ref().unwrap_or(c), Some(s), expand))
             }
         })
         .buffered(8)

@@ -236,10 +236,8 @@ impl OpenedSettings {
     fn open_with(vault: &patchbay_core::vault::Vault, c: &InConnection) -> Result<Self, InError> {
         let aad = Record::aad(&c.tenant, kind::IN_CONNECTION, &c.id);
         let plain = vault.open(&c.settings, &aad).map_err(patchbay_store::StoreError::from)?;
-        let corrupt =
-            || InError::from(patchbay_store::StoreError::Corrupt("connection settings are not a JSON object".into()));
-        let text = sonic_rs::FastStr::from_string(String::from_utf8(plain).map_err(|_| corrupt())?);
-        Self::checked(text).ok_or_else(corrupt)
+        let text = sonic_rs::FastStr::from_string(String::from_utf8(plain).map_err(|_| not_an_object())?);
+        Self::checked(text).ok_or_else(not_an_object)
     }
 
     /// The text when it is exactly one valid JSON object (the parser's own
@@ -255,9 +253,7 @@ impl OpenedSettings {
 
     /// The settings of a value about to be sealed or answered (a JSON object).
     pub fn of(settings: &Value) -> Result<Self, InError> {
-        Self::checked(sonic_rs::FastStr::from_string(settings.to_string())).ok_or_else(|| {
-            InError::from(patchbay_store::StoreError::Corrupt("connection settings are not a JSON object".into()))
-        })
+        Self::checked(sonic_rs::FastStr::from_string(settings.to_string())).ok_or_else(not_an_object)
     }
 
     /// The text, exactly as sealed.
@@ -272,6 +268,11 @@ impl OpenedSettings {
 }
 
 const NO_PATH: &[&str] = &[];
+
+/// Settings that are not one JSON object: a 500 (nothing of the text is quoted).
+fn not_an_object() -> InError {
+    InError::from(patchbay_store::StoreError::Corrupt("connection settings are not a JSON object".into()))
+}
 
 impl std::fmt::Debug for OpenedSettings {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
