@@ -18,7 +18,6 @@ pub use face::Face;
 pub use state::{AppState, HttpConfig};
 
 use axum::Router;
-use axum::extract::DefaultBodyLimit;
 
 /// The whole application router: the platform endpoints and every face.
 pub fn router(state: AppState) -> Router {
@@ -36,16 +35,11 @@ pub fn router(state: AppState) -> Router {
 /// Assembles the platform endpoints with the given face routers, each under
 /// its face's guard, and the outer layers (body limit, request id, metrics, logs).
 pub fn app(state: AppState, faces: Vec<(Face, Router<AppState>)>) -> Router {
-    let body_limit = state.config.body_limit_bytes;
     let mut router = Router::new().merge(platform::routes());
     // Each face's routes live under its prefix, which names the face whose
     // error shape the guard in `platform::observe` answers in.
     for (_, routes) in faces {
         router = router.merge(routes);
     }
-    router
-        .fallback(platform::not_found)
-        .layer(DefaultBodyLimit::max(body_limit))
-        .layer(axum::middleware::from_fn_with_state(state.clone(), platform::observe))
-        .with_state(state)
+    router.fallback(platform::not_found).layer(platform::ObserveLayer::new(state.clone())).with_state(state)
 }

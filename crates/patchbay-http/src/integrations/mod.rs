@@ -516,7 +516,7 @@ async fn opened(
     need: Option<Need>,
 ) -> Result<(Option<InConnection>, OpenedSettings), InError> {
     match need {
-        Some(need) => refresh::refresh(state, conn.clone(), need).await.map(|(c, s)| (Some(c), s)),
+        Some(need) => refresh::refresh(state, conn, need).await,
         None => OpenedSettings::open(state, conn).map(|s| (None, s)),
     }
 }
@@ -767,8 +767,13 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
 async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
-    let (conn, _) = refresh::refresh(&state, Arc::unwrap_or_clone(conn), Need::Force).await?;
-    typed(wire::CheckResult { id: conn.id, status: conn.status, status_message: conn.status_message })
+    let (fresh, _) = refresh::refresh(&state, &conn, Need::Force).await?;
+    let conn = fresh.as_ref().unwrap_or(&conn);
+    typed(wire::CheckResult {
+        id: conn.id.clone(),
+        status: conn.status.clone(),
+        status_message: conn.status_message.clone(),
+    })
 }
 
 // ------------------------------------------------------------ connectors --

@@ -291,21 +291,21 @@ impl serde::Serialize for OpenedSettings {
 /// `connect.connection-checked` event, and returns the current row and settings.
 pub async fn refresh(
     state: &AppState,
-    conn: InConnection,
+    conn: &InConnection,
     need: Need,
-) -> Result<(InConnection, OpenedSettings), InError> {
-    let unchanged = |conn: InConnection| OpenedSettings::open(state, &conn).map(|s| (conn, s));
+) -> Result<(Option<InConnection>, OpenedSettings), InError> {
+    let unchanged = || OpenedSettings::open(state, conn).map(|s| (None, s));
     if conn.status.as_deref() == Some("disconnected") {
-        return unchanged(conn);
+        return unchanged();
     }
-    let Some(c) = connector(&conn.connector_name) else { return unchanged(conn) };
+    let Some(c) = connector(&conn.connector_name) else { return unchanged() };
     // Nothing to do for a fresh token under `auto`. The row's `expires_at` is
     // `expiry_of` of its settings, written with them, so they need not be parsed.
     if let Need::ExpiringWithin(ms) = need
         && c.oauth().is_some()
         && conn.expires_at.is_none_or(|t| t > state.clock.now_ms() + ms)
     {
-        return unchanged(conn);
+        return unchanged();
     }
     let rt = &state.integrations;
     let _flight = rt.flights.turn(conn.id.clone()).await;
@@ -318,22 +318,23 @@ pub async fn refresh(
         }
         if now > deadline {
             // Another replica holds it for too long: answer with what is stored.
-            let current =
-                state.store.in_get_connection(&conn.tenant, &conn.id).await?.map(Arc::unwrap_or_clone).unwrap_or(conn);
-            return unchanged(current);
+            let Some(current) = state.store.in_get_connection(&conn.tenant, &conn.id).await? else {
+                return unchanged();
+            };
+            let current = Arc::unwrap_or_clone(current);
+            return OpenedSettings::open(state, &current).map(|s| (Some(current), s));
         }
         tokio::time::sleep(Duration::from_millis(25)).await;
     }
-    let (tenant, id) = (conn.tenant.clone(), conn.id.clone());
     let result = refresh_locked(state, c, conn, need).await;
-    state.store.in_unlock(&tenant, &id, &rt.owner).await?;
-    result
+    state.store.in_unlock(&conn.tenant, &conn.id, &rt.owner).await?;
+    result.map(|(c, s)| (Some(c), s))
 }
 
 async fn refresh_locked(
     state: &AppState,
     c: &Connector,
-    before: InConnection,
+    before: &InConnection,
     need: Need,
 ) -> Result<(InConnection, OpenedSettings), InError> {
     let Some(current) = state.store.in_get_connection(&before.tenant, &before.id).await?.map(Arc::unwrap_or_clone)
@@ -417,12 +418,11 @@ pub fn spawn_background(state: AppState, shutdown: CancellationToken) -> tokio::
                     let state = state.clone();
                     async move {
                         let Ok(Some(conn)) = state.store.in_get_connection(&tenant, &id).await else { return };
-                        let conn = Arc::unwrap_or_clone(conn);
                         // A row whose settings cannot be opened is skipped before it takes the lease.
                         if OpenedSettings::open(&state, &conn).is_err() {
                             return;
                         }
-                        if let Err(e) = refresh(&state, conn, Need::ExpiringWithin(window)).await {
+                        if let Err(e) = refresh(&state, &conn, Need::ExpiringWithin(window)).await {
                             tracing::warn!(connection = %id, error = ?e, "background refresh failed");
                         }
                     }
