@@ -23,6 +23,10 @@ cargo build --release -q -p patchbay -p patchbay-bench
 rows=()
 wait_up() { for _ in $(seq 1 200); do curl -sf "$1/healthz" >/dev/null 2>&1 && return 0; curl -sf "$1/__ping" >/dev/null 2>&1 && return 0; sleep 0.05; done; }
 
+slice() { # seconds token port path: one wrk run, its report line
+  wrk -t2 -c"$CONNS" -d"$1s" -s bench/wrk-report.lua -H "Authorization: Bearer $2" "http://127.0.0.1:$3$4" | tail -1
+}
+
 bench_one() { # backend size url
   local backend="$1" n="$2" url="$3"
   echo "== $backend, $n connections per face"
@@ -90,11 +94,19 @@ PY
   target/release/pb-baseline --listen "127.0.0.1:$BASE_PORT" --responses "$OUT/responses.json" >/dev/null 2>&1 &
   local baseline=$!
   sleep 0.3
+  # Reads: Patchbay and the baseline take turns in four half-length slices,
+  # Patchbay-baseline-baseline-Patchbay, so a change of the shared machine's
+  # speed during the pair weighs on both sides alike (bench/merge.py).
+  local half=$(((DURATION + 1) / 2))
   for spec in "${scenarios[@]}"; do
     IFS='|' read -r name token path <<<"$spec"
-    local pb bl
-    pb=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT$path" | tail -1)
-    bl=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-report.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$BASE_PORT$path" | tail -1)
+    local pb bl p1 b1 b2 p2
+    p1=$(slice "$half" "$token" "$PORT" "$path")
+    b1=$(slice "$half" "$token" "$BASE_PORT" "$path")
+    b2=$(slice "$half" "$token" "$BASE_PORT" "$path")
+    p2=$(slice "$half" "$token" "$PORT" "$path")
+    pb=$(python3 bench/merge.py "$p1" "$p2")
+    bl=$(python3 bench/merge.py "$b1" "$b2")
     rows+=("$backend|$n|$name|$pb|$bl")
     echo "  $name: patchbay $pb  baseline $bl"
     [ -n "${first_bl:-}" ] || first_bl="$bl"
