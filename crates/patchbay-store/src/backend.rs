@@ -1033,7 +1033,7 @@ macro_rules! impl_store {
                 Ok(())
             }
 
-            async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>> {
+            async fn find_credential(&self, raw_token: &str) -> Result<Option<Arc<Credential>>> {
                 let hash = hashing::token_hash(raw_token);
                 let key = kept::plain_key(&hash);
                 let generation = self.auth.generation();
@@ -1047,7 +1047,8 @@ macro_rules! impl_store {
                         Some(row) => credential_from_row!(row, raw_token)?,
                         None => None,
                     }
-                };
+                }
+                .map(Arc::new);
                 if let Some(c) = &found {
                     self.auth.put(key, generation, Answer::Credential(c.clone()));
                 }

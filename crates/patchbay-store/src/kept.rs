@@ -50,7 +50,7 @@ const MAX_CONNECTIONS: usize = 10_000;
 /// A kept token lookup.
 #[derive(Debug, Clone)]
 pub(crate) enum Answer {
-    Credential(Credential),
+    Credential(Arc<Credential>),
     /// Shared: a user's record can be large (the enterprises or iTwins it names).
     With(Arc<CredentialWith>),
 }
@@ -408,21 +408,21 @@ mod tests {
     fn answers_last_until_a_write_or_the_ttl() {
         let c = AuthCache::default();
         let g = c.generation();
-        c.put(plain_key(b"h"), g, Answer::Credential(cred()));
-        assert!(matches!(c.get(&plain_key(b"h"), g), Some(Answer::Credential(x)) if x == cred()));
+        c.put(plain_key(b"h"), g, Answer::Credential(Arc::new(cred())));
+        assert!(matches!(c.get(&plain_key(b"h"), g), Some(Answer::Credential(x)) if *x == cred()));
         assert!(c.get(&plain_key(b"other"), g).is_none());
         // A write ends: what was read before it is not handed out again.
         drop(c.writing());
         assert!(c.get(&plain_key(b"h"), c.generation()).is_none());
         // An answer read under an older generation (a write committed while it
         // was read) is never served, even if it is put after the write.
-        c.put(plain_key(b"h"), g, Answer::Credential(cred()));
+        c.put(plain_key(b"h"), g, Answer::Credential(Arc::new(cred())));
         assert!(c.get(&plain_key(b"h"), c.generation()).is_none());
         // Aged past the TTL.
         let g = c.generation();
         c.entries.lock().unwrap().map.insert(
             plain_key(b"old"),
-            Entry { generation: g, at: Instant::now() - TTL, answer: Answer::Credential(cred()) },
+            Entry { generation: g, at: Instant::now() - TTL, answer: Answer::Credential(Arc::new(cred())) },
         );
         assert!(c.get(&plain_key(b"old"), g).is_none());
     }
@@ -431,7 +431,7 @@ mod tests {
     fn bounded() {
         let c = AuthCache::default();
         for i in 0..MAX_LOOKUPS + 5 {
-            c.put(plain_key(i.to_string().as_bytes()), 0, Answer::Credential(cred()));
+            c.put(plain_key(i.to_string().as_bytes()), 0, Answer::Credential(Arc::new(cred())));
         }
         assert!(c.entries.lock().unwrap().map.len() <= MAX_LOOKUPS);
     }

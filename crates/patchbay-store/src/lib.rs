@@ -384,7 +384,8 @@ pub trait Store: Send + Sync + 'static {
     async fn create_record(&self, rec: &RecordWrite, vault: &Vault, now_ms: i64) -> Result<bool>;
     /// Upserts a record and enqueues jobs in the same transaction.
     async fn put_record(&self, rec: &RecordWrite, jobs: &[NewJob], vault: &Vault, now_ms: i64) -> Result<()>;
-    async fn find_credential(&self, raw_token: &str) -> Result<Option<Credential>>;
+    /// Shared: on SQLite the answer may be one the process keeps (kept.rs).
+    async fn find_credential(&self, raw_token: &str) -> Result<Option<Arc<Credential>>>;
     /// A credential and, in the same query, the records an authorisation step
     /// reads next: the principal's record (`tenant`, `kind`, id = the
     /// credential's principal) and one other record by key. `None` when the

@@ -211,7 +211,7 @@ store_test!(credential_with_its_principal_and_another_record_in_one_lookup, |sto
     let net_user = ("network", kind::NET_USER);
     let ent = Some(("ent-acme", kind::NET_ENTERPRISE, "ent-acme"));
     let found = store.find_credential_with("alice-token-1", net_user, ent).await.unwrap().unwrap();
-    assert_eq!(found.credential, store.find_credential("alice-token-1").await.unwrap().unwrap());
+    assert_eq!(found.credential, *store.find_credential("alice-token-1").await.unwrap().unwrap());
     // Each joined record is exactly what get_record returns.
     assert_eq!(found.principal, store.get_record("network", kind::NET_USER, "user-alice").await.unwrap());
     assert_eq!(found.other, store.get_record("ent-acme", kind::NET_ENTERPRISE, "ent-acme").await.unwrap());
@@ -500,11 +500,11 @@ store_test!(kept_credential_lookups_follow_every_write, |store, url| {
     rename_acme(&store, "Acme Renamed", 2).await;
     assert_eq!(lookup().await.unwrap().other.as_ref().unwrap().data["name"], "Acme Renamed");
     // The credential replaced.
-    let mut cred = store.find_credential("alice-token-1").await.unwrap().unwrap();
+    let mut cred = Arc::unwrap_or_clone(store.find_credential("alice-token-1").await.unwrap().unwrap());
     cred.scopes = vec!["settlement_network_write".into()];
     store.put_credential("alice-token-1", &cred, 3).await.unwrap();
     assert_eq!(lookup().await.unwrap().credential.scopes, vec!["settlement_network_write".to_string()]);
-    assert_eq!(store.find_credential("alice-token-1").await.unwrap().unwrap(), cred);
+    assert_eq!(*store.find_credential("alice-token-1").await.unwrap().unwrap(), cred);
     // The principal deleted.
     assert!(store.delete_record("network", kind::NET_USER, "user-alice").await.unwrap());
     assert_eq!(lookup().await.unwrap().principal, None);

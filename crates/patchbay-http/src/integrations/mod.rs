@@ -274,7 +274,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, I
             .filter(|c| c.face == "integrations")
             .ok_or_else(|| InError::unauthorized("Invalid API key"))?;
         match cred.principal_kind.as_str() {
-            "organization" => Viewer::Org { org: cred.principal_id },
+            "organization" => Viewer::Org { org: cred.principal_id.clone() },
             _ => {
                 let (org, customer) =
                     cred.principal_id.split_once('/').ok_or_else(|| InError::unauthorized("Invalid API key"))?;
