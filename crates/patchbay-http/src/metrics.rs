@@ -1,7 +1,6 @@
 //! Prometheus metrics: requests by route and status, latency histograms,
 //! and job counts by state (read from the store at scrape time).
 
-use std::collections::HashSet;
 use std::sync::{Arc, RwLock};
 
 use axum::http::Method;
@@ -58,7 +57,7 @@ pub struct Metrics {
     jobs_by_kind: Family<JobKindLabels, Gauge>,
     jobs_with_errors: Family<JobKindLabels, Gauge>,
     /// Route templates seen so far (a fixed set: the router's), shared by labels.
-    routes: RwLock<HashSet<Arc<str>>>,
+    routes: RwLock<foldhash::HashSet<Arc<str>>>,
 }
 
 fn latency_histogram() -> Histogram {

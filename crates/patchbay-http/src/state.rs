@@ -61,8 +61,18 @@ pub struct Parts {
     pub outbound: crate::outbound::Outbound,
     /// Integrations runtime state (refresh single-flight, token secret).
     pub integrations: Arc<crate::integrations::Runtime>,
-    limiters: HashMap<Face, RateLimiter>,
+    /// One per face, in the order of `Face::ALL`.
+    limiters: [RateLimiter; 4],
 }
+
+// `limiters[face as usize]`: `Face::ALL` lists the faces in declaration order.
+const _: () = {
+    let mut i = 0;
+    while i < Face::ALL.len() {
+        assert!(Face::ALL[i] as usize == i);
+        i += 1;
+    }
+};
 
 impl std::ops::Deref for AppState {
     type Target = Parts;
@@ -74,7 +84,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
-        let limiters = Face::ALL.iter().map(|f| (*f, RateLimiter::new(config.rate_limits.get(f).copied()))).collect();
+        let limiters = Face::ALL.map(|f| RateLimiter::new(config.rate_limits.get(&f).copied()));
         Self(Arc::new(Parts {
             store,
             vault: Arc::new(vault),
@@ -90,9 +100,9 @@ impl AppState {
     /// Takes one token from the principal's bucket of this face; the error is
     /// the face's own 429 response with `Retry-After`.
     pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
-        match self.limiters.get(&face).map(|l| l.check(principal)) {
-            Some(Err(secs)) => Err(face.rate_limited(secs)),
-            _ => Ok(()),
+        match self.limiters[face as usize].check(principal) {
+            Err(secs) => Err(face.rate_limited(secs)),
+            Ok(()) => Ok(()),
         }
     }
 }

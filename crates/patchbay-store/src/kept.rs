@@ -32,7 +32,6 @@
 //! The answers hold what the database holds: token hashes and records with
 //! secrets still sealed; never a plaintext token or secret.
 
-use std::collections::HashMap;
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
@@ -99,7 +98,7 @@ struct Entry<V> {
 
 #[derive(Debug)]
 struct Entries<V> {
-    map: HashMap<Vec<u8>, Entry<V>>,
+    map: foldhash::HashMap<Vec<u8>, Entry<V>>,
     weight: usize,
 }
 
@@ -231,7 +230,7 @@ impl<V: Weigh> Kept<V> {
             enabled,
             max_weight,
             generation: AtomicU64::new(0),
-            entries: Mutex::new(Entries { map: HashMap::new(), weight: 0 }),
+            entries: Mutex::new(Entries { map: foldhash::HashMap::default(), weight: 0 }),
             flights: Flights::default(),
         }
     }
@@ -285,14 +284,14 @@ impl<V: Weigh> Kept<V> {
 /// lasts while someone holds or awaits its turn (counted, so that a wait given
 /// up midway still leaves).
 #[derive(Debug)]
-pub struct Flights<K: Hash + Eq>(Mutex<HashMap<K, Slot>>);
+pub struct Flights<K: Hash + Eq>(Mutex<foldhash::HashMap<K, Slot>>);
 
 /// A key's lock, and how many hold or await it.
 type Slot = (Arc<tokio::sync::Mutex<()>>, usize);
 
 impl<K: Hash + Eq> Default for Flights<K> {
     fn default() -> Self {
-        Flights(Mutex::new(HashMap::new()))
+        Flights(Mutex::new(foldhash::HashMap::default()))
     }
 }
 
