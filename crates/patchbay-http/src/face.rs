@@ -40,6 +40,16 @@ pub enum Face {
 impl Face {
     pub const ALL: [Face; 4] = [Face::Network, Face::Export, Face::Integrations, Face::Admin];
 
+    /// The face's place in `ALL` (a new face fails to compile here until it has one).
+    pub const fn index(self) -> usize {
+        match self {
+            Face::Network => 0,
+            Face::Export => 1,
+            Face::Integrations => 2,
+            Face::Admin => 3,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             Face::Network => "network",

@@ -37,7 +37,7 @@ pub fn router(state: AppState) -> Router {
 pub fn app(state: AppState, faces: Vec<(Face, Router<AppState>)>) -> Router {
     let mut router = Router::new().merge(platform::routes());
     // Each face's routes live under its prefix, which names the face whose
-    // error shape the guard in `platform::observe` answers in.
+    // error shape the guard in `platform::Observe` answers in.
     for (_, routes) in faces {
         router = router.merge(routes);
     }

@@ -96,6 +96,9 @@ where
         self.inner.poll_ready(cx)
     }
 
+    /// The inner service is called here, outside the guard: that is safe because
+    /// what it wraps (the body limit, then axum's `Route`) only builds its future in
+    /// `call`; the handler runs when that future is polled, inside the guard.
     fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
         let id = request_id(&req);

@@ -61,15 +61,15 @@ pub struct Parts {
     pub outbound: crate::outbound::Outbound,
     /// Integrations runtime state (refresh single-flight, token secret).
     pub integrations: Arc<crate::integrations::Runtime>,
-    /// One per face, in the order of `Face::ALL`.
-    limiters: [RateLimiter; 4],
+    /// One per face, at `Face::index`.
+    limiters: [RateLimiter; Face::ALL.len()],
 }
 
-// `limiters[face as usize]`: `Face::ALL` lists the faces in declaration order.
+// `limiters[face.index()]`: `Face::ALL` lists every face at its index.
 const _: () = {
     let mut i = 0;
     while i < Face::ALL.len() {
-        assert!(Face::ALL[i] as usize == i);
+        assert!(Face::ALL[i].index() == i);
         i += 1;
     }
 };
@@ -100,7 +100,7 @@ impl AppState {
     /// Takes one token from the principal's bucket of this face; the error is
     /// the face's own 429 response with `Retry-After`.
     pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
-        match self.limiters[face as usize].check(principal) {
+        match self.limiters[face.index()].check(principal) {
             Err(secs) => Err(face.rate_limited(secs)),
             Ok(()) => Ok(()),
         }

@@ -109,9 +109,16 @@ async fn panics_become_500_in_each_faces_shape() {
 async fn slow_handlers_time_out_in_each_faces_shape() {
     let config = HttpConfig { request_timeout: Duration::from_millis(200), ..Default::default() };
     let addr = serve(state(config).await).await;
+    let http = reqwest::Client::new();
     for face in Face::ALL {
-        let resp = reqwest::get(format!("http://{addr}{}/slow", prefix(face))).await.unwrap();
+        let resp = http
+            .get(format!("http://{addr}{}/slow", prefix(face)))
+            .header("x-request-id", "req-slow-1")
+            .send()
+            .await
+            .unwrap();
         assert_eq!(resp.status(), 503, "{face:?}");
+        assert_eq!(resp.headers()["x-request-id"], "req-slow-1");
         let body: Value = resp.json().await.unwrap();
         assert_eq!(body, expected(face, 503, "The request took too long and was abandoned."), "{face:?}");
     }
@@ -157,9 +164,30 @@ async fn request_ids_are_echoed_or_generated() {
     assert_eq!(id.len(), 36, "a UUID: {id}");
     let other = http.get(format!("http://{addr}/healthz")).send().await.unwrap();
     assert_ne!(other.headers()["x-request-id"].to_str().unwrap(), id);
+    // Unusable ids are replaced by a generated one: too long, empty, a space or tab, non-ASCII.
     let too_long = "x".repeat(200);
-    let replaced = http.get(format!("http://{addr}/healthz")).header("x-request-id", &too_long).send().await.unwrap();
-    assert_ne!(replaced.headers()["x-request-id"].to_str().unwrap(), too_long);
+    let at_limit = "y".repeat(128);
+    let kept = http.get(format!("http://{addr}/healthz")).header("x-request-id", &at_limit).send().await.unwrap();
+    assert_eq!(kept.headers()["x-request-id"], at_limit.as_str());
+    let unusable = [
+        reqwest::header::HeaderValue::from_str(&too_long).unwrap(),
+        reqwest::header::HeaderValue::from_static(""),
+        reqwest::header::HeaderValue::from_static("a b"),
+        reqwest::header::HeaderValue::from_static("a\tb"),
+        reqwest::header::HeaderValue::from_bytes("é".as_bytes()).unwrap(),
+    ];
+    for bad in unusable {
+        let replaced =
+            http.get(format!("http://{addr}/healthz")).header("x-request-id", bad.clone()).send().await.unwrap();
+        let got = replaced.headers()["x-request-id"].to_str().unwrap();
+        assert_eq!(got.len(), 36, "{bad:?} replaced by a UUID, got {got}");
+        assert_ne!(got.as_bytes(), bad.as_bytes());
+    }
+    // Every answer carries it: an unknown path (the fallback) too.
+    let missing =
+        http.get(format!("http://{addr}/export/nothing-here")).header("x-request-id", "req-404").send().await.unwrap();
+    assert_eq!(missing.status(), 404);
+    assert_eq!(missing.headers()["x-request-id"], "req-404");
 }
 
 #[tokio::test]

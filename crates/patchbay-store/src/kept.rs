@@ -98,6 +98,9 @@ struct Entry<V> {
 
 #[derive(Debug)]
 struct Entries<V> {
+    /// foldhash (seeded per process) is not built to resist chosen-key collisions;
+    /// the keys here are what authenticated requests read, and the weight is bounded
+    /// (`MAX_LOOKUPS`, `MAX_CONNECTIONS`).
     map: foldhash::HashMap<Vec<u8>, Entry<V>>,
     weight: usize,
 }

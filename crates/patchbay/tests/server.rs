@@ -88,6 +88,17 @@ server_test!(oversized_bodies_get_413_in_the_admin_shape, |db| {
     let (status, body) = post_seed(srv.addr, Some(ADMIN), &big).await;
     assert_eq!(status, 413);
     assert_eq!(body, json!({"error": "Failed to buffer the request body: length limit exceeded"}));
+    // The body limit sits inside the platform middleware: the refusal still carries the request id.
+    let resp = reqwest::Client::new()
+        .post(format!("http://{}/admin/v1/seed", srv.addr))
+        .bearer_auth(ADMIN)
+        .header("x-request-id", "req-413")
+        .body(big)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 413);
+    assert_eq!(resp.headers()["x-request-id"], "req-413");
     srv.shutdown().await.unwrap();
 });
 

@@ -288,7 +288,8 @@ impl serde::Serialize for OpenedSettings {
 
 /// Checks a stored connection (refreshing when `need` says so) under the
 /// single flight and the database lease, persists the outcome with a
-/// `connect.connection-checked` event, and returns the current row and settings.
+/// `connect.connection-checked` event, and returns the opened settings with the
+/// row as it is now: `None` when it is the row given (nothing was refreshed).
 pub async fn refresh(
     state: &AppState,
     conn: &InConnection,
