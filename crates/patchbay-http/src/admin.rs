@@ -14,7 +14,7 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::AppState;
-use crate::face::Face;
+use crate::face::{Face, Headers};
 
 /// The admin API's error body.
 #[derive(serde::Serialize, utoipa::ToSchema)]
@@ -85,7 +85,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     security(("bearer" = [])))]
 async fn apply_seed(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(resp) = authorize(&state, &headers) {
@@ -120,7 +120,7 @@ async fn apply_seed(
 #[utoipa::path(get, path = "/admin/v1/network/signing-key", operation_id = "getNetworkSigningKey", tag = "Admin",
     responses((status = 200, description = "SPKI public key, PEM", content_type = "application/x-pem-file", body = String), (status = 401, description = "Missing or wrong admin token", body = AdminError), (status = 404, description = "Admin API disabled", body = AdminError), (status = 429, description = "Rate limited", body = AdminError, headers(("Retry-After" = u64))), (status = 500, description = "Internal error", body = AdminError)),
     security(("bearer" = [])))]
-async fn network_signing_key(State(state): State<AppState>, headers: HeaderMap) -> Response {
+async fn network_signing_key(State(state): State<AppState>, Headers(headers): Headers) -> Response {
     if let Err(resp) = authorize(&state, &headers) {
         return resp;
     }
@@ -140,7 +140,7 @@ async fn network_signing_key(State(state): State<AppState>, headers: HeaderMap) 
     security(("bearer" = [])))]
 async fn webhook_secret(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     axum::extract::Path(org): axum::extract::Path<String>,
 ) -> Response {
     if let Err(resp) = authorize(&state, &headers) {

@@ -56,8 +56,32 @@ pub struct Metrics {
     jobs: Family<JobLabels, Gauge>,
     jobs_by_kind: Family<JobKindLabels, Gauge>,
     jobs_with_errors: Family<JobKindLabels, Gauge>,
-    /// Route templates seen so far (a fixed set: the router's), shared by labels.
-    routes: RwLock<foldhash::HashSet<Arc<str>>>,
+    /// Route templates seen so far (a fixed set: the router's), each with the
+    /// handles of its request series.
+    routes: RwLock<foldhash::HashMap<Arc<str>, Arc<RouteMetrics>>>,
+}
+
+/// One route's request series: its label, and for each (method, status) seen so
+/// far the families' own counter and histogram (handles share the families'
+/// state), so a request finds them by a short scan instead of hashing its labels
+/// into two families behind their locks.
+pub struct RouteMetrics {
+    label: Arc<str>,
+    series: RwLock<Vec<Series>>,
+}
+
+struct Series {
+    method: &'static str,
+    status: u16,
+    count: Counter,
+    latency: Histogram,
+}
+
+impl RouteMetrics {
+    /// The route template (`unmatched` for none).
+    pub fn label(&self) -> &str {
+        &self.label
+    }
 }
 
 fn latency_histogram() -> Histogram {
@@ -95,8 +119,8 @@ impl Metrics {
         Self { registry, requests, latency, jobs, jobs_by_kind, jobs_with_errors, routes: RwLock::default() }
     }
 
-    /// The shared label for a route template (`unmatched` for none).
-    pub fn route_label(&self, route: Option<&str>) -> Arc<str> {
+    /// The metrics of a route template (`unmatched` for none).
+    pub fn route(&self, route: Option<&str>) -> Arc<RouteMetrics> {
         let route = route.unwrap_or("unmatched");
         if let Some(r) = self.routes.read().unwrap_or_else(|e| e.into_inner()).get(route) {
             return r.clone();
@@ -105,15 +129,31 @@ impl Metrics {
         if let Some(r) = routes.get(route) {
             return r.clone();
         }
-        let r: Arc<str> = Arc::from(route);
-        routes.insert(r.clone());
+        let label: Arc<str> = Arc::from(route);
+        let r = Arc::new(RouteMetrics { label: label.clone(), series: RwLock::default() });
+        routes.insert(label, r.clone());
         r
     }
 
-    pub fn observe_request(&self, method: &'static str, route: Arc<str>, status: u16, seconds: f64) {
-        let labels = RequestLabels { method, route, status };
-        self.requests.get_or_create(&labels).inc();
-        self.latency.get_or_create(&labels).observe(seconds);
+    pub fn observe_request(&self, method: &'static str, route: &RouteMetrics, status: u16, seconds: f64) {
+        let found = |series: &[Series]| {
+            series.iter().find(|s| s.status == status && s.method == method).map(|s| {
+                s.count.inc();
+                s.latency.observe(seconds);
+            })
+        };
+        if found(&route.series.read().unwrap_or_else(|e| e.into_inner())).is_some() {
+            return;
+        }
+        let mut series = route.series.write().unwrap_or_else(|e| e.into_inner());
+        if found(&series).is_none() {
+            let labels = RequestLabels { method, route: route.label.clone(), status };
+            let (count, latency) =
+                (self.requests.get_or_create(&labels).clone(), self.latency.get_or_create(&labels).clone());
+            count.inc();
+            latency.observe(seconds);
+            series.push(Series { method, status, count, latency });
+        }
     }
 
     pub fn set_job_count(&self, state: &str, n: i64) {
@@ -131,5 +171,35 @@ impl Metrics {
         let mut out = String::new();
         prometheus_client::encoding::text::encode(&mut out, &self.registry).expect("writing to a String cannot fail");
         out
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_request_counts_in_its_route_method_and_status_series() {
+        let m = Metrics::new();
+        let conn = m.route(Some("/v1/connection/{id}"));
+        assert!(Arc::ptr_eq(&conn, &m.route(Some("/v1/connection/{id}"))));
+        m.observe_request("GET", &conn, 200, 0.001);
+        m.observe_request("GET", &m.route(Some("/v1/connection/{id}")), 200, 0.003);
+        m.observe_request("GET", &conn, 404, 0.0001);
+        m.observe_request("DELETE", &conn, 200, 0.002);
+        m.observe_request("GET", &m.route(None), 404, 0.0001);
+        let text = m.render();
+        for line in [
+            r#"patchbay_http_requests_total{method="GET",route="/v1/connection/{id}",status="200"} 2"#,
+            r#"patchbay_http_requests_total{method="GET",route="/v1/connection/{id}",status="404"} 1"#,
+            r#"patchbay_http_requests_total{method="DELETE",route="/v1/connection/{id}",status="200"} 1"#,
+            r#"patchbay_http_requests_total{method="GET",route="unmatched",status="404"} 1"#,
+            r#"patchbay_http_request_duration_seconds_sum{method="GET",route="/v1/connection/{id}",status="200"} 0.004"#,
+            r#"patchbay_http_request_duration_seconds_count{method="GET",route="/v1/connection/{id}",status="200"} 2"#,
+            r#"patchbay_http_request_duration_seconds_bucket{le="0.001",method="GET",route="/v1/connection/{id}",status="200"} 1"#,
+            r#"patchbay_http_request_duration_seconds_bucket{le="0.004",method="GET",route="/v1/connection/{id}",status="200"} 2"#,
+        ] {
+            assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
+        }
     }
 }

@@ -103,7 +103,7 @@ where
         let started = Instant::now();
         let id = request_id(&req);
         let method = crate::metrics::method_label(req.method());
-        let route = self.state.metrics.route_label(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+        let route = self.state.metrics.route(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
         let face = Face::of_path(req.uri().path());
         let state = self.state.clone();
         let handled = self.inner.call(req);
@@ -119,12 +119,12 @@ where
             let mut resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
             let status = resp.status().as_u16();
             let elapsed = started.elapsed();
-            state.metrics.observe_request(method, route.clone(), status, elapsed.as_secs_f64());
+            state.metrics.observe_request(method, &route, status, elapsed.as_secs_f64());
             let latency_ms = elapsed.as_secs_f64() * 1000.0;
             if status >= 500 {
-                tracing::error!(request_id = id_str, method = %method, route = %route, status, latency_ms, "request");
+                tracing::error!(request_id = id_str, method = %method, route = route.label(), status, latency_ms, "request");
             } else {
-                tracing::info!(request_id = id_str, method = %method, route = %route, status, latency_ms, "request");
+                tracing::info!(request_id = id_str, method = %method, route = route.label(), status, latency_ms, "request");
             }
             resp.headers_mut().insert(REQUEST_ID, id);
             Ok(resp)

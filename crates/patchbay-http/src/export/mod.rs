@@ -23,7 +23,7 @@ use patchbay_store::{ExConnection, ExDeleted, ExRun, RecordWrite, RunCreated};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::face::Face;
+use crate::face::{Face, Headers};
 use crate::openapi::BearerAuth;
 
 pub const SCOPE: &str = "itwin-platform";
@@ -457,7 +457,11 @@ fn member<'a>(m: &'a Map<String, Value>, name: &str) -> Option<&'a Value> {
     responses((status = 200, description = "The iModel's export connections", body = wire::ConnectionsPage),
               (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown iModel", body = wire::ErrorResponse), (status = 422, description = "Invalid request", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
     security(("bearer" = [])))]
-async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(query): RawQuery) -> ExResult {
+async fn list_connections(
+    State(state): State<AppState>,
+    Headers(headers): Headers,
+    RawQuery(query): RawQuery,
+) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     let q = query_map(query.as_deref());
     let mut details = Vec::new();
@@ -501,7 +505,7 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     security(("bearer" = [])))]
 async fn create_connection(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> ExResult {
     const CODE: &str = "InvalidExportConnectionRequest";
@@ -580,7 +584,7 @@ async fn create_connection(
     responses((status = 200, description = "The connection", body = wire::ConnectionEnvelope),
               (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection", body = wire::ErrorResponse), (status = 422, description = "Invalid connection id", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
     security(("bearer" = [])))]
-async fn get_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
+async fn get_connection(State(state): State<AppState>, Headers(headers): Headers, Path(id): Path<String>) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     check_connection_id(&id, "InvalidExportConnectionRequest")?;
     let conn = owned_connection(&state, &user, &id, "read").await?;
@@ -592,7 +596,11 @@ async fn get_connection(State(state): State<AppState>, headers: HeaderMap, Path(
     responses((status = 204, description = "Deleted"),
               (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown connection", body = wire::ErrorResponse), (status = 409, description = "A run is active", body = wire::ErrorResponse), (status = 422, description = "Invalid connection id", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
     security(("bearer" = [])))]
-async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
+async fn delete_connection(
+    State(state): State<AppState>,
+    Headers(headers): Headers,
+    Path(id): Path<String>,
+) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     check_connection_id(&id, "InvalidExportConnectionRequest")?;
     let conn = owned_connection(&state, &user, &id, "modify").await?;
@@ -757,7 +765,7 @@ async fn user_authorized(state: &AppState, user: &User) -> Result<bool, ExError>
     security(("bearer" = [])))]
 async fn create_run(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> ExResult {
@@ -819,7 +827,7 @@ async fn create_run(
     security(("bearer" = [])))]
 async fn list_runs(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path(id): Path<String>,
     RawQuery(query): RawQuery,
 ) -> ExResult {
@@ -851,7 +859,7 @@ async fn list_runs(
     security(("bearer" = [])))]
 async fn get_run(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path((id, run_id)): Path<(String, String)>,
 ) -> ExResult {
     let user = authenticate(&state, &headers).await?;
@@ -880,7 +888,7 @@ async fn get_run(
     security(("bearer" = [])))]
 async fn authorization_information(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     RawQuery(query): RawQuery,
 ) -> ExResult {
     let user = authenticate(&state, &headers).await?;
@@ -1017,7 +1025,7 @@ async fn consent_submit(State(state): State<AppState>, body: Result<Bytes, Bytes
     responses((status = 200, description = "The produced file", content_type = "application/octet-stream", body = Vec<u8>),
               (status = 403, description = "Insufficient permissions", body = wire::ErrorResponse), (status = 404, description = "Unknown file", body = wire::ErrorResponse), (status = 401, description = "Missing or invalid token", body = wire::ErrorResponse), (status = 406, description = "Unsupported API version", body = wire::ErrorResponse), (status = 429, description = "Rate limited", body = wire::ErrorResponse, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorResponse)),
     security(("bearer" = [])))]
-async fn download_file(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> ExResult {
+async fn download_file(State(state): State<AppState>, Headers(headers): Headers, Path(id): Path<String>) -> ExResult {
     let user = authenticate(&state, &headers).await?;
     let not_found = || ExError::new(StatusCode::NOT_FOUND, "FileNotFound", "Requested File is not available.");
     if !is_uuid(&id) {

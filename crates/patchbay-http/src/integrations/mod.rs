@@ -27,7 +27,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::face::Face;
+use crate::face::{Face, Headers};
 use crate::openapi::BearerAuth;
 use refresh::{Need, OpenedSettings};
 
@@ -535,7 +535,7 @@ fn need_for(state: &AppState, policy: &str) -> Option<Need> {
     responses((status = 200, description = "The connection details", body = wire::Connection), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn get_connection(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> InResult {
@@ -559,7 +559,7 @@ async fn get_connection(
            ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
            ("expand" = Option<Vec<ExpandConnector>>, Query, style = Form, explode = false)),
     responses((status = 200, description = "A page of connections", body = wire::ConnectionPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn list_connections(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+async fn list_connections(State(state): State<AppState>, Headers(headers): Headers, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
     let q = Query::parse(q.as_deref())?;
@@ -611,7 +611,7 @@ async fn list_connections(State(state): State<AppState>, headers: HeaderMap, Raw
     responses((status = 200, description = "The imported connection, with settings", body = wire::Connection), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_connection(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
@@ -744,7 +744,11 @@ async fn create_connection(
 
 #[utoipa::path(delete, path = "/v1/connection/{id}", operation_id = "deleteConnection", tag = "Connections",
     params(("id" = String, Path, pattern = "^conn_.+", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "Deleted", body = wire::Deleted), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
+async fn delete_connection(
+    State(state): State<AppState>,
+    Headers(headers): Headers,
+    Path(id): Path<String>,
+) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
     let now = state.clock.now_ms();
@@ -764,7 +768,11 @@ async fn delete_connection(State(state): State<AppState>, headers: HeaderMap, Pa
 
 #[utoipa::path(post, path = "/v1/connection/{id}/check", operation_id = "checkConnection", tag = "Connections",
     params(("id" = String, Path, pattern = "^conn_.+", description = "The id of the connection, starts with conn_")), responses((status = 200, description = "The connection's status", body = wire::CheckResult), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn check_connection(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
+async fn check_connection(
+    State(state): State<AppState>,
+    Headers(headers): Headers,
+    Path(id): Path<String>,
+) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let conn = visible(&state, &viewer, &id).await?;
     let (fresh, _) = refresh::refresh(&state, &conn, Need::Force).await?;
@@ -853,7 +861,7 @@ async fn render_config(
     params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<wire::ConnectorName>>, Query, style = Form, explode = false), ("search_query" = Option<String>, Query),
            ("expand" = Option<Vec<ExpandConfig>>, Query, style = Form, explode = false)),
     responses((status = 200, description = "A page of connector configs", body = wire::ConnectorConfigPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn list_configs(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+async fn list_configs(State(state): State<AppState>, Headers(headers): Headers, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
     let q = Query::parse(q.as_deref())?;
@@ -893,7 +901,7 @@ async fn visible_config(state: &AppState, viewer: &Viewer, id: &str) -> Result<R
     responses((status = 200, description = "The connector config", body = wire::ConnectorConfig), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn get_config(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path(id): Path<String>,
     RawQuery(q): RawQuery,
 ) -> InResult {
@@ -943,7 +951,7 @@ fn optional_string(body: &Map<String, Value>, k: &str) -> Result<Option<String>,
     responses((status = 200, description = "The new connector config", body = wire::ConnectorConfig), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_config(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
@@ -980,7 +988,7 @@ async fn create_config(
     responses((status = 200, description = "The updated connector config", body = wire::ConnectorConfig), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn update_config(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path(id): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> InResult {
@@ -1022,7 +1030,7 @@ async fn update_config(
 #[utoipa::path(delete, path = "/v1/connector-config/{id}", operation_id = "deleteConnectorConfig", tag = "Connector configs",
     params(("id" = String, Path, description = "The id of the connector config, starts with ccfg_")),
     responses((status = 200, description = "Deleted", body = wire::Deleted), (status = 404, description = "Not found", body = wire::Error), (status = 409, description = "Connections still use it", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn delete_config(State(state): State<AppState>, headers: HeaderMap, Path(id): Path<String>) -> InResult {
+async fn delete_config(State(state): State<AppState>, Headers(headers): Headers, Path(id): Path<String>) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
     let rec = visible_config(&state, &viewer, &id).await?;
@@ -1111,7 +1119,7 @@ fn customer_id_ok(id: &str) -> bool {
     responses((status = 200, description = "A customer token", body = wire::Token), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn create_token(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     Path(customer): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> InResult {
@@ -1195,7 +1203,7 @@ fn customer_json(rec: &Record, api_key: &str) -> wire::Customer {
     responses((status = 200, description = "The customer", body = wire::Customer), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 async fn upsert_customer(
     State(state): State<AppState>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
@@ -1213,7 +1221,7 @@ async fn upsert_customer(
 #[utoipa::path(get, path = "/v1/customer", operation_id = "listCustomers", tag = "Customers",
     params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("search_query" = Option<String>, Query)),
     responses((status = 200, description = "Customers with connections", body = wire::CustomerPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+async fn list_customers(State(state): State<AppState>, Headers(headers): Headers, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
     let q = Query::parse(q.as_deref())?;
@@ -1236,7 +1244,7 @@ async fn list_customers(State(state): State<AppState>, headers: HeaderMap, RawQu
 #[utoipa::path(get, path = "/v1/event", operation_id = "listEvents", tag = "Events",
     params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("search_query" = Option<String>, Query), ("since" = Option<String>, Query, format = DateTime)),
     responses((status = 200, description = "Events, newest first", body = wire::EventPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
-async fn list_events(State(state): State<AppState>, headers: HeaderMap, RawQuery(q): RawQuery) -> InResult {
+async fn list_events(State(state): State<AppState>, Headers(headers): Headers, RawQuery(q): RawQuery) -> InResult {
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org()?.to_string();
     let q = Query::parse(q.as_deref())?;
@@ -1256,7 +1264,7 @@ async fn list_events(State(state): State<AppState>, headers: HeaderMap, RawQuery
 
 #[utoipa::path(get, path = "/v1/viewer", operation_id = "getCurrentUser", tag = "Viewer",
     responses((status = 200, description = "The caller", body = wire::Viewer), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)))]
-async fn viewer(State(state): State<AppState>, headers: HeaderMap) -> InResult {
+async fn viewer(State(state): State<AppState>, Headers(headers): Headers) -> InResult {
     let v = authenticate(&state, &headers).await?;
     typed(match v {
         Viewer::Anon => wire::Viewer { role: "anon".into(), org_id: None, customer_id: None },

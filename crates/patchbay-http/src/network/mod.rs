@@ -22,7 +22,7 @@ use patchbay_store::{NetConnection, NetConnectionFilter, NetSide, NewJob, Record
 use serde_json::{Map, Value, json};
 
 use crate::AppState;
-use crate::face::Face;
+use crate::face::{Face, Headers};
 use crate::openapi::BearerAuth;
 use params::{RawParams, is_uuid};
 
@@ -325,7 +325,7 @@ async fn list_partner_connections(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path(ent) = path.map_err(path_error)?;
@@ -340,7 +340,7 @@ async fn list_client_connections(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path(ent) = path.map_err(path_error)?;
@@ -365,7 +365,7 @@ async fn get_one(state: AppState, headers: HeaderMap, ent: String, id: String, s
 async fn get_partner_connection(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
 ) -> NetResult {
     let Path((ent, id)) = path.map_err(path_error)?;
     get_one(state, headers, ent, id, NetSide::Partner).await
@@ -378,7 +378,7 @@ async fn get_partner_connection(
 async fn get_client_connection(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
 ) -> NetResult {
     let Path((ent, id)) = path.map_err(path_error)?;
     get_one(state, headers, ent, id, NetSide::Client).await
@@ -393,7 +393,7 @@ async fn list_partners(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
     RawQuery(query): RawQuery,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path(ent) = path.map_err(path_error)?;
@@ -534,7 +534,7 @@ async fn client_of(state: &AppState, enterprise: &str) -> Result<Option<Record>,
 async fn signing(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     method: axum::http::Method,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
@@ -555,7 +555,7 @@ async fn signing(
 async fn connect(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path(ent) = path.map_err(path_error)?;
@@ -648,7 +648,7 @@ async fn connect(
 async fn update_connection(
     State(state): State<AppState>,
     path: Result<Path<(String, String)>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path((ent, id)) = path.map_err(path_error)?;
@@ -742,7 +742,7 @@ fn client_json(c: &Record, caller: &Caller) -> wire::Client {
 async fn onboard_client(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path(ent) = path.map_err(path_error)?;
@@ -760,7 +760,7 @@ async fn onboard_client(
 async fn create_partner(
     State(state): State<AppState>,
     path: Result<Path<String>, PathRejection>,
-    headers: HeaderMap,
+    Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> NetResult {
     let Path(ent) = path.map_err(path_error)?;
