@@ -212,22 +212,34 @@ pub fn timestamp(ms: i64) -> String {
 /// into `buf` without allocating; `None` for other years (chrono then writes
 /// a sign and more digits). A list page renders two per connection.
 fn format_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
-    use chrono::{Datelike, Timelike};
-    let t = chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms).unwrap_or_default();
-    let year = u32::try_from(t.year()).ok().filter(|y| *y <= 9999)?;
-    let mut put = |at: usize, width: usize, mut v: u32| {
+    // The civil date of a day count (Howard Hinnant's days-to-civil algorithm:
+    // 400-year eras of 146,097 days, years starting on 1 March).
+    let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    if !(0..=9999).contains(&year) {
+        return None;
+    }
+    let mut put = |at: usize, width: usize, mut v: i64| {
         for i in (at..at + width).rev() {
             buf[i] = b'0' + (v % 10) as u8;
             v /= 10;
         }
     };
     put(0, 4, year);
-    put(5, 2, t.month());
-    put(8, 2, t.day());
-    put(11, 2, t.hour());
-    put(14, 2, t.minute());
-    put(17, 2, t.second());
-    put(20, 3, t.timestamp_subsec_millis());
+    put(5, 2, month);
+    put(8, 2, day);
+    put(11, 2, in_day / 3_600_000);
+    put(14, 2, in_day / 60_000 % 60);
+    put(17, 2, in_day / 1000 % 60);
+    put(20, 3, in_day % 1000);
     for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')] {
         buf[at] = c;
     }
@@ -238,13 +250,21 @@ fn format_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
 #[derive(Debug, Clone, Copy)]
 pub struct Millis(pub i64);
 
-impl serde::Serialize for Millis {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+impl Millis {
+    /// Calls `f` with the text [`timestamp`] writes (formatted on the stack for
+    /// four-digit years).
+    pub fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
         let mut buf = [0u8; 24];
         match format_millis(self.0, &mut buf) {
-            Some(s) => serializer.serialize_str(s),
-            None => serializer.serialize_str(&timestamp(self.0)),
+            Some(s) => f(s),
+            None => f(&timestamp(self.0)),
         }
+    }
+}
+
+impl serde::Serialize for Millis {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.with_str(|s| serializer.serialize_str(s))
     }
 }
 
@@ -272,6 +292,10 @@ mod tests {
             ms ^= ms >> 7;
             ms ^= ms << 17;
             cases.push(ms.rem_euclid(388_000_000_000_000) - 72_000_000_000_000);
+        }
+        // Every day's first and last millisecond around three century leap rules.
+        for day in -27_000..50_000i64 {
+            cases.extend([day * 86_400_000, day * 86_400_000 + 86_399_999]);
         }
         for ms in cases {
             assert_eq!(timestamp(ms), chrono(ms), "{ms}");

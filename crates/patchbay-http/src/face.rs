@@ -41,6 +41,82 @@ pub fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response
     }
 }
 
+/// A JSON response of bytes already written (by [`write_json_str`] and literal
+/// punctuation): for the objects answered most often, written field by field.
+pub fn json_bytes_response(status: StatusCode, body: Vec<u8>) -> Response {
+    (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body).into_response()
+}
+
+/// Appends `s` as a JSON string, escaped exactly as `serde_json` (and sonic-rs)
+/// escape it: `"` and `\` with a backslash, `\b \f \n \r \t` by name, other
+/// bytes below 0x20 as `\u00xx` (lowercase hex), everything else as it is.
+/// Strings with nothing to escape (ids, dates, most names) are copied whole,
+/// found eight bytes at a time.
+pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
+    let bytes = s.as_bytes();
+    out.reserve(bytes.len() + 2);
+    out.push(b'"');
+    if nothing_to_escape(bytes) {
+        out.extend_from_slice(bytes);
+    } else {
+        let mut from = 0;
+        for (i, &b) in bytes.iter().enumerate() {
+            let named: &[u8] = match b {
+                b'"' => b"\\\"",
+                b'\\' => b"\\\\",
+                b'\n' => b"\\n",
+                b'\r' => b"\\r",
+                b'\t' => b"\\t",
+                0x08 => b"\\b",
+                0x0c => b"\\f",
+                0..0x20 => &[b'\\', b'u', b'0', b'0', HEX[(b >> 4) as usize], HEX[(b & 0xf) as usize]],
+                _ => continue,
+            };
+            out.extend_from_slice(&bytes[from..i]);
+            out.extend_from_slice(named);
+            from = i + 1;
+        }
+        out.extend_from_slice(&bytes[from..]);
+    }
+    out.push(b'"');
+}
+
+/// Whether no byte needs escaping, tested a word at a time: whole words, then
+/// the last eight bytes again (or, for a shorter string, the bytes padded).
+fn nothing_to_escape(bytes: &[u8]) -> bool {
+    let word = |w: &[u8]| u64::from_le_bytes(w.try_into().expect("eight bytes"));
+    let mut words = bytes.chunks_exact(8);
+    if words.any(|w| needs_escape(word(w))) {
+        return false;
+    }
+    let last = match bytes.len() {
+        0 => return true,
+        n if n >= 8 => word(&bytes[n - 8..]),
+        n => {
+            let mut padded = [b'a'; 8];
+            padded[..n].copy_from_slice(bytes);
+            u64::from_le_bytes(padded)
+        }
+    };
+    !needs_escape(last)
+}
+
+const HEX: &[u8; 16] = b"0123456789abcdef";
+
+/// Whether any of the eight bytes is below 0x20, `"` or `\\` (each test finds
+/// whether some byte of a word is zero, or less than n, without false negatives).
+const fn needs_escape(word: u64) -> bool {
+    const ONES: u64 = u64::from_le_bytes([1; 8]);
+    const HIGH: u64 = ONES * 0x80;
+    let below_space = word.wrapping_sub(ONES * 0x20) & !word;
+    let quote = word ^ (ONES * b'"' as u64);
+    let backslash = word ^ (ONES * b'\\' as u64);
+    const fn zero(v: u64) -> u64 {
+        v.wrapping_sub(ONES) & !v
+    }
+    (below_space | zero(quote) | zero(backslash)) & HIGH != 0
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum Face {
     /// BitGo OES: `{"error": "<message>"}`.
@@ -196,5 +272,41 @@ mod json_tests {
         assert_eq!(resp.headers()[header::CONTENT_TYPE], "application/json");
         let body = axum::body::to_bytes(resp.into_body(), usize::MAX).await.unwrap();
         assert_eq!(String::from_utf8_lossy(&body), serde_json::to_string(&v).unwrap());
+    }
+
+    #[test]
+    fn write_json_str_escapes_as_serde_json_does() {
+        let mut every_ascii: String = (0u8..0x80).map(char::from).collect();
+        every_ascii.push_str("é😀\u{2028}");
+        let mut cases = vec![
+            String::new(),
+            "a".into(),
+            "0123456".into(),
+            "01234567".into(),
+            "012345678".into(),
+            "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02".into(),
+            "Desk \"1\" \\ \u{1} é".into(),
+            "\u{7f}\u{80}\u{ff}".into(),
+            every_ascii,
+        ];
+        // Each byte that needs escaping, at every place in and around a word.
+        for bad in ['"', '\\', '\n', '\u{0}', '\u{1f}', '\u{8}'] {
+            for at in 0..18 {
+                let mut s: String = "abcdefghijklmnopq".chars().take(at).collect();
+                s.push(bad);
+                cases.push(s.clone()); // ending with it (short strings are padded)
+                s.push_str("rstuvwxyz");
+                cases.push(s);
+            }
+        }
+        // Bytes next to the thresholds the word test works with.
+        for b in [0x1fu8, 0x20, 0x21, 0x22, 0x23, 0x5b, 0x5c, 0x5d, 0x7f] {
+            cases.push(std::iter::repeat_n(char::from(b), 19).collect());
+        }
+        for s in cases {
+            let mut out = b"x".to_vec();
+            write_json_str(&mut out, &s);
+            assert_eq!(&out[1..], serde_json::to_string(&s).unwrap().as_bytes(), "{s:?}");
+        }
     }
 }

@@ -20,7 +20,7 @@ use base64::Engine;
 use futures_util::StreamExt;
 use jsonwebtoken::{Algorithm, DecodingKey, EncodingKey, Header, Validation};
 use patchbay_core::integrations::{self as catalog, Issue, connector};
-use patchbay_core::network::timestamp;
+use patchbay_core::network::{Millis, timestamp};
 use patchbay_core::seed::kind;
 use patchbay_store::{Credential, InConnection, InEvent, InFilter, NewJob, Record, RecordWrite, StoreError};
 use serde::{Deserialize, Serialize};
@@ -422,6 +422,52 @@ pub fn connection_json(c: &InConnection, settings: Option<OpenedSettings>, expan
     }
 }
 
+/// The Connection object without the connector (no `expand`), written field
+/// by field into the response buffer from the stored row instead of copied into
+/// a [`wire::Connection`] first: the fields and order of that type, which the
+/// test below checks byte for byte against `serde_json` writing it.
+fn connection_bytes(c: &InConnection, settings: Option<&OpenedSettings>) -> Vec<u8> {
+    use crate::face::write_json_str as text;
+    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
+        Some(v) => text(out, v),
+        None => out.extend_from_slice(b"null"),
+    };
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"id\":");
+    text(&mut out, &c.id);
+    out.extend_from_slice(b",\"connector_name\":");
+    text(&mut out, &c.connector_name);
+    out.extend_from_slice(b",\"customer_id\":");
+    opt(&mut out, &c.customer_id);
+    out.extend_from_slice(b",\"connector_config_id\":");
+    text(&mut out, &c.connector_config_id);
+    out.extend_from_slice(b",\"integration_id\":");
+    opt(&mut out, &c.integration_id);
+    out.extend_from_slice(b",\"created_at\":");
+    Millis(c.created_at).with_str(|s| text(&mut out, s));
+    out.extend_from_slice(b",\"updated_at\":");
+    Millis(c.updated_at).with_str(|s| text(&mut out, s));
+    out.extend_from_slice(b",\"display_name\":");
+    opt(&mut out, &c.display_name);
+    out.extend_from_slice(if c.disabled { b",\"disabled\":true" } else { b",\"disabled\":false" });
+    out.extend_from_slice(b",\"status\":");
+    opt(&mut out, &c.status);
+    out.extend_from_slice(b",\"status_message\":");
+    opt(&mut out, &c.status_message);
+    out.extend_from_slice(b",\"metadata\":");
+    match &c.metadata {
+        // sonic-rs writes a value as serde_json does (face::json_response's test).
+        Some(v) => sonic_rs::to_writer(&mut out, v).expect("a JSON value serialises"),
+        None => out.extend_from_slice(b"null"),
+    }
+    if let Some(s) = settings {
+        out.extend_from_slice(b",\"settings\":");
+        out.extend_from_slice(s.json().as_bytes());
+    }
+    out.push(b'}');
+    out
+}
+
 /// The wire model of a catalogue connector.
 pub fn connector_wire(c: &catalog::Connector, with_schemas: bool) -> wire::Connector {
     let o = c.oauth();
@@ -545,12 +591,17 @@ async fn get_connection(
     let policy = q.refresh_policy("auto")?;
     let expand = q.expand(&["connector"])?;
     let conn = visible(&state, &viewer, &id).await?;
+    let expand = !expand.is_empty();
+    let answer = |c: &InConnection, settings: Option<OpenedSettings>| match expand {
+        true => typed(connection_json(c, settings, true)),
+        false => Ok(crate::face::json_bytes_response(StatusCode::OK, connection_bytes(c, settings.as_ref()))),
+    };
     if !include {
         // Without secrets there is nothing to refresh (as upstream).
-        return typed(connection_json(&conn, None, !expand.is_empty()));
+        return answer(&conn, None);
     }
     let (fresh, settings) = opened(&state, &conn, need_for(&state, &policy)).await?;
-    typed(connection_json(fresh.as_ref().unwrap_or(&conn), Some(settings), !expand.is_empty()))
+    answer(fresh.as_ref().unwrap_or(&conn), Some(settings))
 }
 
 #[utoipa::path(get, path = "/v1/connection", operation_id = "listConnections", tag = "Connections",
@@ -1364,4 +1415,49 @@ pub fn openapi_json() -> Value {
 
 async fn openapi_document() -> Response {
     axum::Json(openapi_json()).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn connection_bytes_are_the_documented_object_byte_for_byte() {
+        let mut c = InConnection {
+            tenant: "org_1".into(),
+            id: "conn_github_01JDEMO000000000000000000".into(),
+            connector_name: "github".into(),
+            connector_config_id: "ccfg_github_1".into(),
+            customer_id: Some("cus \"1\" \\ \u{1} é".into()),
+            integration_id: None,
+            display_name: None,
+            disabled: false,
+            status: Some("healthy".into()),
+            status_message: None,
+            metadata: Some(json!({"b": [1, 2.5, null], "a": {"x": "\n"}})),
+            settings: patchbay_core::Sealed { key_id: "k".into(), blob: vec![1] },
+            expires_at: None,
+            refreshable: false,
+            version: 1,
+            created_at: 1_767_225_600_001,
+            updated_at: -1,
+        };
+        assert_eq!(connection_bytes(&c, None), serde_json::to_vec(&connection_json(&c, None, false)).unwrap());
+        c.integration_id = Some("int_1".into());
+        c.display_name = Some("octocat".into());
+        c.disabled = true;
+        c.status = None;
+        c.status_message = Some("token\trevoked".into());
+        c.metadata = None;
+        c.updated_at = 253_402_300_800_000; // year 10000: the long form
+        assert_eq!(connection_bytes(&c, None), serde_json::to_vec(&connection_json(&c, None, false)).unwrap());
+        // Settings are written as sealed; sonic-rs wrote them so before.
+        let s = OpenedSettings::of(&json!({"oauth": {"credentials": {"access_token": "at\"1"}}, "n": 1})).unwrap();
+        assert_eq!(
+            connection_bytes(&c, Some(&s)),
+            sonic_rs::to_vec(&connection_json(&c, Some(s.clone()), false)).unwrap()
+        );
+        let text = String::from_utf8(connection_bytes(&c, Some(&s))).unwrap();
+        assert!(text.ends_with(r#","settings":{"n":1,"oauth":{"credentials":{"access_token":"at\"1"}}}}"#), "{text}");
+    }
 }

@@ -261,6 +261,12 @@ impl OpenedSettings {
         &self.text
     }
 
+    /// The JSON object as it is written into answers: the text without trailing
+    /// whitespace (`checked` found exactly one object there).
+    pub fn json(&self) -> &str {
+        self.text.trim_end()
+    }
+
     /// Parsed, for editing.
     pub fn value(&self) -> Result<Value, InError> {
         serde_json::from_str(&self.text).map_err(|e| InError::from(patchbay_store::StoreError::Corrupt(e.to_string())))

@@ -204,46 +204,70 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, NetError> {
 
 /// The Connection object (V1ConnectionOutput), written straight from the stored
 /// connection: the fields and order of [`wire::Connection`] (which documents
-/// it in the OpenAPI document), without copying a string (a list page writes a
-/// hundred).
-pub struct ConnectionOut<'a>(pub &'a NetConnection);
-
-impl serde::Serialize for ConnectionOut<'_> {
-    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
-        use serde::ser::SerializeStruct;
-        let c = self.0;
-        let mut s = serializer.serialize_struct("Connection", 13)?;
-        s.serialize_field("id", &c.id)?;
-        s.serialize_field("name", &c.name)?;
-        s.serialize_field("clientId", &c.client_id)?;
-        s.serialize_field("partnerId", &c.partner_id)?;
-        s.serialize_field("networkAccountId", &c.network_account_id)?;
-        s.serialize_field("createdAt", &Millis(c.created_at))?;
-        s.serialize_field("updatedAt", &Millis(c.updated_at))?;
-        s.serialize_field("active", &c.active)?;
-        s.serialize_field("proof", &c.proof)?;
-        s.serialize_field("nonce", &c.nonce)?;
-        s.serialize_field("partnersConnectionId", &c.partners_connection_id)?;
-        s.serialize_field("partnersClientId", &c.partners_client_id)?;
-        s.serialize_field("initialized", &c.initialized)?;
-        s.end()
-    }
+/// it in the OpenAPI document), field by field into the response buffer (a
+/// list page writes a hundred; the test below checks the bytes against
+/// `serde_json` writing the documented type).
+fn write_connection(out: &mut Vec<u8>, c: &NetConnection) {
+    use crate::face::write_json_str as text;
+    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
+        Some(v) => text(out, v),
+        None => out.extend_from_slice(b"null"),
+    };
+    let flag = |b: bool| if b { &b"true"[..] } else { b"false" };
+    out.extend_from_slice(b"{\"id\":");
+    text(out, &c.id);
+    out.extend_from_slice(b",\"name\":");
+    text(out, &c.name);
+    out.extend_from_slice(b",\"clientId\":");
+    text(out, &c.client_id);
+    out.extend_from_slice(b",\"partnerId\":");
+    text(out, &c.partner_id);
+    out.extend_from_slice(b",\"networkAccountId\":");
+    text(out, &c.network_account_id);
+    out.extend_from_slice(b",\"createdAt\":");
+    Millis(c.created_at).with_str(|s| text(out, s));
+    out.extend_from_slice(b",\"updatedAt\":");
+    Millis(c.updated_at).with_str(|s| text(out, s));
+    out.extend_from_slice(b",\"active\":");
+    out.extend_from_slice(flag(c.active));
+    out.extend_from_slice(b",\"proof\":");
+    text(out, &c.proof);
+    out.extend_from_slice(b",\"nonce\":");
+    text(out, &c.nonce);
+    out.extend_from_slice(b",\"partnersConnectionId\":");
+    opt(out, &c.partners_connection_id);
+    out.extend_from_slice(b",\"partnersClientId\":");
+    opt(out, &c.partners_client_id);
+    out.extend_from_slice(b",\"initialized\":");
+    out.extend_from_slice(flag(c.initialized));
+    out.push(b'}');
 }
 
 /// `{"connection": …}` (wire::ConnectionEnvelope).
-#[derive(serde::Serialize)]
-struct OneOut<'a> {
-    connection: ConnectionOut<'a>,
+fn one_out(conn: &NetConnection) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    out.extend_from_slice(b"{\"connection\":");
+    write_connection(&mut out, conn);
+    out.push(b'}');
+    out
 }
 
 /// `{"connections": […]}` (wire::ConnectionsEnvelope).
-#[derive(serde::Serialize)]
-struct ManyOut<'a> {
-    connections: Vec<ConnectionOut<'a>>,
+fn many_out(conns: &[NetConnection]) -> Vec<u8> {
+    let mut out = Vec::with_capacity(16 + conns.len() * 512);
+    out.extend_from_slice(b"{\"connections\":[");
+    for (i, c) in conns.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write_connection(&mut out, c);
+    }
+    out.extend_from_slice(b"]}");
+    out
 }
 
 fn connection_out(conn: &NetConnection) -> NetResult {
-    typed(OneOut { connection: ConnectionOut(conn) })
+    Ok(crate::face::json_bytes_response(StatusCode::OK, one_out(conn)))
 }
 
 fn typed<T: serde::Serialize>(v: T) -> NetResult {
@@ -310,10 +334,10 @@ async fn list(
         matches_nothing |= given && values.is_empty();
     }
     if matches_nothing {
-        return typed(ManyOut { connections: Vec::new() });
+        return Ok(crate::face::json_bytes_response(StatusCode::OK, many_out(&[])));
     }
     let rows = state.store.net_list_connections(side, &caller.enterprise().id, &filter, limit, offset).await?;
-    typed(ManyOut { connections: rows.iter().map(ConnectionOut).collect() })
+    Ok(crate::face::json_bytes_response(StatusCode::OK, many_out(&rows)))
 }
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/connections", operation_id = "v1PartnerConnectionsGetRoute", tag = "Partner Activation",
@@ -911,21 +935,17 @@ mod tests {
             created_at: 1_767_225_600_001,
             updated_at: -1,
         };
-        assert_eq!(bytes(&ConnectionOut(&c)), bytes(&documented(&c)));
-        // sonic-rs (what responses are written with) writes what serde_json writes.
-        assert_eq!(bytes(&documented(&c)), serde_json::to_vec(&documented(&c)).unwrap());
+        let envelope = |c: &NetConnection| wire::ConnectionEnvelope { connection: documented(c) };
+        assert_eq!(String::from_utf8(one_out(&c)).unwrap(), serde_json::to_string(&envelope(&c)).unwrap());
         c.partners_connection_id = Some("pc".into());
-        c.partners_client_id = Some("pcl".into());
+        c.partners_client_id = Some("pcl\n".into());
         c.initialized = true;
         c.active = false;
-        assert_eq!(bytes(&ConnectionOut(&c)), bytes(&documented(&c)));
-        let list = ManyOut { connections: vec![ConnectionOut(&c), ConnectionOut(&c)] };
+        c.updated_at = 253_402_300_800_000; // year 10000: the long form
+        assert_eq!(String::from_utf8(one_out(&c)).unwrap(), serde_json::to_string(&envelope(&c)).unwrap());
         let documented_list = wire::ConnectionsEnvelope { connections: vec![documented(&c), documented(&c)] };
-        assert_eq!(bytes(&list), serde_json::to_vec(&documented_list).unwrap());
-    }
-
-    /// Written the way responses are (face::json_response).
-    fn bytes<T: serde::Serialize>(v: &T) -> Vec<u8> {
-        sonic_rs::to_vec(v).unwrap()
+        assert_eq!(many_out(&[c.clone(), c.clone()]), serde_json::to_vec(&documented_list).unwrap());
+        let empty = wire::ConnectionsEnvelope { connections: vec![] };
+        assert_eq!(many_out(&[]), serde_json::to_vec(&empty).unwrap());
     }
 }
