@@ -199,19 +199,18 @@ pub fn derived_uuid(namespace: &str, name: &str) -> String {
 
 /// ISO 8601 UTC with milliseconds, as BitGo renders timestamps.
 pub fn timestamp(ms: i64) -> String {
-    let mut buf = [0u8; 24];
-    match format_millis(ms, &mut buf) {
-        Some(s) => s.to_string(),
+    match format_millis(ms) {
+        Some(b) => String::from_utf8_lossy(&b).into_owned(),
         None => chrono::DateTime::<chrono::Utc>::from_timestamp_millis(ms)
             .unwrap_or_default()
             .to_rfc3339_opts(chrono::SecondsFormat::Millis, true),
     }
 }
 
-/// [`timestamp`] for years 0 to 9999 (`YYYY-MM-DDTHH:MM:SS.mmmZ`), written
-/// into `buf` without allocating; `None` for other years (chrono then writes
-/// a sign and more digits). A list page renders two per connection.
-fn format_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
+/// [`timestamp`] for years 0 to 9999 (`YYYY-MM-DDTHH:MM:SS.mmmZ`, ASCII),
+/// without allocating; `None` for other years (chrono then writes a sign and
+/// more digits). A list page renders two per connection.
+fn format_millis(ms: i64) -> Option<[u8; 24]> {
     // The civil date of a day count (Howard Hinnant's days-to-civil algorithm:
     // 400-year eras of 146,097 days, years starting on 1 March).
     let (days, in_day) = (ms.div_euclid(86_400_000), ms.rem_euclid(86_400_000));
@@ -227,23 +226,21 @@ fn format_millis(ms: i64, buf: &mut [u8; 24]) -> Option<&str> {
     if !(0..=9999).contains(&year) {
         return None;
     }
-    let mut put = |at: usize, width: usize, mut v: i64| {
-        for i in (at..at + width).rev() {
-            buf[i] = b'0' + (v % 10) as u8;
-            v /= 10;
-        }
+    let mut buf = *b"0000-00-00T00:00:00.000Z";
+    let mut two = |at: usize, v: i64| {
+        buf[at] = b'0' + (v / 10) as u8;
+        buf[at + 1] = b'0' + (v % 10) as u8;
     };
-    put(0, 4, year);
-    put(5, 2, month);
-    put(8, 2, day);
-    put(11, 2, in_day / 3_600_000);
-    put(14, 2, in_day / 60_000 % 60);
-    put(17, 2, in_day / 1000 % 60);
-    put(20, 3, in_day % 1000);
-    for (at, c) in [(4, b'-'), (7, b'-'), (10, b'T'), (13, b':'), (16, b':'), (19, b'.'), (23, b'Z')] {
-        buf[at] = c;
-    }
-    std::str::from_utf8(buf).ok()
+    two(0, year / 100);
+    two(2, year % 100);
+    two(5, month);
+    two(8, day);
+    two(11, in_day / 3_600_000);
+    two(14, in_day / 60_000 % 60);
+    two(17, in_day / 1000 % 60);
+    two(21, in_day % 100);
+    buf[20] = b'0' + (in_day % 1000 / 100) as u8;
+    Some(buf)
 }
 
 /// Milliseconds since the epoch, serialised as [`timestamp`] writes them.
@@ -254,11 +251,16 @@ impl Millis {
     /// Calls `f` with the text [`timestamp`] writes (formatted on the stack for
     /// four-digit years).
     pub fn with_str<R>(self, f: impl FnOnce(&str) -> R) -> R {
-        let mut buf = [0u8; 24];
-        match format_millis(self.0, &mut buf) {
-            Some(s) => f(s),
+        match format_millis(self.0) {
+            Some(b) => f(std::str::from_utf8(&b).expect("digits and punctuation")),
             None => f(&timestamp(self.0)),
         }
+    }
+
+    /// The text [`timestamp`] writes, as ASCII bytes, for four-digit years
+    /// (`None` for others: [`Millis::with_str`] writes those).
+    pub fn ascii(self) -> Option<[u8; 24]> {
+        format_millis(self.0)
     }
 }
 

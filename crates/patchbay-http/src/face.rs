@@ -81,6 +81,19 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends a timestamp (milliseconds) as the JSON string `timestamp` writes.
+pub fn write_json_millis(out: &mut Vec<u8>, ms: i64) {
+    let millis = patchbay_core::network::Millis(ms);
+    match millis.ascii() {
+        Some(text) => {
+            out.push(b'"');
+            out.extend_from_slice(&text);
+            out.push(b'"');
+        }
+        None => millis.with_str(|s| write_json_str(out, s)),
+    }
+}
+
 /// Whether no byte needs escaping, tested a word at a time: whole words, then
 /// the last eight bytes again (or, for a shorter string, the bytes padded).
 fn nothing_to_escape(bytes: &[u8]) -> bool {

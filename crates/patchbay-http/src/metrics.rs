@@ -1,14 +1,15 @@
 //! Prometheus metrics: requests by route and status, latency histograms,
 //! and job counts by state (read from the store at scrape time).
 
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 use std::sync::{Arc, RwLock};
 
 use axum::http::Method;
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeMetric, MetricEncoder, NoLabelSet};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
-use prometheus_client::metrics::histogram::{Histogram, exponential_buckets};
+use prometheus_client::metrics::{MetricType, TypedMetric};
 use prometheus_client::registry::Registry;
 
 /// Labels of a request: built per request without allocating (the method is a
@@ -47,7 +48,64 @@ pub struct JobKindLabels {
     pub state: String,
 }
 
-type HistogramFamily = Family<RequestLabels, Histogram, fn() -> Histogram>;
+type HistogramFamily = Family<RequestLabels, Histogram>;
+
+/// Upper bounds of the latency buckets, in seconds: 0.25 ms doubling to ~8 s
+/// (and +Inf after them).
+const BOUNDS: [f64; 16] = {
+    let mut b = [0.00025; 16];
+    let mut i = 1;
+    while i < 16 {
+        b[i] = b[i - 1] * 2.0;
+        i += 1;
+    }
+    b
+};
+
+/// A latency histogram kept in atomics. prometheus-client's takes a write lock
+/// for each observation: every request of a route and status shares one, and a
+/// worker thread switched out while holding it (the load generator shares the
+/// cores) stalled the other worker's requests until it ran again.
+#[derive(Debug, Clone, Default)]
+pub struct Histogram(Arc<HistogramCells>);
+
+#[derive(Debug, Default)]
+struct HistogramCells {
+    /// Observations per bucket (not cumulative); the last is +Inf.
+    buckets: [AtomicU64; BOUNDS.len() + 1],
+    count: AtomicU64,
+    /// The sum of observations, as the bits of an `f64`.
+    sum: AtomicU64,
+}
+
+impl Histogram {
+    pub fn observe(&self, seconds: f64) {
+        let cells = &self.0;
+        let bucket = BOUNDS.iter().position(|b| seconds <= *b).unwrap_or(BOUNDS.len());
+        cells.buckets[bucket].fetch_add(1, Relaxed);
+        cells.count.fetch_add(1, Relaxed);
+        let _ = cells.sum.fetch_update(Relaxed, Relaxed, |bits| Some((f64::from_bits(bits) + seconds).to_bits()));
+    }
+}
+
+impl TypedMetric for Histogram {
+    const TYPE: MetricType = MetricType::Histogram;
+}
+
+impl EncodeMetric for Histogram {
+    fn encode(&self, mut encoder: MetricEncoder) -> Result<(), std::fmt::Error> {
+        let cells = &self.0;
+        // +Inf is f64::MAX for the encoder (as prometheus-client's own histogram has it).
+        let bounds = BOUNDS.iter().copied().chain(std::iter::once(f64::MAX));
+        let buckets: Vec<(f64, u64)> = bounds.zip(cells.buckets.iter().map(|b| b.load(Relaxed))).collect();
+        let sum = f64::from_bits(cells.sum.load(Relaxed));
+        encoder.encode_histogram::<NoLabelSet>(sum, cells.count.load(Relaxed), &buckets, None)
+    }
+
+    fn metric_type(&self) -> MetricType {
+        MetricType::Histogram
+    }
+}
 
 pub struct Metrics {
     registry: Registry,
@@ -84,11 +142,6 @@ impl RouteMetrics {
     }
 }
 
-fn latency_histogram() -> Histogram {
-    // 0.25 ms .. ~8 s
-    Histogram::new(exponential_buckets(0.00025, 2.0, 16))
-}
-
 impl Default for Metrics {
     fn default() -> Self {
         Self::new()
@@ -99,7 +152,7 @@ impl Metrics {
     pub fn new() -> Self {
         let mut registry = Registry::with_prefix("patchbay");
         let requests = Family::<RequestLabels, Counter>::default();
-        let latency: HistogramFamily = Family::new_with_constructor(latency_histogram);
+        let latency = HistogramFamily::default();
         let jobs = Family::<JobLabels, Gauge>::default();
         registry.register("http_requests", "HTTP requests answered, by route and status", requests.clone());
         registry.register(
@@ -188,6 +241,7 @@ mod tests {
         m.observe_request("GET", &conn, 404, 0.0001);
         m.observe_request("DELETE", &conn, 200, 0.002);
         m.observe_request("GET", &m.route(None), 404, 0.0001);
+        m.observe_request("GET", &conn, 500, 100.0);
         let text = m.render();
         for line in [
             r#"patchbay_http_requests_total{method="GET",route="/v1/connection/{id}",status="200"} 2"#,
@@ -198,6 +252,12 @@ mod tests {
             r#"patchbay_http_request_duration_seconds_count{method="GET",route="/v1/connection/{id}",status="200"} 2"#,
             r#"patchbay_http_request_duration_seconds_bucket{le="0.001",method="GET",route="/v1/connection/{id}",status="200"} 1"#,
             r#"patchbay_http_request_duration_seconds_bucket{le="0.004",method="GET",route="/v1/connection/{id}",status="200"} 2"#,
+            r#"patchbay_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/v1/connection/{id}",status="200"} 2"#,
+            r#"patchbay_http_request_duration_seconds_bucket{le="0.00025",method="GET",route="/v1/connection/{id}",status="404"} 1"#,
+            r#"patchbay_http_request_duration_seconds_bucket{le="8.192",method="GET",route="/v1/connection/{id}",status="500"} 0"#,
+            r#"patchbay_http_request_duration_seconds_bucket{le="+Inf",method="GET",route="/v1/connection/{id}",status="500"} 1"#,
+            r#"patchbay_http_request_duration_seconds_sum{method="GET",route="/v1/connection/{id}",status="500"} 100.0"#,
+            "# TYPE patchbay_http_request_duration_seconds histogram",
         ] {
             assert!(text.lines().any(|l| l == line), "{line} not in:\n{text}");
         }

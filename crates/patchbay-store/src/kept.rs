@@ -34,7 +34,7 @@
 
 use std::hash::Hash;
 use std::sync::atomic::{AtomicU64, Ordering};
-use std::sync::{Arc, Mutex};
+use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
 use crate::{Credential, CredentialWith, ExConnection, InConnection, NetConnection, Page, Record};
@@ -112,7 +112,9 @@ pub(crate) struct Kept<V> {
     enabled: bool,
     max_weight: usize,
     generation: AtomicU64,
-    entries: Mutex<Entries<V>>,
+    /// Read-locked by gets, so that a thread switched out during one does not
+    /// hold up the others' (written only when a miss keeps its answer).
+    entries: RwLock<Entries<V>>,
     /// Reads of a key that missed, one at a time (see [`ReadCache::through`]).
     flights: Flights<Vec<u8>>,
 }
@@ -233,7 +235,7 @@ impl<V: Weigh> Kept<V> {
             enabled,
             max_weight,
             generation: AtomicU64::new(0),
-            entries: Mutex::new(Entries { map: foldhash::HashMap::default(), weight: 0 }),
+            entries: RwLock::new(Entries { map: foldhash::HashMap::default(), weight: 0 }),
             flights: Flights::default(),
         }
     }
@@ -248,7 +250,7 @@ impl<V: Weigh> Kept<V> {
         if !self.enabled {
             return None;
         }
-        let entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let e = entries.map.get(key)?;
         (e.generation == generation && e.at.elapsed() < TTL).then(|| e.answer.clone())
     }
@@ -260,7 +262,7 @@ impl<V: Weigh> Kept<V> {
         if !self.enabled || weight > self.max_weight || generation != self.generation() {
             return;
         }
-        let mut entries = self.entries.lock().unwrap_or_else(|e| e.into_inner());
+        let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
         if let Some(old) = entries.map.remove(&key) {
             entries.weight -= old.answer.weight();
         }
@@ -360,7 +362,7 @@ impl<V: Weigh> Drop for Bump<'_, V> {
     fn drop(&mut self) {
         self.0.generation.fetch_add(1, Ordering::AcqRel);
         if self.0.enabled {
-            let mut entries = self.0.entries.lock().unwrap_or_else(|e| e.into_inner());
+            let mut entries = self.0.entries.write().unwrap_or_else(|e| e.into_inner());
             entries.map.clear();
             entries.weight = 0;
         }
@@ -422,7 +424,7 @@ mod tests {
         assert!(c.get(&plain_key(b"h"), c.generation()).is_none());
         // Aged past the TTL.
         let g = c.generation();
-        c.entries.lock().unwrap().map.insert(
+        c.entries.write().unwrap().map.insert(
             plain_key(b"old"),
             Entry { generation: g, at: Instant::now() - TTL, answer: Answer::Credential(Arc::new(cred())) },
         );
@@ -435,7 +437,7 @@ mod tests {
         for i in 0..MAX_LOOKUPS + 5 {
             c.put(plain_key(i.to_string().as_bytes()), 0, Answer::Credential(Arc::new(cred())));
         }
-        assert!(c.entries.lock().unwrap().map.len() <= MAX_LOOKUPS);
+        assert!(c.entries.read().unwrap().map.len() <= MAX_LOOKUPS);
     }
 
     #[tokio::test]
