@@ -71,9 +71,9 @@ pub struct Histogram(Arc<HistogramCells>);
 
 #[derive(Debug, Default)]
 struct HistogramCells {
-    /// Observations per bucket (not cumulative); the last is +Inf.
+    /// Observations per bucket (not cumulative); the last is +Inf. The count is
+    /// their sum, so a scrape's `_count` always equals its `+Inf` bucket.
     buckets: [AtomicU64; BOUNDS.len() + 1],
-    count: AtomicU64,
     /// The sum of observations, as the bits of an `f64`.
     sum: AtomicU64,
 }
@@ -83,7 +83,6 @@ impl Histogram {
         let cells = &self.0;
         let bucket = BOUNDS.iter().position(|b| seconds <= *b).unwrap_or(BOUNDS.len());
         cells.buckets[bucket].fetch_add(1, Relaxed);
-        cells.count.fetch_add(1, Relaxed);
         let _ = cells.sum.fetch_update(Relaxed, Relaxed, |bits| Some((f64::from_bits(bits) + seconds).to_bits()));
     }
 }
@@ -98,8 +97,9 @@ impl EncodeMetric for Histogram {
         // +Inf is f64::MAX for the encoder (as prometheus-client's own histogram has it).
         let bounds = BOUNDS.iter().copied().chain(std::iter::once(f64::MAX));
         let buckets: Vec<(f64, u64)> = bounds.zip(cells.buckets.iter().map(|b| b.load(Relaxed))).collect();
+        let count = buckets.iter().map(|(_, n)| n).sum();
         let sum = f64::from_bits(cells.sum.load(Relaxed));
-        encoder.encode_histogram::<NoLabelSet>(sum, cells.count.load(Relaxed), &buckets, None)
+        encoder.encode_histogram::<NoLabelSet>(sum, count, &buckets, None)
     }
 
     fn metric_type(&self) -> MetricType {
