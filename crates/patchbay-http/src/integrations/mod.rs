@@ -468,6 +468,31 @@ fn connection_bytes(c: &InConnection, settings: Option<&OpenedSettings>) -> Vec<
     out
 }
 
+/// A connection's answer bytes: written field by field, or with the connector
+/// (`expand=connector`, rare) through [`wire::Connection`].
+fn connection_body(c: &InConnection, settings: Option<OpenedSettings>, expand: bool) -> Vec<u8> {
+    match expand {
+        true => sonic_rs::to_vec(&connection_json(c, settings, true)).expect("the wire connection serialises"),
+        false => connection_bytes(c, settings.as_ref()),
+    }
+}
+
+/// A page of connection answers (wire::ConnectionPage), around items already written.
+fn connection_page_bytes(items: &[Vec<u8>], total: i64, limit: i64, offset: i64) -> Vec<u8> {
+    let mut out = Vec::with_capacity(96 + items.iter().map(|i| i.len() + 1).sum::<usize>());
+    out.extend_from_slice(b"{\"items\":[");
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        out.extend_from_slice(item);
+    }
+    let has_next_page = offset + (items.len() as i64) < total;
+    let tail = format!("],\"total\":{total},\"limit\":{limit},\"offset\":{offset},\"has_next_page\":{has_next_page}}}");
+    out.extend_from_slice(tail.as_bytes());
+    out
+}
+
 /// The wire model of a catalogue connector.
 pub fn connector_wire(c: &catalog::Connector, with_schemas: bool) -> wire::Connector {
     let o = c.oauth();
@@ -592,9 +617,8 @@ async fn get_connection(
     let expand = q.expand(&["connector"])?;
     let conn = visible(&state, &viewer, &id).await?;
     let expand = !expand.is_empty();
-    let answer = |c: &InConnection, settings: Option<OpenedSettings>| match expand {
-        true => typed(connection_json(c, settings, true)),
-        false => Ok(crate::face::json_bytes_response(StatusCode::OK, connection_bytes(c, settings.as_ref()))),
+    let answer = |c: &InConnection, settings: Option<OpenedSettings>| {
+        Ok(crate::face::json_bytes_response(StatusCode::OK, connection_body(c, settings, expand)))
     };
     if !include {
         // Without secrets there is nothing to refresh (as upstream).
@@ -638,23 +662,23 @@ async fn list_connections(State(state): State<AppState>, Headers(headers): Heade
     };
     let (rows, total) = state.store.in_list_connections(&org, &filter, limit, offset).await?;
     let need = need_for(&state, &policy);
-    let items: Vec<Result<wire::Connection, InError>> = futures_util::stream::iter(0..rows.len())
+    let items: Vec<Result<Vec<u8>, InError>> = futures_util::stream::iter(0..rows.len())
         .map(|i| {
             let (state, rows) = (state.clone(), std::sync::Arc::clone(&rows));
             async move {
                 let c = &rows[i];
                 if !include {
-                    return Ok(connection_json(c, None, expand));
+                    return Ok(connection_body(c, None, expand));
                 }
                 let (fresh, s) = opened(&state, c, need).await?;
-                Ok(connection_json(fresh.as_ref().unwrap_or(c), Some(s), expand))
+                Ok(connection_body(fresh.as_ref().unwrap_or(c), Some(s), expand))
             }
         })
         .buffered(8)
         .collect()
         .await;
     let items = items.into_iter().collect::<Result<Vec<_>, _>>()?;
-    typed(wire::ConnectionPage::new(items, total, limit, offset))
+    Ok(crate::face::json_bytes_response(StatusCode::OK, connection_page_bytes(&items, total, limit, offset)))
 }
 
 #[utoipa::path(post, path = "/v1/connection", operation_id = "createConnection", tag = "Connections",
@@ -790,7 +814,7 @@ async fn create_connection(
     );
     let jobs = emit_jobs(&state, &ev).await?;
     state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
-    typed(connection_json(&conn, Some(opened), false))
+    Ok(crate::face::json_bytes_response(StatusCode::OK, connection_body(&conn, Some(opened), false)))
 }
 
 #[utoipa::path(delete, path = "/v1/connection/{id}", operation_id = "deleteConnection", tag = "Connections",
@@ -1457,6 +1481,19 @@ mod tests {
             connection_bytes(&c, Some(&s)),
             sonic_rs::to_vec(&connection_json(&c, Some(s.clone()), false)).unwrap()
         );
+        // A page around written items is the documented page.
+        for (n, total, offset) in [(0, 0, 0), (2, 2, 0), (2, 5, 1), (1, 3, 2)] {
+            let items: Vec<Vec<u8>> = (0..n).map(|_| connection_body(&c, None, false)).collect();
+            let documented = wire::ConnectionPage::new(
+                (0..n).map(|_| connection_json(&c, None, false)).collect(),
+                total,
+                50,
+                offset,
+            );
+            assert_eq!(connection_page_bytes(&items, total, 50, offset), serde_json::to_vec(&documented).unwrap());
+        }
+        let expanded = connection_body(&c, None, true);
+        assert_eq!(expanded, serde_json::to_vec(&connection_json(&c, None, true)).unwrap());
         let text = String::from_utf8(connection_bytes(&c, Some(&s))).unwrap();
         assert!(text.ends_with(r#","settings":{"n":1,"oauth":{"credentials":{"access_token":"at\"1"}}}}"#), "{text}");
     }
