@@ -36,7 +36,7 @@ impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Headers {
 pub fn json_response<T: serde::Serialize>(status: StatusCode, v: &T) -> Response {
     let mut buf = Vec::with_capacity(1024);
     match sonic_rs::to_writer(&mut buf, v) {
-        Ok(()) => (status, [(header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], buf).into_response(),
+        Ok(()) => json_bytes_response(status, buf),
         Err(e) => (StatusCode::INTERNAL_SERVER_ERROR, e.to_string()).into_response(),
     }
 }
@@ -81,16 +81,36 @@ pub fn write_json_str(out: &mut Vec<u8>, s: &str) {
     out.push(b'"');
 }
 
+/// Appends an optional string: the string, or `null`.
+pub fn write_json_opt_str(out: &mut Vec<u8>, s: Option<&str>) {
+    match s {
+        Some(s) => write_json_str(out, s),
+        None => out.extend_from_slice(b"null"),
+    }
+}
+
+/// Appends `[a,b,…]`, each item written by `write`.
+pub fn write_json_list<T>(out: &mut Vec<u8>, items: &[T], mut write: impl FnMut(&mut Vec<u8>, &T)) {
+    out.push(b'[');
+    for (i, item) in items.iter().enumerate() {
+        if i > 0 {
+            out.push(b',');
+        }
+        write(out, item);
+    }
+    out.push(b']');
+}
+
 /// Appends a timestamp (milliseconds) as the JSON string `timestamp` writes.
 pub fn write_json_millis(out: &mut Vec<u8>, ms: i64) {
-    let millis = patchbay_core::network::Millis(ms);
-    match millis.ascii() {
+    match patchbay_core::network::timestamp_ascii(ms) {
         Some(text) => {
             out.push(b'"');
             out.extend_from_slice(&text);
             out.push(b'"');
         }
-        None => millis.with_str(|s| write_json_str(out, s)),
+        // Years outside 0..=9999: chrono's longer form.
+        None => write_json_str(out, &patchbay_core::network::timestamp(ms)),
     }
 }
 

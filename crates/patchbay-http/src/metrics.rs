@@ -103,7 +103,7 @@ impl EncodeMetric for Histogram {
     }
 
     fn metric_type(&self) -> MetricType {
-        MetricType::Histogram
+        Self::TYPE
     }
 }
 

@@ -100,9 +100,6 @@ impl AppState {
     /// Takes one token from the principal's bucket of this face; the error is
     /// the face's own 429 response with `Retry-After`.
     pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
-        match self.limiters[face.index()].check(principal) {
-            Err(secs) => Err(face.rate_limited(secs)),
-            Ok(()) => Ok(()),
-        }
+        self.limiters[face.index()].check(principal).map_err(|secs| face.rate_limited(secs))
     }
 }

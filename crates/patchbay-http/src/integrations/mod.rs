@@ -427,33 +427,29 @@ pub fn connection_json(c: &InConnection, settings: Option<OpenedSettings>, expan
 /// a [`wire::Connection`] first: the fields and order of that type, which the
 /// test below checks byte for byte against `serde_json` writing it.
 fn connection_bytes(c: &InConnection, settings: Option<&OpenedSettings>) -> Vec<u8> {
-    use crate::face::write_json_str as text;
-    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
-        Some(v) => text(out, v),
-        None => out.extend_from_slice(b"null"),
-    };
+    use crate::face::{write_json_opt_str as opt, write_json_str as text};
     let mut out = Vec::with_capacity(1024);
     out.extend_from_slice(b"{\"id\":");
     text(&mut out, &c.id);
     out.extend_from_slice(b",\"connector_name\":");
     text(&mut out, &c.connector_name);
     out.extend_from_slice(b",\"customer_id\":");
-    opt(&mut out, &c.customer_id);
+    opt(&mut out, c.customer_id.as_deref());
     out.extend_from_slice(b",\"connector_config_id\":");
     text(&mut out, &c.connector_config_id);
     out.extend_from_slice(b",\"integration_id\":");
-    opt(&mut out, &c.integration_id);
+    opt(&mut out, c.integration_id.as_deref());
     out.extend_from_slice(b",\"created_at\":");
     crate::face::write_json_millis(&mut out, c.created_at);
     out.extend_from_slice(b",\"updated_at\":");
     crate::face::write_json_millis(&mut out, c.updated_at);
     out.extend_from_slice(b",\"display_name\":");
-    opt(&mut out, &c.display_name);
+    opt(&mut out, c.display_name.as_deref());
     out.extend_from_slice(if c.disabled { b",\"disabled\":true" } else { b",\"disabled\":false" });
     out.extend_from_slice(b",\"status\":");
-    opt(&mut out, &c.status);
+    opt(&mut out, c.status.as_deref());
     out.extend_from_slice(b",\"status_message\":");
-    opt(&mut out, &c.status_message);
+    opt(&mut out, c.status_message.as_deref());
     out.extend_from_slice(b",\"metadata\":");
     match &c.metadata {
         // sonic-rs writes a value as serde_json does (face::json_response's test).
@@ -480,15 +476,10 @@ fn connection_body(c: &InConnection, settings: Option<OpenedSettings>, expand: b
 /// A page of connection answers (wire::ConnectionPage), around items already written.
 fn connection_page_bytes(items: &[Vec<u8>], total: i64, limit: i64, offset: i64) -> Vec<u8> {
     let mut out = Vec::with_capacity(96 + items.iter().map(|i| i.len() + 1).sum::<usize>());
-    out.extend_from_slice(b"{\"items\":[");
-    for (i, item) in items.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        out.extend_from_slice(item);
-    }
+    out.extend_from_slice(b"{\"items\":");
+    crate::face::write_json_list(&mut out, items, |out, item| out.extend_from_slice(item));
     let has_next_page = offset + (items.len() as i64) < total;
-    let tail = format!("],\"total\":{total},\"limit\":{limit},\"offset\":{offset},\"has_next_page\":{has_next_page}}}");
+    let tail = format!(",\"total\":{total},\"limit\":{limit},\"offset\":{offset},\"has_next_page\":{has_next_page}}}");
     out.extend_from_slice(tail.as_bytes());
     out
 }

@@ -208,11 +208,7 @@ fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, NetError> {
 /// list page writes a hundred; the test below checks the bytes against
 /// `serde_json` writing the documented type).
 fn write_connection(out: &mut Vec<u8>, c: &NetConnection) {
-    use crate::face::write_json_str as text;
-    let opt = |out: &mut Vec<u8>, v: &Option<String>| match v {
-        Some(v) => text(out, v),
-        None => out.extend_from_slice(b"null"),
-    };
+    use crate::face::{write_json_opt_str as opt, write_json_str as text};
     let flag = |b: bool| if b { &b"true"[..] } else { b"false" };
     out.extend_from_slice(b"{\"id\":");
     text(out, &c.id);
@@ -235,9 +231,9 @@ fn write_connection(out: &mut Vec<u8>, c: &NetConnection) {
     out.extend_from_slice(b",\"nonce\":");
     text(out, &c.nonce);
     out.extend_from_slice(b",\"partnersConnectionId\":");
-    opt(out, &c.partners_connection_id);
+    opt(out, c.partners_connection_id.as_deref());
     out.extend_from_slice(b",\"partnersClientId\":");
-    opt(out, &c.partners_client_id);
+    opt(out, c.partners_client_id.as_deref());
     out.extend_from_slice(b",\"initialized\":");
     out.extend_from_slice(flag(c.initialized));
     out.push(b'}');
@@ -255,14 +251,9 @@ fn one_out(conn: &NetConnection) -> Vec<u8> {
 /// `{"connections": […]}` (wire::ConnectionsEnvelope).
 fn many_out(conns: &[NetConnection]) -> Vec<u8> {
     let mut out = Vec::with_capacity(16 + conns.len() * 512);
-    out.extend_from_slice(b"{\"connections\":[");
-    for (i, c) in conns.iter().enumerate() {
-        if i > 0 {
-            out.push(b',');
-        }
-        write_connection(&mut out, c);
-    }
-    out.extend_from_slice(b"]}");
+    out.extend_from_slice(b"{\"connections\":");
+    crate::face::write_json_list(&mut out, conns, write_connection);
+    out.push(b'}');
     out
 }
 
