@@ -33,6 +33,8 @@ bench_one() { # backend size url
   local reqs="$OUT/requests"
   rm -rf "$reqs"
   eval "$(target/release/pb-dataset --database-url "$url" --connections "$n" --master-keys "$KEYS" --requests-dir "$reqs")"
+  # The dataset was written without fsync: let its writeback finish before anything is measured.
+  sync
   # Export runs write files: keep them out of the working tree (PostgreSQL has no
   # database file for the data directory to sit beside).
   local data
@@ -101,6 +103,9 @@ PY
   for spec in "${scenarios[@]}"; do
     IFS='|' read -r name token path <<<"$spec"
     local pb bl p1 b1 b2 p2
+    # One unmeasured second on each side first (connections, kept reads, allocator arenas).
+    slice 1 "$token" "$PORT" "$path" >/dev/null
+    slice 1 "$token" "$BASE_PORT" "$path" >/dev/null
     p1=$(slice "$half" "$token" "$PORT" "$path")
     b1=$(slice "$half" "$token" "$BASE_PORT" "$path")
     b2=$(slice "$half" "$token" "$BASE_PORT" "$path")
@@ -145,6 +150,7 @@ for n in $SIZES; do
     db="pb_bench_$n"
     psql "$PATCHBAY_BENCH_PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
     bench_one postgres "$n" "${PATCHBAY_BENCH_PG%/*}/$db"
+    psql "$PATCHBAY_BENCH_PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
   fi
 done
 
