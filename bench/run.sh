@@ -23,6 +23,18 @@ cargo build --release -q -p patchbay -p patchbay-bench
 rows=()
 wait_up() { for _ in $(seq 1 200); do curl -sf "$1/healthz" >/dev/null 2>&1 && return 0; curl -sf "$1/__ping" >/dev/null 2>&1 && return 0; sleep 0.05; done; }
 
+# Read the database into the OS page cache. This VM drops cached file pages that sit
+# unused even with most memory free (docs/benchmarks.md, round 10): without this, a
+# scenario that reads the 1M database measures the virtual disk, not the server.
+warm_cache() { # url
+  case "$1" in
+    sqlite://*) local f="${1#sqlite://}"; cat "$f" "$f-wal" >/dev/null 2>&1 || true ;;
+    postgres://*) psql "$1" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+      -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+          WHERE c.relkind IN ('r', 'i', 't') AND n.nspname NOT IN ('pg_catalog', 'information_schema')" >/dev/null || true ;;
+  esac
+}
+
 slice() { # seconds token port path: one wrk run, its report line
   wrk -t2 -c"$CONNS" -d"$1s" -s bench/wrk-report.lua -H "Authorization: Bearer $2" "http://127.0.0.1:$3$4" | tail -1
 }
@@ -103,6 +115,7 @@ PY
   for spec in "${scenarios[@]}"; do
     IFS='|' read -r name token path <<<"$spec"
     local pb bl p1 b1 b2 p2
+    warm_cache "$url"
     # One unmeasured second on each side first (connections, kept reads, allocator arenas).
     slice 1 "$token" "$PORT" "$path" >/dev/null
     slice 1 "$token" "$BASE_PORT" "$path" >/dev/null
@@ -119,6 +132,7 @@ PY
   for spec in "${writes[@]}"; do
     IFS='|' read -r name token file _ <<<"$spec"
     local pb bl
+    warm_cache "$url"
     pb=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-requests.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$PORT" -- "$file.rest" 2 | tail -1)
     bl=$(wrk -t2 -c"$CONNS" -d"${DURATION}s" -s bench/wrk-requests.lua -H "Authorization: Bearer $token" "http://127.0.0.1:$BASE_PORT" -- "$file.rest" 2 | tail -1)
     rows+=("$backend|$n|$name|$pb|$bl")
