@@ -29,14 +29,14 @@ wait_up() { for _ in $(seq 1 200); do curl -sf "$1/healthz" >/dev/null 2>&1 && r
 warm_cache() { # url
   case "$1" in
     sqlite://*) local f="${1#sqlite://}"; cat "$f" "$f-wal" >/dev/null 2>&1 || true ;;
-    postgres://*) psql "$1" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
+    postgres://*) PGOPTIONS=--client-min-messages=warning psql "$1" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
       -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
           WHERE c.relkind IN ('r', 'i', 't') AND n.nspname NOT IN ('pg_catalog', 'information_schema')" >/dev/null || true ;;
   esac
 }
 
-slice() { # seconds token port path: one wrk run, its report line
-  wrk -t2 -c"$CONNS" -d"$1s" -s bench/wrk-report.lua -H "Authorization: Bearer $2" "http://127.0.0.1:$3$4" | tail -1
+slice() { # seconds token port path [histogram file]: one wrk run, its report line
+  WRK_HIST="${5:-}" wrk -t2 -c"$CONNS" -d"$1s" -s bench/wrk-report.lua -H "Authorization: Bearer $2" "http://127.0.0.1:$3$4" | tail -1
 }
 
 bench_one() { # backend size url
@@ -119,12 +119,14 @@ PY
     # One unmeasured second on each side first (connections, kept reads, allocator arenas).
     slice 1 "$token" "$PORT" "$path" >/dev/null
     slice 1 "$token" "$BASE_PORT" "$path" >/dev/null
-    p1=$(slice "$half" "$token" "$PORT" "$path")
-    b1=$(slice "$half" "$token" "$BASE_PORT" "$path")
-    b2=$(slice "$half" "$token" "$BASE_PORT" "$path")
-    p2=$(slice "$half" "$token" "$PORT" "$path")
-    pb=$(python3 bench/merge.py "$p1" "$p2")
-    bl=$(python3 bench/merge.py "$b1" "$b2")
+    local h="$OUT/hist"
+    mkdir -p "$h"
+    p1=$(slice "$half" "$token" "$PORT" "$path" "$h/p1")
+    b1=$(slice "$half" "$token" "$BASE_PORT" "$path" "$h/b1")
+    b2=$(slice "$half" "$token" "$BASE_PORT" "$path" "$h/b2")
+    p2=$(slice "$half" "$token" "$PORT" "$path" "$h/p2")
+    pb=$(python3 bench/merge.py "$p1" "@$h/p1" "$p2" "@$h/p2")
+    bl=$(python3 bench/merge.py "$b1" "@$h/b1" "$b2" "@$h/b2")
     rows+=("$backend|$n|$name|$pb|$bl")
     echo "  $name: patchbay $pb  baseline $bl"
     [ -n "${first_bl:-}" ] || first_bl="$bl"
