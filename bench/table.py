@@ -1,7 +1,7 @@
 """Prints the benchmark rows as a table, each result also as a ratio to the baseline.
 
-For the read scenarios, p50, p99 and p99.9 are over both slices' requests (merged
-histograms, bench/merge.py); the last column is the worse slice's own p99."""
+For the read scenarios, p50, p99 and p99.9 are over both slices' requests (their
+quantiles merged, bench/merge.py); the last column is the worse slice's own p99."""
 import json
 import sys
 
