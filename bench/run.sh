@@ -28,10 +28,11 @@ wait_up() { for _ in $(seq 1 200); do curl -sf "$1/healthz" >/dev/null 2>&1 && r
 # scenario that reads the 1M database measures the virtual disk, not the server.
 warm_cache() { # url
   case "$1" in
-    sqlite://*) local f="${1#sqlite://}"; cat "$f" "$f-wal" >/dev/null 2>&1 || true ;;
+    sqlite://*) local f="${1#sqlite://}"; cat "$f" >/dev/null || echo "warning: could not read $f into the cache" >&2 ;;
     postgres://*) PGOPTIONS=--client-min-messages=warning psql "$1" -qAt -c "CREATE EXTENSION IF NOT EXISTS pg_prewarm" \
       -c "SELECT sum(pg_prewarm(c.oid::regclass, 'read')) FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
-          WHERE c.relkind IN ('r', 'i', 't') AND n.nspname NOT IN ('pg_catalog', 'information_schema')" >/dev/null || true ;;
+          WHERE c.relkind IN ('r', 'i', 't') AND n.nspname NOT IN ('pg_catalog', 'information_schema')" >/dev/null ||
+      echo "warning: pg_prewarm failed (contrib extension, needs a superuser); the database is not warmed" >&2 ;;
   esac
 }
 
@@ -120,7 +121,7 @@ PY
     slice 1 "$token" "$PORT" "$path" >/dev/null
     slice 1 "$token" "$BASE_PORT" "$path" >/dev/null
     local h="$OUT/hist"
-    mkdir -p "$h"
+    rm -rf "$h" && mkdir -p "$h"
     p1=$(slice "$half" "$token" "$PORT" "$path" "$h/p1")
     b1=$(slice "$half" "$token" "$BASE_PORT" "$path" "$h/b1")
     b2=$(slice "$half" "$token" "$BASE_PORT" "$path" "$h/b2")
@@ -166,7 +167,8 @@ for n in $SIZES; do
     db="pb_bench_$n"
     psql "$PATCHBAY_BENCH_PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" -c "CREATE DATABASE $db" >/dev/null
     bench_one postgres "$n" "${PATCHBAY_BENCH_PG%/*}/$db"
-    psql "$PATCHBAY_BENCH_PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null
+    psql "$PATCHBAY_BENCH_PG" -qc "DROP DATABASE IF EXISTS $db WITH (FORCE)" >/dev/null ||
+      echo "warning: could not drop $db" >&2
   fi
 done
 
