@@ -1,7 +1,7 @@
 """Merges the wrk-report.lua lines of one server's slices of a scenario into one.
 
 Arguments are the slices' report lines, each optionally followed by `@FILE`, the
-quantile function wrk-report.lua wrote for that slice (WRK_HIST: "percent
+quantile function wrk-report.lua wrote for that slice (WRK_QUANTILES: "percent
 microseconds" lines; wrk's Lua API gives percentiles, not its histogram).
 Throughput is all requests over all the slices' time (a slice that answered
 nothing still counts its seconds); counts are summed.
@@ -13,9 +13,10 @@ is <= v, times its requests) reach p % of all. Each share is a lower bound, so
 the result is never below the true merged percentile. `p99_worst` keeps the worse
 slice's own p99 beside it. Without quantiles, p50 is the slices' mean weighted
 by their requests and p99 and p99.9 the worst slice's. A slice whose line is
-missing or unreadable counts as a failed one: nothing answered, one error. Responses slower than wrk's timeout (2 s) count in
-the requests but not in wrk's latencies, so with timeouts the merged percentile is
-no longer a bound (the slowest PostgreSQL rows only).
+missing or unreadable counts as a failed one: nothing answered, one error.
+Responses slower than wrk's timeout (2 s) count in the requests but not in wrk's
+latencies, so with timeouts the merged percentile is no longer a bound (the
+slowest PostgreSQL rows only).
 """
 import bisect
 import json
@@ -72,20 +73,21 @@ for arg in sys.argv[1:]:
 secs = sum(r.get("secs", 0) for r in runs)
 requests = sum(r["requests"] for r in runs)
 out = {"rps": round(requests / secs, 1) if secs else 0}
+worst_p99 = max((r["p99"] for r in runs), default=0)
 if runs and len(quantiles) == len(runs) and all(q is not None for q in quantiles) and requests:
     slices = [(r["requests"], q) for r, q in zip(runs, quantiles)]
     out.update({
         "p50": round(merged_percentile(slices, 50), 3),
         "p99": round(merged_percentile(slices, 99), 3),
         "p999": round(merged_percentile(slices, 99.9), 3),
-        "p99_worst": max((r["p99"] for r in runs), default=0),
+        "p99_worst": worst_p99,
     })
 else:
     if quantiles:
         print("merge.py: a slice's quantiles are missing; p99 and p99.9 are the worse slice's", file=sys.stderr)
     out.update({
         "p50": round(sum(r["p50"] * r["requests"] for r in runs) / requests, 3) if requests else 0,
-        "p99": max((r["p99"] for r in runs), default=0),
+        "p99": worst_p99,
         "p999": max((r["p999"] for r in runs), default=0),
     })
 out.update({

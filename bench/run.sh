@@ -36,8 +36,8 @@ warm_cache() { # url
   esac
 }
 
-slice() { # seconds token port path [histogram file]: one wrk run, its report line
-  WRK_HIST="${5:-}" wrk -t2 -c"$CONNS" -d"$1s" -s bench/wrk-report.lua -H "Authorization: Bearer $2" "http://127.0.0.1:$3$4" | tail -1
+slice() { # seconds token port path [quantiles file]: one wrk run, its report line
+  WRK_QUANTILES="${5:-}" wrk -t2 -c"$CONNS" -d"$1s" -s bench/wrk-report.lua -H "Authorization: Bearer $2" "http://127.0.0.1:$3$4" | tail -1
 }
 
 bench_one() { # backend size url
@@ -120,7 +120,7 @@ PY
     # One unmeasured second on each side first (connections, kept reads, allocator arenas).
     slice 1 "$token" "$PORT" "$path" >/dev/null
     slice 1 "$token" "$BASE_PORT" "$path" >/dev/null
-    local h="$OUT/hist"
+    local h="$OUT/quantiles"
     rm -rf "$h" && mkdir -p "$h"
     p1=$(slice "$half" "$token" "$PORT" "$path" "$h/p1")
     b1=$(slice "$half" "$token" "$BASE_PORT" "$path" "$h/b1")

@@ -1,5 +1,5 @@
 -- Prints one JSON line with throughput and latency percentiles (ms) after a wrk run.
--- With WRK_HIST set to a file name, also writes the run's quantile function there,
+-- With WRK_QUANTILES set to a file name, also writes the run's quantile function there,
 -- one "percent microseconds" line per point of a grid (fine near the tail), so that
 -- bench/merge.py can take percentiles over several runs (wrk's Lua API gives no
 -- histogram, only percentiles).
@@ -20,7 +20,7 @@ done = function(summary, latency, requests)
     '{"rps":%.1f,"secs":%.3f,"p50":%.3f,"p99":%.3f,"p999":%.3f,"requests":%d,"non2xx":%d,"errors":%d}\n',
     rps, secs, latency:percentile(50) / 1000, latency:percentile(99) / 1000,
     latency:percentile(99.9) / 1000, summary.requests, summary.errors.status, errors))
-  local path = os.getenv("WRK_HIST")
+  local path = os.getenv("WRK_QUANTILES")
   if path and path ~= "" then
     local f = assert(io.open(path, "w"))
     for _, p in ipairs(grid()) do
