@@ -10,6 +10,8 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
+use sha2::Digest;
+
 use crate::hashing::token_hash;
 
 /// A seed problem: the JSON path of the first bad value and what is wrong with it.
@@ -347,6 +349,38 @@ pub struct SeedPlan {
     pub credential_owners: Vec<(&'static str, &'static str, String)>,
     /// Objects per section, for the admin API's `{"applied": ...}` answer.
     pub counts: BTreeMap<&'static str, usize>,
+    /// SHA-256 of the document's bytes: a start-up application of a document
+    /// applied before (byte for byte) writes nothing.
+    pub document_digest: Vec<u8>,
+}
+
+/// How a plan is applied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SeedMode {
+    /// `patchbay seed FILE`, `POST /admin/v1/seed`: every entry is upserted.
+    Upsert,
+    /// `serve --seed`, `PATCHBAY_SEED`, `demo`: only entries that differ from
+    /// the entry as it was last applied (or were never applied) are written,
+    /// so a restart never undoes what the API changed or deleted since.
+    StartUp,
+}
+
+/// The digest of one entry as applied: its kind, resolved tenant, id, public
+/// data and secret part. Recorded per entry so that a start-up application can
+/// tell an entry the document changed from one it merely repeats.
+pub fn entry_digest(kind: &str, tenant: &str, id: &str, data: &Value, secret: Option<&Value>) -> Vec<u8> {
+    // serde_json's `Value` keeps object keys sorted, so equal entries write equal text.
+    let text = json!([kind, tenant, id, data, secret]).to_string();
+    token_hash(&text)
+}
+
+/// The digest of one principal's credential set (each `(hash, tenant, scopes)`),
+/// independent of the order the document lists them in.
+pub fn credentials_digest(set: &[(&[u8], &str, &[String])]) -> Vec<u8> {
+    let mut items: Vec<Value> =
+        set.iter().map(|(hash, tenant, scopes)| json!([hex::encode(hash), tenant, scopes])).collect();
+    items.sort_by_key(|v| v.to_string());
+    token_hash(&Value::Array(items).to_string())
 }
 
 /// Parses a document (JSON), rejecting unknown fields with their path.
@@ -368,7 +402,9 @@ pub fn parse(bytes: &[u8]) -> Result<SeedDoc, SeedError> {
 pub fn plan(bytes: &[u8]) -> Result<SeedPlan, SeedError> {
     let doc = parse(bytes)?;
     no_nul(bytes)?;
-    Planner::default().run(doc)
+    let mut plan = Planner::default().run(doc)?;
+    plan.document_digest = sha2::Sha256::digest(bytes).to_vec();
+    Ok(plan)
 }
 
 /// No string in the document holds a NUL character: PostgreSQL text cannot

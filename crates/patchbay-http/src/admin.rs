@@ -105,7 +105,7 @@ async fn apply_seed(
         Ok(p) => p,
         Err(e) => return seed_error(&e),
     };
-    match state.store.apply_seed(&plan, &state.vault, state.clock.now_ms()).await {
+    match state.store.apply_seed(&plan, &state.vault, state.clock.now_ms(), seed::SeedMode::Upsert).await {
         Ok(()) => axum::Json(SeedApplied { applied: plan.counts.iter().map(|(k, v)| (k.to_string(), *v)).collect() })
             .into_response(),
         Err(StoreError::Seed(e)) => seed_error(&e),

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use patchbay_core::seed::{SeedError, SeedPlan, Tenant};
+use patchbay_core::seed::{self, SeedError, SeedMode, SeedPlan, Tenant};
 use patchbay_core::{Sealed, Vault, hashing};
 use serde_json::Value;
 use sqlx::Row;
@@ -146,6 +146,12 @@ mod sql {
     pub const PRINCIPAL_HASHES: &str =
         "SELECT token_hash FROM credentials WHERE face = $1 AND principal_kind = $2 AND principal_id = $3";
     pub const DELETE_CREDENTIAL: &str = "DELETE FROM credentials WHERE token_hash = $1";
+    /// Seed entries as last applied (`seed_entries`), and the key of whole documents there.
+    pub const SEED_DOCUMENT: &str = "seed.document";
+    pub const SEED_ENTRY: &str = "SELECT digest FROM seed_entries WHERE kind = $1 AND tenant = $2 AND id = $3";
+    pub const UPSERT_SEED_ENTRY: &str = "INSERT INTO seed_entries (kind, tenant, id, digest, applied_at) \
+         VALUES ($1, $2, $3, $4, $5) \
+         ON CONFLICT (kind, tenant, id) DO UPDATE SET digest = excluded.digest, applied_at = excluded.applied_at";
     /// A credential with its principal's record and one other record, one query.
     pub const FIND_CREDENTIAL_WITH: &str = "SELECT c.token_hash, c.face, c.principal_kind, c.principal_id, c.tenant, c.scopes, \
          p.tenant AS p_tenant, p.kind AS p_kind, p.id AS p_id, p.data AS p_data, p.secret_key_id AS p_secret_key_id, \
@@ -810,10 +816,23 @@ macro_rules! impl_store {
                 self.pool.close().await;
             }
 
-            async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()> {
+            async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64, mode: SeedMode) -> Result<()> {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
+                // 0. A document applied before, byte for byte, is not applied again at start-up.
+                let doc_key = hex::encode(&plan.document_digest);
+                if mode == SeedMode::StartUp
+                    && sqlx::query(sql::SEED_ENTRY)
+                        .bind(sql::SEED_DOCUMENT)
+                        .bind("")
+                        .bind(&doc_key)
+                        .fetch_optional(&mut *tx)
+                        .await?
+                        .is_some()
+                {
+                    return Ok(());
+                }
                 // 1. Every reference to an object outside the document must resolve.
                 let mut ref_tenants = Vec::with_capacity(plan.refs.len());
                 for r in &plan.refs {
@@ -845,9 +864,15 @@ macro_rules! impl_store {
                         Tenant::OfRef(i) => ref_tenants[*i].clone(),
                     }
                 };
-                // 2. Upsert records, leaving identical ones untouched.
+                // 2. Upsert records, leaving identical ones untouched. At start-up, an
+                // entry the document states as it was last applied is skipped whole:
+                // what the API changed or deleted since stays changed or deleted.
                 for rec in &plan.records {
                     let tenant = tenant_of(&rec.tenant);
+                    let digest = seed::entry_digest(rec.kind, &tenant, &rec.id, &rec.data, rec.secret.as_ref());
+                    if !self.seed_entry_due(&mut tx, mode, rec.kind, &tenant, &rec.id, &digest, now_ms).await? {
+                        continue;
+                    }
                     if rec.kind == kind::NET_CONNECTION {
                         self.seed_net_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
                         continue;
@@ -893,18 +918,34 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
-                // 3. Credentials: the document states each owner's full set.
+                // 3. Credentials: the document states each owner's full set (at
+                // start-up, only sets that differ from the set as last applied).
+                let mut owners_due = Vec::with_capacity(plan.credential_owners.len());
                 for (face, pkind, pid) in &plan.credential_owners {
+                    let set: Vec<(&[u8], String, &[String])> = plan
+                        .credentials
+                        .iter()
+                        .filter(|c| c.face == *face && c.principal_kind == *pkind && c.principal_id == *pid)
+                        .map(|c| (c.hash.as_slice(), tenant_of(&c.tenant), c.scopes.as_slice()))
+                        .collect();
+                    let set: Vec<(&[u8], &str, &[String])> = set.iter().map(|(h, t, s)| (*h, t.as_str(), *s)).collect();
+                    let digest = seed::credentials_digest(&set);
+                    let key = format!("credentials.{face}.{pkind}");
+                    if self.seed_entry_due(&mut tx, mode, &key, "", pid, &digest, now_ms).await? {
+                        owners_due.push((*face, *pkind, pid.as_str()));
+                    }
+                }
+                for (face, pkind, pid) in owners_due.iter().copied() {
                     let held = sqlx::query(sql::PRINCIPAL_HASHES)
-                        .bind(*face)
-                        .bind(*pkind)
+                        .bind(face)
+                        .bind(pkind)
                         .bind(pid)
                         .fetch_all(&mut *tx)
                         .await?;
                     for row in held {
                         let hash: Vec<u8> = row.try_get("token_hash")?;
                         let keep = plan.credentials.iter().any(|c| {
-                            c.hash == hash && c.face == *face && c.principal_kind == *pkind && c.principal_id == *pid
+                            c.hash == hash && c.face == face && c.principal_kind == pkind && c.principal_id == pid
                         });
                         if !keep {
                             sqlx::query(sql::DELETE_CREDENTIAL).bind(hash).execute(&mut *tx).await?;
@@ -912,6 +953,9 @@ macro_rules! impl_store {
                     }
                 }
                 for c in &plan.credentials {
+                    if !owners_due.contains(&(c.face, c.principal_kind, c.principal_id.as_str())) {
+                        continue;
+                    }
                     let scopes = serde_json::to_string(&c.scopes).expect("strings serialise");
                     sqlx::query(sql::UPSERT_CREDENTIAL)
                         .bind(c.hash.clone())
@@ -924,6 +968,14 @@ macro_rules! impl_store {
                         .execute(&mut *tx)
                         .await?;
                 }
+                sqlx::query(sql::UPSERT_SEED_ENTRY)
+                    .bind(sql::SEED_DOCUMENT)
+                    .bind("")
+                    .bind(&doc_key)
+                    .bind(plan.document_digest.clone())
+                    .bind(now_ms)
+                    .execute(&mut *tx)
+                    .await?;
                 tx.commit().await?;
                 Ok(())
             }
@@ -1940,6 +1992,40 @@ macro_rules! impl_store {
 macro_rules! impl_helpers {
     ($ty:ty, $db:ty) => {
         impl $ty {
+            /// Whether a seed entry is to be written now, recording its digest when it is:
+            /// always under [`SeedMode::Upsert`]; at start-up, only when the entry
+            /// differs from the entry as last applied (or was never applied).
+            #[allow(clippy::too_many_arguments)]
+            async fn seed_entry_due(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                mode: SeedMode,
+                kind: &str,
+                tenant: &str,
+                id: &str,
+                digest: &[u8],
+                now_ms: i64,
+            ) -> Result<bool> {
+                if mode == SeedMode::StartUp {
+                    let row =
+                        sqlx::query(sql::SEED_ENTRY).bind(kind).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
+                    if let Some(row) = row
+                        && row.try_get::<Vec<u8>, _>("digest")? == digest
+                    {
+                        return Ok(false);
+                    }
+                }
+                sqlx::query(sql::UPSERT_SEED_ENTRY)
+                    .bind(kind)
+                    .bind(tenant)
+                    .bind(id)
+                    .bind(digest.to_vec())
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(true)
+            }
+
             async fn seed_net_connection(
                 &self,
                 tx: &mut sqlx::Transaction<'static, $db>,

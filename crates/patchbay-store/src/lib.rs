@@ -14,7 +14,7 @@ pub mod worker;
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use patchbay_core::seed::{SeedError, SeedPlan};
+use patchbay_core::seed::{SeedError, SeedMode, SeedPlan};
 use patchbay_core::{Sealed, Vault, VaultError};
 use serde_json::Value;
 
@@ -372,8 +372,10 @@ pub trait Store: Send + Sync + 'static {
     /// Closes every connection; later calls fail.
     async fn close(&self);
     /// Writes a validated seed plan in one transaction: every external reference
-    /// is checked first, and nothing is written when one is missing.
-    async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64) -> Result<()>;
+    /// is checked first, and nothing is written when one is missing. Each entry's
+    /// digest is recorded in `seed_entries`; under [`SeedMode::StartUp`] entries
+    /// whose digest is unchanged are not written again (see docs/seed-format.md).
+    async fn apply_seed(&self, plan: &SeedPlan, vault: &Vault, now_ms: i64, mode: SeedMode) -> Result<()>;
     async fn get_record(&self, tenant: &str, kind: &str, id: &str) -> Result<Option<Record>>;
     async fn list_records(&self, tenant: &str, kind: &str) -> Result<Vec<Record>>;
     /// A record by kind and id, whatever its tenant (ids of these kinds are global).

@@ -73,7 +73,7 @@ fn vault() -> Vault {
 
 async fn apply(store: &Arc<dyn Store>, doc: &str, now: i64) -> Result<(), StoreError> {
     let plan = seed::plan(doc.as_bytes()).map_err(StoreError::Seed)?;
-    store.apply_seed(&plan, &vault(), now).await
+    store.apply_seed(&plan, &vault(), now, seed::SeedMode::Upsert).await
 }
 
 /// Every byte the database holds, as a backend sees it.

@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::Context;
-use patchbay_core::seed::{self, SeedError};
+use patchbay_core::seed::{self, SeedError, SeedMode};
 use patchbay_core::{Clock, SystemClock, Vault};
 use patchbay_http::outbound::Outbound;
 use patchbay_http::{AppState, router};
@@ -42,13 +42,18 @@ pub async fn open_backend(config: &Config) -> anyhow::Result<Backend> {
 }
 
 /// Reads and applies a seed file; invalid documents are `StartError::Seed`.
-pub async fn apply_seed_file(backend: &Backend, path: &std::path::Path, now_ms: i64) -> Result<(), StartError> {
+pub async fn apply_seed_file(
+    backend: &Backend,
+    path: &std::path::Path,
+    now_ms: i64,
+    mode: SeedMode,
+) -> Result<(), StartError> {
     let file = path.display().to_string();
     let bytes = std::fs::read(path).with_context(|| format!("reading seed file {file}"))?;
     let plan = seed::plan(&bytes).map_err(|error| StartError::Seed { file: file.clone(), error })?;
-    match backend.store.apply_seed(&plan, &backend.vault, now_ms).await {
+    match backend.store.apply_seed(&plan, &backend.vault, now_ms, mode).await {
         Ok(()) => {
-            tracing::info!(file = %file, applied = ?plan.counts, "seed applied");
+            tracing::info!(file = %file, entries = ?plan.counts, ?mode, "seed applied");
             Ok(())
         }
         Err(StoreError::Seed(error)) => Err(StartError::Seed { file, error }),
@@ -119,7 +124,7 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     let backend = open_backend(config).await?;
     let clock: Arc<dyn Clock> = Arc::new(SystemClock);
     if let Some(seed) = &config.seed {
-        apply_seed_file(&backend, seed, clock.now_ms()).await?;
+        apply_seed_file(&backend, seed, clock.now_ms(), SeedMode::StartUp).await?;
     }
     let state = AppState::new(backend.store.clone(), backend.vault, clock.clone(), config.http());
     let outbound = state.outbound.clone();

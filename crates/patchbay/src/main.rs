@@ -178,7 +178,7 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
                 config.database_url = d;
             }
             let backend = app::open_backend(config).await?;
-            app::apply_seed_file(&backend, &file, SystemClock.now_ms()).await?;
+            app::apply_seed_file(&backend, &file, SystemClock.now_ms(), patchbay_core::seed::SeedMode::Upsert).await?;
             println!("seed applied: {}", file.display());
             Ok(())
         }

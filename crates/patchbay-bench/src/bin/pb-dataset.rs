@@ -153,7 +153,7 @@ async fn main() -> anyhow::Result<()> {
     let store = patchbay_store::connect(&a.database_url).await?;
     store.migrate().await?;
     let plan = seed::plan(fixed_seed(a.tenants).to_string().as_bytes()).map_err(|e| anyhow::anyhow!("{e}"))?;
-    store.apply_seed(&plan, &vault, BASE_MS).await?;
+    store.apply_seed(&plan, &vault, BASE_MS, seed::SeedMode::Upsert).await?;
     store.close().await;
     if a.database_url.starts_with("sqlite:") {
         let opts: sqlx::sqlite::SqliteConnectOptions = a.database_url.parse()?;
