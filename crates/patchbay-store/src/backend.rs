@@ -1663,16 +1663,24 @@ macro_rules! impl_store {
                 &self,
                 conn: &InConnection,
                 expected_version: i64,
+                fence: Option<&str>,
                 event: Option<&InEvent>,
                 jobs: &[NewJob],
             ) -> Result<bool> {
                 let _reads = self.reads.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
-                let r = sqlx::query(
-                    "UPDATE in_connections SET display_name = $1, disabled = $2, status = $3, status_message = $4, \
+                let update = "UPDATE in_connections SET display_name = $1, disabled = $2, status = $3, status_message = $4, \
                      metadata = $5, settings_key_id = $6, settings_blob = $7, expires_at = $8, refreshable = $9, \
-                     version = $10, updated_at = $11 WHERE tenant = $12 AND id = $13 AND version = $14",
-                )
+                     version = $10, updated_at = $11 WHERE tenant = $12 AND id = $13 AND version = $14";
+                let fenced;
+                let q = match fence {
+                    Some(_) => {
+                        fenced = format!("{update} AND lock_owner = $15");
+                        fenced.as_str()
+                    }
+                    None => update,
+                };
+                let r = sqlx::query(q)
                 .bind(&conn.display_name)
                 .bind(conn.disabled)
                 .bind(&conn.status)
@@ -1687,6 +1695,7 @@ macro_rules! impl_store {
                 .bind(&conn.tenant)
                 .bind(&conn.id)
                 .bind(expected_version)
+                .bind(fence)
                 .execute(&mut *tx)
                 .await?;
                 if r.rows_affected() != 1 {

@@ -472,10 +472,13 @@ pub trait Store: Send + Sync + 'static {
     /// Inserts (or replaces) a connection, its event and the event's jobs in one transaction.
     async fn in_put_connection(&self, conn: &InConnection, event: Option<&InEvent>, jobs: &[NewJob]) -> Result<()>;
     /// Writes a connection whose stored version is still `expected_version`, with its event.
+    /// With `fence`, only while that owner still holds the refresh lock (a refresher whose
+    /// lease another process took over loses its late write); false when refused.
     async fn in_update_connection(
         &self,
         conn: &InConnection,
         expected_version: i64,
+        fence: Option<&str>,
         event: Option<&InEvent>,
         jobs: &[NewJob],
     ) -> Result<bool>;

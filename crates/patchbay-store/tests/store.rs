@@ -724,7 +724,7 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     let mut changed = c.clone();
     changed.display_name = Some("renamed".into());
     changed.version = 2;
-    assert!(store.in_update_connection(&changed, 1, None, &[]).await.unwrap());
+    assert!(store.in_update_connection(&changed, 1, None, None, &[]).await.unwrap());
     assert_eq!(in_get().await.unwrap().display_name.as_deref(), Some("renamed"));
     assert_eq!(in_page().await.0[0].display_name.as_deref(), Some("renamed"));
     let event = deleted_event("org_kept", "evt_kept", 11);
@@ -736,7 +736,7 @@ store_test!(kept_connection_reads_follow_every_write, |store, url| {
     store.in_put_connection(&c, None, &[]).await.unwrap();
     assert_eq!(in_get().await.unwrap().version, 1);
     let other = open(url).await;
-    assert!(other.in_update_connection(&changed, 1, None, &[]).await.unwrap());
+    assert!(other.in_update_connection(&changed, 1, None, None, &[]).await.unwrap());
     tokio::time::sleep(patchbay_store::kept::TTL + Duration::from_millis(50)).await;
     assert_eq!(in_get().await.unwrap().display_name.as_deref(), Some("renamed"));
     assert_eq!(in_page().await.0[0].version, 2);
@@ -758,4 +758,33 @@ store_test!(a_nul_in_text_is_refused_not_a_database_error, |store, url| {
         assert_eq!(write.unwrap().unwrap().name, "Desk\u{0}1");
         assert!(read.unwrap().is_none());
     }
+});
+
+store_test!(the_refresh_lease_fences_a_late_writer, |store, _url| {
+    // A holds the lease; while it is live (or renewed) B cannot take it. Once it
+    // lapses B takes over, and A's late write is refused even though the version
+    // it read is still current; B's own write goes through.
+    let c = in_conn("org_f", "conn_fence_1", "github", None, 10);
+    store.in_put_connection(&c, None, &[]).await.unwrap();
+    assert!(store.in_try_lock("org_f", "conn_fence_1", "A", 1_000, 0).await.unwrap());
+    assert!(!store.in_try_lock("org_f", "conn_fence_1", "B", 1_500, 500).await.unwrap(), "the lease is live");
+    assert!(store.in_try_lock("org_f", "conn_fence_1", "A", 2_000, 900).await.unwrap(), "the holder renews it");
+    assert!(!store.in_try_lock("org_f", "conn_fence_1", "B", 2_500, 1_500).await.unwrap(), "renewed: still live");
+    assert!(store.in_try_lock("org_f", "conn_fence_1", "B", 3_000, 2_001).await.unwrap(), "lapsed: taken over");
+    let mut late = c.clone();
+    late.display_name = Some("late".into());
+    late.version = 2;
+    assert!(!store.in_update_connection(&late, 1, Some("A"), None, &[]).await.unwrap(), "fenced");
+    assert_eq!(store.in_get_connection("org_f", "conn_fence_1").await.unwrap().unwrap().version, 1);
+    let mut fresh = c.clone();
+    fresh.display_name = Some("fresh".into());
+    fresh.version = 2;
+    assert!(store.in_update_connection(&fresh, 1, Some("B"), None, &[]).await.unwrap());
+    store.in_unlock("org_f", "conn_fence_1", "B").await.unwrap();
+    let now = store.in_get_connection("org_f", "conn_fence_1").await.unwrap().unwrap();
+    assert_eq!((now.version, now.display_name.as_deref()), (2, Some("fresh")));
+    // Without a lease at all, a fenced write is refused; an unfenced one is not.
+    fresh.version = 3;
+    assert!(!store.in_update_connection(&fresh, 2, Some("B"), None, &[]).await.unwrap());
+    assert!(store.in_update_connection(&fresh, 2, None, None, &[]).await.unwrap());
 });

@@ -768,7 +768,7 @@ async fn create_connection(
     }
     let (status, message, settings) = if check_first {
         let cfg = refresh::load_config(&state, &org, &ccfg_id).await?;
-        let o = refresh::check(&state, c, cfg.as_ref(), &settings, Need::ExpiringWithin(0)).await;
+        let o = refresh::check(&state, c, cfg.as_ref(), &settings, Need::ExpiringWithin(0), None).await;
         (o.status, o.status_message, o.settings.unwrap_or(settings))
     } else {
         ("unknown".to_string(), Some("Connection was imported without checking its status".to_string()), settings)

@@ -78,8 +78,20 @@ pub async fn load_config(state: &AppState, tenant: &str, id: &str) -> Result<Opt
 }
 
 /// Runs the connector's check on (possibly unsaved) settings. Never fails:
-/// problems become `error` / `disconnected` outcomes.
-pub async fn check(state: &AppState, c: &Connector, cfg: Option<&ConfigView>, settings: &Value, need: Need) -> Outcome {
+/// problems become `error` / `disconnected` outcomes. `budget` caps the
+/// outbound call below the configured outbound timeout.
+pub async fn check(
+    state: &AppState,
+    c: &Connector,
+    cfg: Option<&ConfigView>,
+    settings: &Value,
+    need: Need,
+    budget: Option<Duration>,
+) -> Outcome {
+    let within = |req: reqwest::RequestBuilder| match budget {
+        Some(d) => req.timeout(d),
+        None => req,
+    };
     let now = state.clock.now_ms();
     if let Some(api) = c.api_key() {
         let Some(key) = settings["api_key"].as_str() else {
@@ -92,7 +104,7 @@ pub async fn check(state: &AppState, c: &Connector, cfg: Option<&ConfigView>, se
             reqwest::Method::GET
         };
         let req = match state.outbound.request(method, &format!("{base}{}", api.verification.endpoint)) {
-            Ok(r) => r,
+            Ok(r) => within(r),
             Err(e) => return Outcome::status("error", format!("API key verification failed: {e}")),
         };
         let req = if api.verification.api_key_location == "header_basic_password" {
@@ -140,7 +152,7 @@ pub async fn check(state: &AppState, c: &Connector, cfg: Option<&ConfigView>, se
     }
     let body: String = form_urlencoded::Serializer::new(String::new()).extend_pairs(form).finish();
     let req = match state.outbound.request(reqwest::Method::POST, &token_url) {
-        Ok(r) => r,
+        Ok(r) => within(r),
         Err(e) => return Outcome::status("error", format!("Token refresh failed with error {e}")),
     };
     let mut req = req
@@ -315,27 +327,106 @@ pub async fn refresh(
         return unchanged();
     }
     let rt = &state.integrations;
+    let started = state.clock.now_ms();
     let _flight = rt.flights.turn(conn.id.clone()).await;
-    let lock_ms = state.config.integrations.lock_secs.max(1) as i64 * 1000;
-    let deadline = state.clock.now_ms() + lock_ms + 2_000;
-    loop {
-        let now = state.clock.now_ms();
-        if state.store.in_try_lock(&conn.tenant, &conn.id, &rt.owner, now + lock_ms, now).await? {
-            break;
+    // While this request waited for its turn, another may have refreshed it.
+    let conn = match state.store.in_get_connection(&conn.tenant, &conn.id).await? {
+        Some(now) if now.version != conn.version => {
+            return OpenedSettings::open(state, &now).map(|s| (Some((*now).clone()), s));
         }
-        if now > deadline {
-            // Another replica holds it for too long: answer with what is stored.
+        _ => conn,
+    };
+    let lease = Lease::new(state);
+    let budget = match lease.acquire(&conn.tenant, &conn.id, started).await? {
+        Acquired::Yes(budget) => budget,
+        Acquired::TooLate => {
+            // Held (and renewed) by a live refresher elsewhere for longer than a reader waits,
+            // or taken too late to call the provider within that bound: answer what is stored.
             let Some(current) = state.store.in_get_connection(&conn.tenant, &conn.id).await? else {
                 return unchanged();
             };
             let current = Arc::unwrap_or_clone(current);
             return OpenedSettings::open(state, &current).map(|s| (Some(current), s));
         }
-        tokio::time::sleep(Duration::from_millis(25)).await;
-    }
-    let result = refresh_locked(state, c, conn, need).await;
+    };
+    // The lease is renewed while the check runs, so no other process takes it over (and
+    // presents the same refresh token) while this one is alive; the write is fenced by it.
+    let work = refresh_locked(state, c, conn, need, budget);
+    tokio::pin!(work);
+    let mut renew = tokio::time::interval(Duration::from_millis(lease.renew_every_ms()));
+    renew.tick().await; // the first tick is immediate: the lease was just taken
+    let result = loop {
+        tokio::select! {
+            r = &mut work => break r,
+            _ = renew.tick() => lease.renew(&conn.tenant, &conn.id).await,
+        }
+    };
     state.store.in_unlock(&conn.tenant, &conn.id, &rt.owner).await?;
     result.map(|(c, s)| (Some(c), s))
+}
+
+/// The outcome of waiting for a connection's refresh lease.
+enum Acquired {
+    /// Taken; the outbound call must end within this budget.
+    Yes(Duration),
+    /// Not taken within the reader's bound (or too late to call the provider within it).
+    TooLate,
+}
+
+/// A connection's refresh lease in the database (`lock_owner`, `lock_until`): taken
+/// for `lock_secs`, renewed every third of that while its holder works, released after.
+struct Lease<'a> {
+    state: &'a AppState,
+    lock_ms: i64,
+    outbound_ms: i64,
+}
+
+impl<'a> Lease<'a> {
+    fn new(state: &'a AppState) -> Self {
+        let lock_ms = state.config.integrations.lock_secs.max(1) as i64 * 1000;
+        let outbound_ms = state.config.outbound.timeout.as_millis().min(i64::MAX as u128) as i64;
+        Self { state, lock_ms, outbound_ms }
+    }
+
+    fn renew_every_ms(&self) -> u64 {
+        (self.lock_ms / 3).max(100) as u64
+    }
+
+    /// Waits for the lease. A reader waits at most `lock_secs` plus the outbound timeout
+    /// in all: a live holder renews its lease but finishes its one token call within the
+    /// outbound timeout; a dead holder's lease lapses within `lock_secs`, after which
+    /// this process takes over with what remains of the bound as its call's budget
+    /// (never more than the outbound timeout; with less than a second left it does not
+    /// call at all).
+    async fn acquire(&self, tenant: &str, id: &str, started: i64) -> Result<Acquired, InError> {
+        let owner = &self.state.integrations.owner;
+        let give_up = started + self.lock_ms + self.outbound_ms;
+        loop {
+            let now = self.state.clock.now_ms();
+            if self.state.store.in_try_lock(tenant, id, owner, now + self.lock_ms, now).await? {
+                let budget = (give_up - now).min(self.outbound_ms);
+                if budget < 1_000 {
+                    self.state.store.in_unlock(tenant, id, owner).await?;
+                    return Ok(Acquired::TooLate);
+                }
+                return Ok(Acquired::Yes(Duration::from_millis(budget as u64)));
+            }
+            if now >= give_up {
+                return Ok(Acquired::TooLate);
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+    }
+
+    /// Extends the held lease; a failure is logged (the fenced write then decides).
+    async fn renew(&self, tenant: &str, id: &str) {
+        let now = self.state.clock.now_ms();
+        match self.state.store.in_try_lock(tenant, id, &self.state.integrations.owner, now + self.lock_ms, now).await {
+            Ok(true) => {}
+            Ok(false) => tracing::warn!(connection = %id, "refresh lease lost to another process"),
+            Err(e) => tracing::warn!(connection = %id, error = %e, "refresh lease renewal failed"),
+        }
+    }
 }
 
 async fn refresh_locked(
@@ -343,6 +434,7 @@ async fn refresh_locked(
     c: &Connector,
     before: &InConnection,
     need: Need,
+    budget: Duration,
 ) -> Result<(InConnection, OpenedSettings), InError> {
     let Some(current) = state.store.in_get_connection(&before.tenant, &before.id).await?.map(Arc::unwrap_or_clone)
     else {
@@ -355,7 +447,7 @@ async fn refresh_locked(
     }
     let settings = opened.value()?;
     let cfg = load_config(state, &current.tenant, &current.connector_config_id).await?;
-    let outcome = check(state, c, cfg.as_ref(), &settings, need).await;
+    let outcome = check(state, c, cfg.as_ref(), &settings, need, Some(budget)).await;
     let now = state.clock.now_ms();
     let new_settings = match &outcome.settings {
         Some(s) => OpenedSettings::of(s)?,
@@ -386,8 +478,10 @@ async fn refresh_locked(
         now,
     );
     let jobs = emit_jobs(state, &ev).await?;
-    if !state.store.in_update_connection(&updated, current.version, Some(&ev), &jobs).await? {
-        // Lost a race despite the lease (it expired): answer with what is stored now.
+    let fence = Some(state.integrations.owner.as_str());
+    if !state.store.in_update_connection(&updated, current.version, fence, Some(&ev), &jobs).await? {
+        // The lease was lost (this process stalled past it and another took over), or the
+        // row changed meanwhile: the late write is refused; answer with what is stored now.
         let latest = state
             .store
             .in_get_connection(&current.tenant, &current.id)
