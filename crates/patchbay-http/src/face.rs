@@ -237,6 +237,7 @@ fn export_code(status: StatusCode) -> &'static str {
         401 => "Unauthorized",
         403 => "InsufficientPermissions",
         404 => "NotFound",
+        405 => "MethodNotAllowed",
         406 => "NotAcceptable",
         408 => "RequestTimeout",
         413 => "RequestTooLarge",
@@ -259,7 +260,12 @@ fn trpc_code(status: StatusCode) -> &'static str {
         409 => "CONFLICT",
         412 => "PRECONDITION_FAILED",
         413 => "PAYLOAD_TOO_LARGE",
+        415 => "UNSUPPORTED_MEDIA_TYPE",
         429 => "TOO_MANY_REQUESTS",
+        501 => "NOT_IMPLEMENTED",
+        502 => "BAD_GATEWAY",
+        503 => "SERVICE_UNAVAILABLE",
+        504 => "GATEWAY_TIMEOUT",
         _ => "INTERNAL_SERVER_ERROR",
     }
 }

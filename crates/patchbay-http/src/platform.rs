@@ -12,6 +12,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
+use futures_util::future::Either;
 use serde_json::json;
 use tower_layer::Layer;
 use tower_service::Service;
@@ -83,9 +84,107 @@ pub struct Observe<S> {
     inner: S,
 }
 
+/// What a request says of its body: none, a declared length, or chunked.
+fn declared_body(req: &Request) -> Result<Option<u64>, ()> {
+    match req.headers().get(header::CONTENT_LENGTH) {
+        Some(v) => v.to_str().ok().and_then(|s| s.trim().parse::<u64>().ok()).map(|n| (n > 0).then_some(n)).ok_or(()),
+        None if req.headers().contains_key(header::TRANSFER_ENCODING) => Ok(Some(0)),
+        None => Ok(None),
+    }
+}
+
+/// Whether a Host header is `host[:port]`: a DNS name or IPv4 address (letters,
+/// digits, `-`, `.`, `_`) or a bracketed IPv6 literal, and an optional port.
+pub fn valid_host(h: &[u8]) -> bool {
+    let (host, port) = if let Some(rest) = h.strip_prefix(b"[") {
+        let Some(end) = rest.iter().position(|&b| b == b']') else { return false };
+        let inner = &rest[..end];
+        let ok = std::str::from_utf8(inner).is_ok_and(|s| s.parse::<std::net::Ipv6Addr>().is_ok());
+        if !ok {
+            return false;
+        }
+        (&b"ipv6"[..], &rest[end + 1..])
+    } else {
+        match h.iter().position(|&b| b == b':') {
+            Some(i) => (&h[..i], &h[i..]),
+            None => (h, &b""[..]),
+        }
+    };
+    let host_ok = !host.is_empty()
+        && host.len() <= 253
+        && host.iter().all(|&b| b.is_ascii_alphanumeric() || matches!(b, b'-' | b'.' | b'_'));
+    let port_ok = match port {
+        [] => true,
+        [b':', digits @ ..] => {
+            !digits.is_empty() && digits.len() <= 5 && digits.iter().all(u8::is_ascii_digit) && {
+                std::str::from_utf8(digits).ok().and_then(|d| d.parse::<u16>().ok()).is_some()
+            }
+        }
+        _ => false,
+    };
+    host_ok && port_ok
+}
+
+/// The message of the 413 for a body over the limit (declared or read).
+pub const BODY_TOO_LARGE: &str = "Failed to buffer the request body: length limit exceeded";
+
+/// An answer sent without reading the request's body: the connection cannot be
+/// reused for another request, so the client is told it closes.
+fn closing(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CONNECTION, HeaderValue::from_static("close"));
+    resp
+}
+
+/// Reads a request's whole body (up to the limit) before its handler runs, so a
+/// handler that answers without reading it leaves the connection reusable.
+async fn buffered(req: Request, face: Face, limit: usize) -> Result<Request, Response> {
+    let (parts, body) = req.into_parts();
+    match axum::body::to_bytes(body, limit).await {
+        Ok(bytes) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Err(e) => {
+            let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
+            Err(closing(if too_large {
+                face.error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE)
+            } else {
+                face.error(StatusCode::BAD_REQUEST, "The request body could not be read.")
+            }))
+        }
+    }
+}
+
+/// An error answer the framework wrote rather than a face (an empty 405, a
+/// plain-text rejection of a path or query), rewritten in the face's shape
+/// with the framework's text as its message. Face errors are JSON and the
+/// consent page's are HTML; neither is touched.
+async fn in_face_shape(face: Face, resp: Response) -> Response {
+    if resp.status().as_u16() < 400 {
+        return resp;
+    }
+    let plain = match resp.headers().get(header::CONTENT_TYPE) {
+        None => true,
+        Some(ct) => ct.as_bytes().starts_with(b"text/plain"),
+    };
+    if !plain {
+        return resp;
+    }
+    let (mut parts, body) = resp.into_parts();
+    let text = axum::body::to_bytes(body, 4096).await.unwrap_or_default();
+    let text = String::from_utf8_lossy(&text);
+    let message = match (parts.status, text.trim()) {
+        (StatusCode::METHOD_NOT_ALLOWED, _) => "The method is not allowed for this path.".to_string(),
+        (status, "") => status.canonical_reason().unwrap_or("Error").to_string() + ".",
+        (_, t) => t.to_string(),
+    };
+    let fresh = face.error(parts.status, &message);
+    let (fresh_parts, body) = fresh.into_parts();
+    parts.headers.remove(header::CONTENT_LENGTH);
+    parts.headers.extend(fresh_parts.headers);
+    Response::from_parts(parts, body)
+}
+
 impl<S> Service<Request> for Observe<S>
 where
-    S: Service<Request, Response = Response, Error = Infallible>,
+    S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
     S::Future: Send + 'static,
 {
     type Response = Response;
@@ -106,7 +205,35 @@ where
         let route = self.state.metrics.route(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
         let face = Face::of_path(req.uri().path());
         let state = self.state.clone();
-        let handled = self.inner.call(req);
+        let limit = state.config.body_limit_bytes;
+        // A body over the limit is refused before a byte of it is read; any other body
+        // is read whole first (the hot bodiless reads call the route directly).
+        let declared = declared_body(&req);
+        let refused = match declared {
+            Err(()) => Some(closing(face.error(StatusCode::BAD_REQUEST, "The Content-Length header is invalid."))),
+            Ok(Some(n)) if n > limit as u64 => Some(closing(face.error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE))),
+            // Links and `Location` are built from Host when no public base URL is set.
+            _ if !req.headers().get(header::HOST).is_none_or(|h| valid_host(h.as_bytes())) => {
+                Some(face.error(StatusCode::BAD_REQUEST, "The Host header is not a valid host[:port]."))
+            }
+            _ => None,
+        };
+        let has_body = matches!(declared, Ok(Some(_)));
+        let handled = match refused {
+            Some(resp) => Either::Left(Either::Left(std::future::ready(Ok(resp)))),
+            None if has_body => {
+                // Called after the body is read: take the ready service, leave a clone.
+                let clone = self.inner.clone();
+                let mut inner = std::mem::replace(&mut self.inner, clone);
+                Either::Left(Either::Right(Box::pin(async move {
+                    match buffered(req, face, limit).await {
+                        Ok(req) => inner.call(req).await,
+                        Err(resp) => Ok(resp),
+                    }
+                })))
+            }
+            None => Either::Right(self.inner.call(req)),
+        };
         Box::pin(async move {
             // Visible ASCII only (checked or generated above).
             let id_str = id.to_str().unwrap_or_default();
@@ -116,7 +243,8 @@ where
                     Err(never) => match never {},
                 }
             };
-            let mut resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
+            let resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
+            let mut resp = in_face_shape(face, resp).await;
             let status = resp.status().as_u16();
             let elapsed = started.elapsed();
             state.metrics.observe_request(method, &route, status, elapsed.as_secs_f64());
@@ -184,4 +312,35 @@ pub async fn not_found(req: Request) -> Response {
 /// needs is inline, so it works with the network off.
 async fn docs() -> Response {
     axum::response::Html(include_str!("../assets/docs.html")).into_response()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::valid_host;
+
+    #[test]
+    fn host_headers() {
+        for ok in ["localhost", "127.0.0.1:8080", "api.example.com", "a-b_c.example:1", "[::1]", "[::1]:443", "x:65535"]
+        {
+            assert!(valid_host(ok.as_bytes()), "{ok}");
+        }
+        for bad in [
+            "",
+            "a\"><script>x</script>",
+            "a b",
+            "host:",
+            "host:99999",
+            "host:8080x",
+            "host:-1",
+            "[::1",
+            "[nonsense]",
+            "[::1]x",
+            "a/b",
+            "a@b",
+            "h:1:2",
+            "\u{7f}",
+        ] {
+            assert!(!valid_host(bad.as_bytes()), "{bad:?}");
+        }
+    }
 }

@@ -75,6 +75,7 @@ fn expected(face: Face, status: u16, message: &str) -> Value {
     };
     let code_trpc = match status {
         429 => "TOO_MANY_REQUESTS",
+        503 => "SERVICE_UNAVAILABLE",
         _ => "INTERNAL_SERVER_ERROR",
     };
     match face {

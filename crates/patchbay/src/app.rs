@@ -149,9 +149,9 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
     let app = router(state.clone());
     let stop = shutdown.clone();
+    let limits = config.conn_limits();
     let handle = tokio::spawn(async move {
-        let server = axum::serve(listener, app).with_graceful_shutdown(async move { stop.cancelled().await });
-        let served = server.await;
+        let served = patchbay_http::server::serve(listener, app, limits, stop).await;
         // Workers finish the job in hand, then stop; so does the refresher.
         while workers.join_next().await.is_some() {}
         let _ = refresher.await;

@@ -90,6 +90,12 @@ pub struct Config {
     /// How long shutdown waits for in-flight requests and running jobs.
     pub shutdown_grace_secs: u64,
     pub request_timeout_secs: u64,
+    /// A request head must arrive whole within this (slow clients are cut off).
+    pub header_read_timeout_secs: u64,
+    /// A keep-alive connection idle between requests is closed after this.
+    pub keep_alive_timeout_secs: u64,
+    /// Connections served at once.
+    pub max_connections: usize,
     pub body_limit_bytes: usize,
     pub jobs: JobsConfig,
     pub outbound: OutboundSection,
@@ -122,6 +128,9 @@ impl Default for Config {
             log_format: LogFormat::Text,
             shutdown_grace_secs: 30,
             request_timeout_secs: 30,
+            header_read_timeout_secs: 10,
+            keep_alive_timeout_secs: 60,
+            max_connections: 4096,
             body_limit_bytes: 1024 * 1024,
             jobs: JobsConfig::default(),
             outbound: OutboundSection::default(),
@@ -201,6 +210,14 @@ impl Config {
         match patchbay_store::sqlite_path(&self.database_url) {
             Some(db) => db.parent().map(|p| p.join("patchbay-data")).unwrap_or_else(|| PathBuf::from("patchbay-data")),
             None => PathBuf::from("patchbay-data"),
+        }
+    }
+
+    pub fn conn_limits(&self) -> patchbay_http::server::ConnLimits {
+        patchbay_http::server::ConnLimits {
+            header_read_timeout: Duration::from_secs(self.header_read_timeout_secs.max(1)),
+            idle_timeout: Duration::from_secs(self.keep_alive_timeout_secs.max(1)),
+            max_connections: self.max_connections.max(1),
         }
     }
 

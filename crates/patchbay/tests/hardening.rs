@@ -1,0 +1,284 @@
+//! Issue 18: slow clients, declared bodies over the limit, the Host header,
+//! framework answers in each face's error shape, and keep-alive after unread
+//! bodies. Raw sockets where a client library would hide the wire. Both backends.
+
+use std::time::{Duration, Instant};
+
+use patchbay::start;
+use patchbay_store::worker::Registry;
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+mod common;
+use common::{ADMIN, call, config};
+
+/// Sends raw bytes and reads the answer until the server closes or `wait` passes.
+async fn raw(addr: std::net::SocketAddr, bytes: &[u8], wait: Duration) -> (String, bool) {
+    let mut s = TcpStream::connect(addr).await.unwrap();
+    s.write_all(bytes).await.unwrap();
+    read_until_closed(&mut s, wait).await
+}
+
+/// Reads until EOF (true) or until `wait` passes (false).
+async fn read_until_closed(s: &mut TcpStream, wait: Duration) -> (String, bool) {
+    let mut out = Vec::new();
+    let mut buf = [0u8; 8192];
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        match tokio::time::timeout_at(deadline, s.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => return (String::from_utf8_lossy(&out).into_owned(), true),
+            Ok(Ok(n)) => out.extend_from_slice(&buf[..n]),
+            Err(_) => return (String::from_utf8_lossy(&out).into_owned(), false),
+        }
+    }
+}
+
+/// Status, lower-cased headers and JSON body of one raw HTTP/1.1 answer.
+fn parse(answer: &str) -> (u16, Vec<(String, String)>, Value) {
+    let (head, body) = answer.split_once("\r\n\r\n").unwrap_or((answer, ""));
+    let mut lines = head.split("\r\n");
+    let status = lines.next().unwrap_or_default().split(' ').nth(1).and_then(|s| s.parse().ok()).unwrap_or(0);
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    (status, headers, serde_json::from_str(body).unwrap_or(Value::String(body.to_string())))
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+both_backends!(a_client_sending_a_partial_head_is_disconnected, |db| {
+    let mut c = config(&db, None);
+    c.header_read_timeout_secs = 1;
+    c.keep_alive_timeout_secs = 2;
+    let srv = start(&c, Registry::new()).await.unwrap();
+    // Partial headers, then nothing: cut off after the header time-out, not held.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Slow: ").await.unwrap();
+    let started = Instant::now();
+    let (got, closed) = read_until_closed(&mut s, Duration::from_secs(20)).await;
+    assert!(closed, "still connected after 20 s");
+    assert_eq!(got, "", "nothing answered to a head that never ended");
+    assert!(started.elapsed() >= Duration::from_millis(900), "{:?}", started.elapsed());
+    // A connection that never sends a byte is cut off the same way.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    assert!(read_until_closed(&mut s, Duration::from_secs(20)).await.1);
+    // A keep-alive connection is served, then closed once idle for the idle time-out
+    // (longer than the header time-out: an idle client is not a slow one).
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let started = Instant::now();
+    let (got, closed) = read_until_closed(&mut s, Duration::from_secs(20)).await;
+    assert!(closed);
+    assert!(got.starts_with("HTTP/1.1 200"), "{got}");
+    assert!(started.elapsed() >= Duration::from_millis(1_900), "{:?}", started.elapsed());
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(connections_over_the_cap_wait_for_a_free_one, |db| {
+    let mut c = config(&db, None);
+    c.max_connections = 2;
+    c.header_read_timeout_secs = 30;
+    let srv = start(&c, Registry::new()).await.unwrap();
+    // Two idle connections hold both places; a third is accepted by the kernel but not served.
+    let a = TcpStream::connect(srv.addr).await.unwrap();
+    let _b = TcpStream::connect(srv.addr).await.unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut third = TcpStream::connect(srv.addr).await.unwrap();
+    third.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+    let (got, closed) = read_until_closed(&mut third, Duration::from_millis(700)).await;
+    assert_eq!((got.as_str(), closed), ("", false), "served beyond the cap");
+    // One place frees: the waiting client is served.
+    drop(a);
+    let (got, closed) = read_until_closed(&mut third, Duration::from_secs(10)).await;
+    assert!(closed && got.starts_with("HTTP/1.1 200"), "{got}");
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(a_declared_body_over_the_limit_is_refused_unread_in_the_faces_shape, |db| {
+    let mut c = config(&db, Some(ADMIN));
+    c.body_limit_bytes = 1024;
+    let srv = start(&c, Registry::new()).await.unwrap();
+    for (path, body) in [
+        (
+            "/export/connections",
+            json!({"error": {"code": "RequestTooLarge",
+            "message": "Failed to buffer the request body: length limit exceeded"}}),
+        ),
+        (
+            "/v1/connection",
+            json!({"code": "PAYLOAD_TOO_LARGE", "message": "Failed to buffer the request body: length limit exceeded"}),
+        ),
+        (
+            "/api/network/v1/enterprises/e/clients/connections",
+            json!({"error": "Failed to buffer the request body: length limit exceeded"}),
+        ),
+        ("/admin/v1/seed", json!({"error": "Failed to buffer the request body: length limit exceeded"})),
+    ] {
+        // Only the head is sent: the answer comes without the body ever arriving.
+        let head = format!(
+            "POST {path} HTTP/1.1\r\nHost: x\r\nContent-Type: application/json\r\nContent-Length: 10000000\r\n\r\n"
+        );
+        let (got, closed) = raw(srv.addr, head.as_bytes(), Duration::from_secs(10)).await;
+        let (status, headers, got_body) = parse(&got);
+        assert_eq!((status, got_body), (413, body), "{path}: {got}");
+        assert_eq!(header(&headers, "connection"), Some("close"), "{path}");
+        assert!(closed, "{path}: the connection closes");
+    }
+    // A chunked body over the limit: read up to the limit, then the same 413.
+    let chunk = "x".repeat(2000);
+    let req = format!(
+        "POST /v1/connection HTTP/1.1\r\nHost: x\r\nTransfer-Encoding: chunked\r\n\r\n{:x}\r\n{chunk}\r\n0\r\n\r\n",
+        chunk.len()
+    );
+    let (got, _) = raw(srv.addr, req.as_bytes(), Duration::from_secs(10)).await;
+    let (status, _, body) = parse(&got);
+    assert_eq!((status, body["code"].as_str()), (413, Some("PAYLOAD_TOO_LARGE")), "{got}");
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(an_invalid_host_is_refused_not_reflected, |db| {
+    let srv = start(&config(&db, Some(ADMIN)), Registry::new()).await.unwrap();
+    for (path, shape) in [
+        (
+            "/export/connections",
+            json!({"error": {"code": "InvalidRequest", "message": "The Host header is not a valid host[:port]."}}),
+        ),
+        ("/v1/connection", json!({"code": "BAD_REQUEST", "message": "The Host header is not a valid host[:port]."})),
+        (
+            "/api/network/v1/enterprises/e/clients/connections",
+            json!({"error": "The Host header is not a valid host[:port]."}),
+        ),
+        ("/admin/v1/network/signing-key", json!({"error": "The Host header is not a valid host[:port]."})),
+    ] {
+        for host in ["a\"><script>x</script>", "a b", "host:port", "evil/x"] {
+            let req = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n");
+            let (got, _) = raw(srv.addr, req.as_bytes(), Duration::from_secs(10)).await;
+            let (status, headers, body) = parse(&got);
+            assert_eq!((status, &body), (400, &shape), "{path} {host:?}: {got}");
+            assert!(!got.contains("<script>"), "reflected: {got}");
+            assert!(header(&headers, "location").is_none());
+        }
+    }
+    // A valid Host still builds links.
+    let req = "GET /healthz HTTP/1.1\r\nHost: patchbay.example:8443\r\nConnection: close\r\n\r\n";
+    assert!(raw(srv.addr, req.as_bytes(), Duration::from_secs(10)).await.0.starts_with("HTTP/1.1 200"));
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(framework_answers_come_in_each_faces_shape, |db| {
+    let srv = start(&config(&db, Some(ADMIN)), Registry::new()).await.unwrap();
+    let http = reqwest::Client::new();
+    let u = |p: &str| format!("http://{}{p}", srv.addr);
+    // 405 on every face, with Allow, in the face's shape.
+    let a = call(http.patch(u("/export/connections")).bearer_auth("t")).await;
+    assert_eq!(
+        (a.status, a.body),
+        (405, json!({"error": {"code": "MethodNotAllowed", "message": "The method is not allowed for this path."}}))
+    );
+    let a = call(http.patch(u("/v1/connection"))).await;
+    assert_eq!(
+        (a.status, &a.body),
+        (405, &json!({"code": "METHOD_NOT_SUPPORTED", "message": "The method is not allowed for this path."}))
+    );
+    assert!(a.headers["allow"].to_str().unwrap().contains("GET"));
+    let a = call(http.delete(u("/api/network/v1/enterprises/e/clients/connections"))).await;
+    assert_eq!((a.status, a.body), (405, json!({"error": "The method is not allowed for this path."})));
+    let a = call(http.get(u("/admin/v1/seed"))).await;
+    assert_eq!((a.status, a.body), (405, json!({"error": "The method is not allowed for this path."})));
+    // Invalid UTF-8 in a path id: a 400 in the face's shape, not the framework's text.
+    for (path, code) in [
+        ("/v1/connection/%ff%fe", json!("BAD_REQUEST")),
+        ("/export/connections/%ff%fe", json!("InvalidRequest")),
+        ("/admin/v1/integrations/organizations/%ff/webhook-secret", Value::Null),
+    ] {
+        let a = call(http.get(u(path)).bearer_auth(ADMIN)).await;
+        assert_eq!(a.status, 400, "{path}: {}", a.body);
+        assert_eq!(a.headers["content-type"], "application/json", "{path}");
+        match code {
+            Value::Null => assert!(a.body["error"].is_string(), "{path}: {}", a.body),
+            c if c == "BAD_REQUEST" => assert_eq!(a.body["code"], c, "{path}: {}", a.body),
+            c => assert_eq!(a.body["error"]["code"], c, "{path}: {}", a.body),
+        }
+    }
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(an_unread_body_leaves_the_connection_reusable, |db| {
+    let srv = start(&config(&db, Some(ADMIN)), Registry::new()).await.unwrap();
+    // One keep-alive connection: requests whose bodies no handler reads, then another request.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    let body = "x".repeat(300 * 1024);
+    for (method, path) in [("DELETE", "/export/connections/nope"), ("GET", "/no/such/route"), ("GET", "/healthz")] {
+        let req = format!("{method} {path} HTTP/1.1\r\nHost: x\r\nContent-Length: {}\r\n\r\n{body}", body.len());
+        s.write_all(req.as_bytes()).await.unwrap();
+        let mut got = Vec::new();
+        let mut buf = [0u8; 4096];
+        // Read one answer: its head, then Content-Length bytes.
+        loop {
+            let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.unwrap().unwrap();
+            assert!(n > 0, "{method} {path}: the server closed the connection");
+            got.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&got).into_owned();
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let (_, headers, _) = parse(&text);
+                let len: usize = header(&headers, "content-length").unwrap().parse().unwrap();
+                if rest.len() >= len {
+                    assert!(header(&headers, "connection").is_none_or(|v| v != "close"), "{head}");
+                    break;
+                }
+            }
+        }
+    }
+    let (status, _, _) = {
+        s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").await.unwrap();
+        let (got, _) = read_until_closed(&mut s, Duration::from_secs(10)).await;
+        parse(&got)
+    };
+    assert_eq!(status, 200);
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(a_head_the_parser_refuses_is_answered_in_the_faces_shape, |db| {
+    let srv = start(&config(&db, Some(ADMIN)), Registry::new()).await.unwrap();
+    let message = "The request could not be parsed: a malformed request line or header (for example a control character in a header value).";
+    for (path, shape) in [
+        ("/v1/viewer", json!({"code": "BAD_REQUEST", "message": message})),
+        ("/export/connections", json!({"error": {"code": "InvalidRequest", "message": message}})),
+        ("/api/network/v1/enterprises/e/clients/connections", json!({"error": message})),
+        ("/admin/v1/seed", json!({"error": message})),
+    ] {
+        for byte in [0u8, 1, 0x1b, 0x7f] {
+            let mut req = format!("GET {path} HTTP/1.1\r\nHost: x\r\nAccept: a").into_bytes();
+            req.push(byte);
+            req.extend_from_slice(b"b\r\n\r\n");
+            let (got, closed) = raw(srv.addr, &req, Duration::from_secs(10)).await;
+            let (status, headers, body) = parse(&got);
+            assert_eq!((status, &body), (400, &shape), "{path} {byte:#x}: {got:?}");
+            assert_eq!(header(&headers, "content-type"), Some("application/json"));
+            assert_eq!(header(&headers, "content-length"), Some(body.to_string().len().to_string().as_str()));
+            assert!(closed);
+        }
+    }
+    // After a good request on the same connection, a bad head is still answered in shape.
+    let mut s = TcpStream::connect(srv.addr).await.unwrap();
+    s.write_all(b"GET /healthz HTTP/1.1\r\nHost: x\r\n\r\n").await.unwrap();
+    let mut buf = vec![0u8; 4096];
+    let n = tokio::time::timeout(Duration::from_secs(10), s.read(&mut buf)).await.unwrap().unwrap();
+    assert!(String::from_utf8_lossy(&buf[..n]).starts_with("HTTP/1.1 200"));
+    s.write_all(b"GET /v1/viewer HTTP/1.1\r\nHost: x\r\nAccept: \x01\r\n\r\n").await.unwrap();
+    let (got, _) = read_until_closed(&mut s, Duration::from_secs(10)).await;
+    assert_eq!(parse(&got).2, json!({"code": "BAD_REQUEST", "message": message}), "{got:?}");
+    // A tab is a valid header byte: answered normally.
+    let (got, _) = raw(
+        srv.addr,
+        b"GET /v1/viewer HTTP/1.1\r\nHost: x\r\nAccept: a\tb\r\nConnection: close\r\n\r\n",
+        Duration::from_secs(10),
+    )
+    .await;
+    assert_eq!(parse(&got).0, 200, "{got:?}");
+    srv.shutdown().await.unwrap();
+});
