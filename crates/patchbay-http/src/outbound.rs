@@ -62,20 +62,35 @@ pub struct OutboundResponse {
 pub fn is_forbidden(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => forbidden_v4(v4),
-        IpAddr::V6(v6) => {
-            if let Some(v4) = v6.to_ipv4_mapped() {
-                return forbidden_v4(v4);
-            }
-            let seg0 = v6.segments()[0];
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (seg0 & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
-                || (seg0 & 0xffc0) == 0xfe80 // link-local
-                || (seg0 == 0x64 && v6.segments()[1] == 0xff9b) // NAT64 to any v4
-                || v6 == Ipv6Addr::new(0, 0, 0, 0, 0, 0, 0, 1)
-        }
+        IpAddr::V6(v6) => forbidden_v6(v6),
     }
+}
+
+/// IPv6: the special ranges, and every form that carries an IPv4 address inside
+/// it (the guard would otherwise be bypassed by writing a refused IPv4 address
+/// in IPv6 notation).
+fn forbidden_v6(v6: Ipv6Addr) -> bool {
+    let s = v6.segments();
+    let embedded = |hi: u16, lo: u16| Ipv4Addr::new((hi >> 8) as u8, hi as u8, (lo >> 8) as u8, lo as u8);
+    if let Some(v4) = v6.to_ipv4_mapped() {
+        return forbidden_v4(v4); // ::ffff:a.b.c.d
+    }
+    // ::a.b.c.d (IPv4-compatible, deprecated by RFC 4291; includes :: and ::1) and
+    // ::ffff:0:a.b.c.d (IPv4-translated, RFC 2765): never a public host's address.
+    if s[..6] == [0; 6] || (s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0) {
+        return true;
+    }
+    if s[0] == 0x2002 {
+        return forbidden_v4(embedded(s[1], s[2])); // 6to4 2002:AABB:CCDD::/48
+    }
+    v6.is_multicast()
+        || (s[0] == 0x64 && s[1] == 0xff9b) // NAT64 64:ff9b::/96 and 64:ff9b:1::/48, to any IPv4
+        || (s[0] == 0x2001 && s[1] == 0) // Teredo 2001::/32 (embeds the server's and an obfuscated client's IPv4)
+        || (s[0] == 0x2001 && s[1] == 0xdb8) // documentation
+        || (s[0] == 0x100 && s[1..4] == [0; 3]) // discard-only 100::/64
+        || (s[0] & 0xfe00) == 0xfc00 // unique local, incl. fd00:ec2::254 (AWS metadata)
+        || (s[0] & 0xffc0) == 0xfe80 // link-local
+        || (s[0] & 0xffc0) == 0xfec0 // site-local (deprecated)
 }
 
 fn forbidden_v4(ip: Ipv4Addr) -> bool {
@@ -217,6 +232,33 @@ fn map_err(e: reqwest::Error) -> OutboundError {
     OutboundError::Transport(e.without_url().to_string())
 }
 
+/// Every IPv6 form of a refused address the guard must catch (used by the tests
+/// of each outbound path too).
+pub const FORBIDDEN_V6_FORMS: &[&str] = &[
+    "::127.0.0.1",                          // IPv4-compatible loopback
+    "::7f00:1",                             // the same, in hex
+    "::10.0.0.1",                           // IPv4-compatible private
+    "::169.254.169.254",                    // IPv4-compatible metadata
+    "::ffff:0:127.0.0.1",                   // IPv4-translated
+    "::ffff:169.254.169.254",               // IPv4-mapped metadata
+    "2002:7f00:1::1",                       // 6to4 of 127.0.0.1
+    "2002:a00:1::1",                        // 6to4 of 10.0.0.1
+    "2002:a9fe:a9fe::",                     // 6to4 of 169.254.169.254
+    "64:ff9b::7f00:1",                      // NAT64 of 127.0.0.1
+    "64:ff9b:1::a00:1",                     // local-use NAT64
+    "2001:0:4136:e378:8000:63bf:80ff:fffe", // Teredo (client 127.0.0.1, obfuscated)
+    "fc00::1",                              // unique local
+    "fd12:3456::1",                         // unique local
+    "fe80::1",                              // link-local
+    "febf::1",                              // link-local, top of the range
+    "fec0::1",                              // site-local
+    "ff02::1",                              // multicast
+    "::",                                   // unspecified
+    "::1",                                  // loopback
+    "2001:db8::1",                          // documentation
+    "100::1",                               // discard-only
+];
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -241,7 +283,10 @@ mod tests {
         ] {
             assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be forbidden");
         }
-        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8"] {
+        for ip in FORBIDDEN_V6_FORMS {
+            assert!(is_forbidden(ip.parse().unwrap()), "{ip} should be forbidden");
+        }
+        for ip in ["93.184.216.34", "8.8.8.8", "2606:4700::1111", "::ffff:8.8.8.8", "2002:808:808::1", "2a00:1450::1"] {
             assert!(!is_forbidden(ip.parse().unwrap()), "{ip} should be allowed");
         }
     }

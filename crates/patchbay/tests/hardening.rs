@@ -282,3 +282,59 @@ both_backends!(a_head_the_parser_refuses_is_answered_in_the_faces_shape, |db| {
     assert_eq!(parse(&got).0, 200, "{got:?}");
     srv.shutdown().await.unwrap();
 });
+
+/// A listener that counts the connections it is offered.
+async fn counting_listener() -> (u16, std::sync::Arc<std::sync::atomic::AtomicUsize>) {
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    let hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let h = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((_s, _)) = l.accept().await {
+            h.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        }
+    });
+    (port, hits)
+}
+
+both_backends!(ipv6_forms_of_refused_addresses_are_refused_on_the_token_and_api_key_paths, |db| {
+    // The guard as deployed: no loopback exemption.
+    let mut c = config(&db, Some(ADMIN));
+    c.outbound.allow_loopback = false;
+    let srv = start(&c, Registry::new()).await.unwrap();
+    let (port, hits) = counting_listener().await;
+    let http = reqwest::Client::new();
+    let u = |p: &str| format!("http://{}{p}", srv.addr);
+    let expired = (chrono::Utc::now() - chrono::Duration::seconds(60)).to_rfc3339();
+    let mut forms: Vec<String> = patchbay_http::outbound::FORBIDDEN_V6_FORMS.iter().map(|f| format!("[{f}]")).collect();
+    forms.extend(["127.0.0.1", "10.0.0.1", "169.254.169.254", "[::ffff:127.0.0.1]"].map(String::from));
+    for (i, host) in forms.iter().enumerate() {
+        let base = format!("http://{host}:{port}");
+        let doc = json!({"integrations": {
+            "organizations": [{"id": "org_s", "name": "S", "apiKey": "key_org_s"}],
+            "customers": [{"orgId": "org_s", "id": "cus_1"}],
+            "connectorConfigs": [
+                {"id": format!("ccfg_github_{i}"), "orgId": "org_s", "connectorName": "github",
+                 "config": {"oauth": {"client_id": "c", "client_secret": "s"}}, "overrides": {"tokenUrl": format!("{base}/token")}},
+                {"id": format!("ccfg_openai_{i}"), "orgId": "org_s", "connectorName": "openai", "overrides": {"baseUrl": base}}],
+            "connections": [
+                {"id": format!("conn_github_{i}"), "connectorConfigId": format!("ccfg_github_{i}"), "customerId": "cus_1",
+                 "settings": {"oauth": {"credentials": {"access_token": "a", "refresh_token": "r", "expires_at": expired}}}},
+                {"id": format!("conn_openai_{i}"), "connectorConfigId": format!("ccfg_openai_{i}"), "customerId": "cus_1",
+                 "settings": {"api_key": "k"}}]}});
+        let a = call(http.post(u("/admin/v1/seed")).bearer_auth(ADMIN).body(doc.to_string())).await;
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+        for (conn, what) in
+            [(format!("conn_github_{i}"), "Token refresh"), (format!("conn_openai_{i}"), "API key verification")]
+        {
+            let a =
+                call(http.post(u(&format!("/v1/connection/{conn}/check"))).bearer_auth("key_org_s").json(&json!({})))
+                    .await;
+            assert_eq!(a.status, 200, "{host}: {}", a.body);
+            let msg = a.body["status_message"].as_str().unwrap_or_default();
+            assert!(msg.starts_with(what) && msg.contains("not a public address"), "{host} {what}: {}", a.body);
+        }
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "a refused address was contacted");
+    srv.shutdown().await.unwrap();
+});
