@@ -42,9 +42,81 @@ impl RateLimiter {
     }
 }
 
+/// Failed authentications per client address: each failure takes a token from
+/// the address's bucket; an address whose bucket is empty is refused outright
+/// (before its credentials are looked at) until the bucket has a token again,
+/// so a guessing client is slowed whether or not its next guess is right.
+pub struct AuthFailures {
+    limiter: RateLimiter,
+    /// Addresses refused until the given instant.
+    blocked: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, std::time::Instant>>,
+    /// Whether `blocked` may hold anything (requests skip the lock while it is empty).
+    any: std::sync::atomic::AtomicBool,
+}
+
+impl AuthFailures {
+    pub fn new(quota: Option<RateQuota>) -> Self {
+        Self {
+            limiter: RateLimiter::new(quota),
+            blocked: Default::default(),
+            any: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whole seconds the address must still wait, if it is refused now.
+    pub fn refused(&self, ip: std::net::IpAddr) -> Option<u64> {
+        if !self.any.load(std::sync::atomic::Ordering::Acquire) {
+            return None;
+        }
+        let now = std::time::Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        match blocked.get(&ip) {
+            Some(until) if *until > now => Some((*until - now).as_secs_f64().ceil().max(1.0) as u64),
+            Some(_) => {
+                blocked.remove(&ip);
+                if blocked.is_empty() {
+                    self.any.store(false, std::sync::atomic::Ordering::Release);
+                }
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Records a failed authentication; `Some(seconds)` when it exhausted the
+    /// address's budget (the address is refused for that long).
+    pub fn failed(&self, ip: std::net::IpAddr) -> Option<u64> {
+        let secs = self.limiter.check(&ip.to_string()).err()?;
+        let now = std::time::Instant::now();
+        let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
+        blocked.retain(|_, until| *until > now);
+        blocked.insert(ip, now + Duration::from_secs(secs));
+        self.any.store(true, std::sync::atomic::Ordering::Release);
+        Some(secs)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn failed_authentications_block_an_address_once_its_budget_is_spent() {
+        let f = AuthFailures::new(Some(RateQuota { per_second: 1, burst: 3 }));
+        let a: std::net::IpAddr = "192.0.2.1".parse().unwrap();
+        let b: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(f.refused(a), None);
+        assert_eq!((f.failed(a), f.failed(a), f.failed(a)), (None, None, None));
+        assert_eq!(f.failed(a), Some(1), "the fourth failure in a burst of three");
+        assert_eq!(f.refused(a), Some(1));
+        assert_eq!(f.refused(b), None, "per address");
+        assert_eq!(f.failed(b), None);
+        let off = AuthFailures::new(None);
+        for _ in 0..100 {
+            assert_eq!(off.failed(a), None);
+        }
+        assert_eq!(off.refused(a), None);
+    }
 
     #[test]
     fn burst_then_limited_per_principal() {

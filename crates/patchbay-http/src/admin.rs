@@ -52,7 +52,8 @@ fn seed_error(e: &SeedError) -> Response {
         .into_response()
 }
 
-/// Checks `Authorization: Bearer <admin token>`; 404 when the admin API is disabled.
+/// Checks `Authorization: Bearer <admin token>` and the admin rate limit; 404 when
+/// the admin API is disabled.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(
@@ -69,7 +70,8 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
         Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
     });
     if ok {
-        Ok(())
+        // Every admin route counts against the admin face's limit.
+        state.rate_limit(Face::Admin, "admin")
     } else {
         let mut resp = Face::Admin.error(StatusCode::UNAUTHORIZED, "A valid admin bearer token is required.");
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
@@ -89,9 +91,6 @@ async fn apply_seed(
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
     if let Err(resp) = authorize(&state, &headers) {
-        return resp;
-    }
-    if let Err(resp) = state.rate_limit(Face::Admin, "admin") {
         return resp;
     }
     let body = match body {
@@ -148,7 +147,8 @@ async fn webhook_secret(
     }
     match state.store.get_record(&org, patchbay_core::seed::kind::IN_ORG, &org).await {
         Ok(Some(_)) => {}
-        Ok(None) => return Face::Admin.error(StatusCode::NOT_FOUND, "No such organisation."),
+        // No organisation id holds a NUL (PostgreSQL cannot even look one up).
+        Ok(None) | Err(StoreError::Nul) => return Face::Admin.error(StatusCode::NOT_FOUND, "No such organisation."),
         Err(e) => {
             tracing::error!(error = %e, "organisation lookup failed");
             return Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The organisation could not be read.");

@@ -8,7 +8,9 @@ use std::task::{Context, Poll};
 use std::time::Instant;
 
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
+use std::net::SocketAddr;
+
+use axum::extract::{ConnectInfo, DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -83,6 +85,17 @@ pub struct Observe<S> {
     state: AppState,
     inner: S,
 }
+
+/// Routes that authenticate no principal: their face's rate limit is kept per
+/// client address instead (the others are limited per principal after authentication).
+const PUBLIC_ROUTES: &[&str] = &[
+    "/api/network/v1/openapi.json",
+    "/export/openapi.json",
+    "/export/authorize",
+    "/v1/openapi.json",
+    "/v1/connector",
+    "/admin/v1/openapi.json",
+];
 
 /// What a request says of its body: none, a declared length, or chunked.
 fn declared_body(req: &Request) -> Result<Option<u64>, ()> {
@@ -209,6 +222,10 @@ where
         // A body over the limit is refused before a byte of it is read; any other body
         // is read whole first (the hot bodiless reads call the route directly).
         let declared = declared_body(&req);
+        let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+        // The platform's own endpoints (health, metrics, docs) belong to no face's limits.
+        let platform = face == Face::Admin && !req.uri().path().starts_with("/admin/");
+        let public = req.extensions().get::<MatchedPath>().is_some_and(|m| PUBLIC_ROUTES.contains(&m.as_str()));
         let refused = match declared {
             Err(()) => Some(closing(face.error(StatusCode::BAD_REQUEST, "The Content-Length header is invalid."))),
             Ok(Some(n)) if n > limit as u64 => Some(closing(face.error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE))),
@@ -216,6 +233,12 @@ where
             _ if !req.headers().get(header::HOST).is_none_or(|h| valid_host(h.as_bytes())) => {
                 Some(face.error(StatusCode::BAD_REQUEST, "The Host header is not a valid host[:port]."))
             }
+            // An address that spent its budget of failed authentications waits, whatever it sends.
+            _ if !platform && let Some(secs) = client.and_then(|ip| state.auth_failures.refused(ip)) => {
+                Some(face.rate_limited(secs))
+            }
+            // Routes without a principal count against the face's limit by client address.
+            _ if public && let Some(ip) = client => state.rate_limit_address(face, ip).err(),
             _ => None,
         };
         let has_body = matches!(declared, Ok(Some(_)));
@@ -243,7 +266,12 @@ where
                     Err(never) => match never {},
                 }
             };
-            let resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
+            let mut resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
+            if resp.status() == StatusCode::UNAUTHORIZED
+                && let Some(secs) = client.and_then(|ip| state.auth_failures.failed(ip))
+            {
+                resp = face.rate_limited(secs);
+            }
             let mut resp = in_face_shape(face, resp).await;
             let status = resp.status().as_u16();
             let elapsed = started.elapsed();

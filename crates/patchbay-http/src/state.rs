@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use patchbay_core::ratelimit::{RateLimiter, RateQuota};
+use patchbay_core::ratelimit::{AuthFailures, RateLimiter, RateQuota};
 use patchbay_core::{Clock, Vault};
 use patchbay_store::Store;
 
@@ -18,6 +18,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Token-bucket quota per face (absent: unlimited).
     pub rate_limits: HashMap<Face, RateQuota>,
+    /// Failed authentications per client address (absent: unlimited).
+    pub auth_failure_limit: Option<RateQuota>,
     /// Bearer token of the admin API; `None` disables it.
     pub admin_token: Option<String>,
     /// The externally visible base URL for absolute links (else taken from `Host`).
@@ -36,6 +38,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limits: HashMap::new(),
+            auth_failure_limit: None,
             admin_token: None,
             public_base_url: None,
             export: Default::default(),
@@ -63,6 +66,8 @@ pub struct Parts {
     pub integrations: Arc<crate::integrations::Runtime>,
     /// One per face, at `Face::index`.
     limiters: [RateLimiter; Face::ALL.len()],
+    /// Failed authentications per client address, across faces.
+    pub auth_failures: AuthFailures,
 }
 
 // `limiters[face.index()]`: `Face::ALL` lists every face at its index.
@@ -85,6 +90,7 @@ impl std::ops::Deref for AppState {
 impl AppState {
     pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
         let limiters = Face::ALL.map(|f| RateLimiter::new(config.rate_limits.get(&f).copied()));
+        let auth_failures = AuthFailures::new(config.auth_failure_limit);
         Self(Arc::new(Parts {
             store,
             vault: Arc::new(vault),
@@ -94,6 +100,7 @@ impl AppState {
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
             limiters,
+            auth_failures,
         }))
     }
 
@@ -101,5 +108,10 @@ impl AppState {
     /// the face's own 429 response with `Retry-After`.
     pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
         self.limiters[face.index()].check(principal).map_err(|secs| face.rate_limited(secs))
+    }
+
+    /// The same for a public route (no principal): the client's address is the key.
+    pub fn rate_limit_address(&self, face: Face, ip: std::net::IpAddr) -> Result<(), axum::response::Response> {
+        self.limiters[face.index()].check(&format!("addr:{ip}")).map_err(|secs| face.rate_limited(secs))
     }
 }

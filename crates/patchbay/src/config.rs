@@ -101,6 +101,8 @@ pub struct Config {
     pub outbound: OutboundSection,
     /// Per face (`network`, `export`, `integrations`, `admin`): `{per_second, burst}`.
     pub rate_limits: BTreeMap<String, RateQuota>,
+    /// Failed authentications per client address, across faces (`per_second = 0` turns it off).
+    pub auth_failure_limit: RateQuota,
     /// Where produced files and logs live (default: `patchbay-data` beside a SQLite
     /// database, else `./patchbay-data`).
     pub data_dir: Option<PathBuf>,
@@ -135,6 +137,7 @@ impl Default for Config {
             jobs: JobsConfig::default(),
             outbound: OutboundSection::default(),
             rate_limits: BTreeMap::new(),
+            auth_failure_limit: RateQuota { per_second: 5, burst: 50 },
             data_dir: None,
             export: ExportSection::default(),
             integrations: IntegrationsSettings::default(),
@@ -192,6 +195,7 @@ impl Config {
             body_limit_bytes: self.body_limit_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
             rate_limits: self.rate_limits.iter().filter_map(|(k, v)| Some((Face::parse(k)?, *v))).collect(),
+            auth_failure_limit: Some(self.auth_failure_limit).filter(|q| q.per_second > 0),
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             public_base_url: self.public_base_url.clone().filter(|u| !u.is_empty()),
             export: ExportSettings {

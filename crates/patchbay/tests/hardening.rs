@@ -338,3 +338,60 @@ both_backends!(ipv6_forms_of_refused_addresses_are_refused_on_the_token_and_api_
     assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "a refused address was contacted");
     srv.shutdown().await.unwrap();
 });
+
+both_backends!(a_faces_limit_covers_every_route_of_the_face, |db| {
+    use patchbay_core::ratelimit::RateQuota;
+    let mut c = config(&db, Some(ADMIN));
+    c.rate_limits.insert("admin".into(), RateQuota { per_second: 1, burst: 1 });
+    c.rate_limits.insert("integrations".into(), RateQuota { per_second: 1, burst: 1 });
+    let srv = start(&c, Registry::new()).await.unwrap();
+    let http = reqwest::Client::new();
+    let u = |p: &str| format!("http://{}{p}", srv.addr);
+    // Every admin route draws on the admin budget, not only the seed.
+    let a = call(http.get(u("/admin/v1/network/signing-key")).bearer_auth(ADMIN)).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    for path in ["/admin/v1/network/signing-key", "/admin/v1/integrations/organizations/org_x/webhook-secret"] {
+        let a = call(http.get(u(path)).bearer_auth(ADMIN)).await;
+        assert_eq!(a.status, 429, "{path}: {}", a.body);
+        assert_eq!(a.headers["retry-after"], "1");
+        assert_eq!(a.body, json!({"error": "Rate limit exceeded; retry after 1 seconds."}));
+    }
+    // A public route of a face (no principal) is limited per client address.
+    assert_eq!(call(http.get(u("/v1/connector"))).await.status, 200);
+    let a = call(http.get(u("/v1/connector"))).await;
+    assert_eq!((a.status, &a.body["code"]), (429, &json!("TOO_MANY_REQUESTS")), "{}", a.body);
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(failed_authentications_are_limited_per_client_address, |db| {
+    use patchbay_core::ratelimit::RateQuota;
+    let mut c = config(&db, Some(ADMIN));
+    c.auth_failure_limit = RateQuota { per_second: 1, burst: 3 };
+    let srv = start(&c, Registry::new()).await.unwrap();
+    let http = reqwest::Client::new();
+    let u = |p: &str| format!("http://{}{p}", srv.addr);
+    let seed = json!({"integrations": {"organizations": [{"id": "org_a", "name": "A", "apiKey": "key_org_a"}]}});
+    assert_eq!(call(http.post(u("/admin/v1/seed")).bearer_auth(ADMIN).body(seed.to_string())).await.status, 200);
+    for _ in 0..3 {
+        assert_eq!(call(http.get(u("/v1/connection")).bearer_auth("wrong-key")).await.status, 401);
+    }
+    // The budget is spent: this failure and everything after it from this address get 429.
+    let a = call(http.get(u("/v1/connection")).bearer_auth("wrong-key")).await;
+    assert_eq!((a.status, &a.body["code"]), (429, &json!("TOO_MANY_REQUESTS")), "{}", a.body);
+    assert!(a.headers["retry-after"].to_str().unwrap().parse::<u64>().unwrap() >= 1);
+    // Even a right key: a guessing client learns nothing until it has waited.
+    let a = call(http.get(u("/v1/connection")).bearer_auth("key_org_a")).await;
+    assert_eq!(a.status, 429, "{}", a.body);
+    // Across faces, each in its own shape.
+    let a = call(http.get(u("/export/connections?iModelId=x")).bearer_auth("nope")).await;
+    assert_eq!((a.status, &a.body["error"]["code"]), (429, &json!("RateLimitExceeded")), "{}", a.body);
+    let a = call(http.get(u("/admin/v1/network/signing-key")).bearer_auth("nope")).await;
+    assert_eq!((a.status, a.body["error"].is_string()), (429, true), "{}", a.body);
+    // The platform's health endpoint is not a face's route.
+    assert_eq!(call(http.get(u("/healthz"))).await.status, 200);
+    // Once the bucket has a token again, the right key works.
+    tokio::time::sleep(Duration::from_millis(2_100)).await;
+    let a = call(http.get(u("/v1/connection")).bearer_auth("key_org_a")).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    srv.shutdown().await.unwrap();
+});
