@@ -554,7 +554,7 @@ both_backends!(create_check_delete_and_events, |db| {
         .json()
         .await
         .unwrap();
-    let key = hex::decode(secret["secret"].as_str().unwrap()).unwrap();
+    let secret = secret["secret"].as_str().unwrap().to_string();
     let mut delivered = Vec::new();
     for _ in 0..200 {
         delivered = e.provider.webhooks.lock().unwrap().clone();
@@ -566,7 +566,10 @@ both_backends!(create_check_delete_and_events, |db| {
     let (sig, raw, body) =
         delivered.iter().find(|(_, _, b)| b["name"] == "connect.connection-deleted").expect("delivered").clone();
     let t: i64 = sig.split(',').next().unwrap().trim_start_matches("t=").parse().unwrap();
-    assert_eq!(sig, patchbay_http::integrations::webhook::signature(&key, t, raw.as_bytes()));
+    assert_eq!(sig, patchbay_http::integrations::webhook::signature(secret.as_bytes(), t, raw.as_bytes()));
+    // The receiver's recipe in docs/operations.md, run as written, accepts it and refuses a forgery.
+    assert_eq!(receiver_recipe(&secret, &sig, raw.as_bytes()), "valid");
+    assert_eq!(receiver_recipe(&secret, &sig, format!("{raw} ").as_bytes()), "invalid");
     assert_eq!(body["data"]["connection_id"], C_KEEP);
     e.srv.shutdown().await.unwrap();
 });
@@ -795,3 +798,28 @@ both_backends!(schemathesis_findings_stay_fixed, |db| {
     assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["id"])));
     e.srv.shutdown().await.unwrap();
 });
+
+/// Runs the Python receiver recipe of docs/operations.md (the code block under
+/// "Verifying webhooks", unchanged) on a delivery; prints "valid" or "invalid".
+fn receiver_recipe(secret: &str, header: &str, body: &[u8]) -> String {
+    let doc = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/operations.md")).unwrap();
+    let section = doc.split("### Verifying webhooks").nth(1).expect("the section");
+    let code = section.split("```python\n").nth(1).and_then(|c| c.split("```").next()).expect("the recipe");
+    let program = format!(
+        "{code}\nimport os, sys\nbody = sys.stdin.buffer.read()\nprint('valid' if verify(os.environ['SECRET'], os.environ['SIG'], body) else 'invalid')\n"
+    );
+    let mut child = std::process::Command::new("python3")
+        .arg("-c")
+        .arg(program)
+        .env("SECRET", secret)
+        .env("SIG", header)
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("python3 runs");
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(body).unwrap();
+    let out = child.wait_with_output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8(out.stdout).unwrap().trim().to_string()
+}

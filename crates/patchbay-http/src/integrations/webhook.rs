@@ -15,7 +15,9 @@ use crate::AppState;
 pub const WEBHOOK_JOB: &str = "integrations.webhook";
 pub const SIGNATURE_HEADER: &str = "X-Patchbay-Signature";
 
-/// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`.
+/// `t=<unix seconds>,v1=<hex HMAC-SHA256(secret, "<t>.<body>")>`, where the key is
+/// the secret's text as `GET /admin/v1/integrations/organizations/{org}/webhook-secret`
+/// returns it (64 hex characters, used as they are, not decoded).
 pub fn signature(secret: &[u8], t: i64, body: &[u8]) -> String {
     let mut mac = Hmac::<Sha256>::new_from_slice(secret).expect("HMAC takes any key length");
     mac.update(format!("{t}.").as_bytes());
@@ -48,6 +50,8 @@ impl JobHandler for WebhookSender {
         };
         let body = serde_json::to_vec(&job.payload["event"]).expect("JSON values serialise");
         let secret = super::webhook_secret(state, &job.tenant).await.map_err(|e| JobError::Retry(format!("{e:?}")))?;
+        // The key is the secret exactly as the admin API hands it out (its text).
+        let secret = hex::encode(secret);
         let t = state.clock.now_ms() / 1000;
         let req = state
             .outbound
@@ -55,7 +59,7 @@ impl JobHandler for WebhookSender {
             .map_err(|e| JobError::Fatal(e.to_string()))?
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .header("X-Patchbay-Event", job.payload["event"]["name"].as_str().unwrap_or_default())
-            .header(SIGNATURE_HEADER, signature(&secret, t, &body))
+            .header(SIGNATURE_HEADER, signature(secret.as_bytes(), t, &body))
             .body(body);
         match state.outbound.send(req).await {
             Ok(r) if r.status.is_success() => Ok(()),
