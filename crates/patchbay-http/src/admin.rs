@@ -1,6 +1,6 @@
 //! The admin API: runtime provisioning with seed documents.
 
-use crate::openapi::BearerAuth;
+use crate::openapi::{BearerAuth, PlatformResponses};
 use axum::Router;
 use axum::body::Bytes;
 use axum::extract::State;
@@ -164,10 +164,13 @@ async fn webhook_secret(
 }
 
 /// The admin API's OpenAPI document.
+/// The platform's own answers, in this face's error schema.
+const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("AdminError");
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — admin API", description = "Provisioning and keys."),
     paths(apply_seed, network_signing_key, webhook_secret),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
 pub struct AdminApi;

@@ -24,7 +24,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::face::{Face, Headers};
-use crate::openapi::BearerAuth;
+use crate::openapi::{BearerAuth, PlatformResponses};
 
 pub const SCOPE: &str = "itwin-platform";
 pub const RUN_JOB: &str = "export.run";
@@ -1051,12 +1051,15 @@ async fn download_file(State(state): State<AppState>, Headers(headers): Headers,
 }
 
 /// The Export face's OpenAPI document.
+/// The platform's own answers, in this face's error schema.
+const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorResponse");
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — iTwin Export API", description = "Bentley iTwin Platform Export connections and runs, wire-compatible."),
     paths(list_connections, create_connection, get_connection, delete_connection, create_run, list_runs, get_run,
           authorization_information, download_file),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
 pub struct ExportApi;
 

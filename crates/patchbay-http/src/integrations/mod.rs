@@ -28,7 +28,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::face::{Face, Headers};
-use crate::openapi::BearerAuth;
+use crate::openapi::{BearerAuth, PlatformResponses};
 use refresh::{Need, OpenedSettings};
 
 /// Refresh timing of the Integrations face.
@@ -1376,6 +1376,9 @@ enum ExpandConfig {
 }
 
 /// The Integrations face's OpenAPI document.
+/// The platform's own answers, in this face's error schema.
+const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("Error");
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — OpenInt v1 API", description = "OpenInt v1 connections, connectors and customers, wire-compatible."),
@@ -1383,7 +1386,7 @@ enum ExpandConfig {
           list_configs, get_config, create_config, update_config, delete_config, create_token, upsert_customer,
           list_customers, list_events, viewer),
     components(schemas(RefreshPolicy, ExpandConnector, ExpandSchemas, ExpandConfig, wire::ConnectorName)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
 pub struct IntegrationsApi;
 

@@ -23,7 +23,7 @@ use serde_json::{Map, Value, json};
 
 use crate::AppState;
 use crate::face::{Face, Headers};
-use crate::openapi::BearerAuth;
+use crate::openapi::{BearerAuth, PlatformResponses};
 use params::{RawParams, is_uuid};
 
 pub const SCOPE_READ: &str = "settlement_network_read";
@@ -872,13 +872,16 @@ async fn create_partner(
 fn signing_get_doc() {}
 
 /// The Network face's OpenAPI document.
+/// The platform's own answers, in this face's error schema.
+const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorPayload");
+
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — BitGo OES Network API", description = "BitGo Off-Exchange Settlement connections, wire-compatible."),
     paths(list_partner_connections, get_partner_connection, list_client_connections, connect, get_client_connection,
           update_connection, signing, signing_get_doc, list_partners, create_partner, onboard_client),
     components(schemas(wire::NonEmptyString)),
-    modifiers(&BearerAuth),
+    modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
 pub struct NetworkApi;
 
