@@ -4,6 +4,7 @@
 
 use std::time::{Duration, Instant};
 
+use patchbay::demo::DEMO_SEED;
 use patchbay::start;
 use patchbay_store::worker::Registry;
 use serde_json::{Value, json};
@@ -393,5 +394,88 @@ both_backends!(failed_authentications_are_limited_per_client_address, |db| {
     tokio::time::sleep(Duration::from_millis(2_100)).await;
     let a = call(http.get(u("/v1/connection")).bearer_auth("key_org_a")).await;
     assert_eq!(a.status, 200, "{}", a.body);
+    srv.shutdown().await.unwrap();
+});
+
+both_backends!(ipv6_forms_of_refused_addresses_are_refused_on_the_job_paths, |db| {
+    // Partner initialisation callbacks, webhooks and export blob uploads: each form of
+    // a refused address is refused by the guard (its message), never contacted.
+    use patchbay_store::worker::JobHandler;
+    let mut c = config(&db, Some(ADMIN));
+    c.outbound.allow_loopback = false;
+    c.jobs.max_attempts = 1;
+    c.data_dir = Some(std::env::temp_dir().join(format!("pb-ssrf-{}", uuid::Uuid::new_v4().simple())));
+    for t in ["IFC", "PDF"] {
+        c.export.exporters.insert(
+            t.into(),
+            patchbay_http::export::exporter::ExporterConfig::Simulate { delay_ms: 1, result: "Success".into() },
+        );
+    }
+    let srv = start(&c, Registry::new()).await.unwrap();
+    let (port, hits) = counting_listener().await;
+    let http = reqwest::Client::new();
+    let u = |p: &str| format!("http://{}{p}", srv.addr);
+    let partner = patchbay_http::network::initialize::PartnerInitializer::new(srv.state.clone(), srv.outbound.clone());
+    let webhooks = patchbay_http::integrations::webhook::WebhookSender::new(srv.state.clone());
+    let job = |tenant: &str, payload: Value| patchbay_store::Job {
+        tenant: tenant.into(),
+        id: "j".into(),
+        kind: "k".into(),
+        payload,
+        state: patchbay_store::JobState::Running,
+        attempts: 1,
+        max_attempts: 1,
+        run_at: 0,
+        lease_owner: None,
+        lease_until: None,
+        last_error: None,
+    };
+    let mut forms: Vec<String> = patchbay_http::outbound::FORBIDDEN_V6_FORMS.iter().map(|f| format!("[{f}]")).collect();
+    forms.extend(["127.0.0.1", "169.254.169.254", "[::ffff:127.0.0.1]"].map(String::from));
+    for host in &forms {
+        let base = format!("http://{host}:{port}");
+        let mut doc: Value = serde_json::from_str(DEMO_SEED).unwrap();
+        doc["network"]["partners"][0]["callbackUrl"] = json!(base);
+        doc["integrations"]["organizations"][0]["webhookUrl"] = json!(format!("{base}/hooks"));
+        let a = call(http.post(u("/admin/v1/seed")).bearer_auth(ADMIN).body(doc.to_string())).await;
+        assert_eq!(a.status, 200, "{host}: {}", a.body);
+        // Partner callback.
+        let r = partner.run(&job("ent-acme", json!({"connectionId": "c0a80101-0000-4000-8000-000000000001"}))).await;
+        assert!(format!("{r:?}").contains("not a public address"), "partner callback to {host}: {r:?}");
+        // Webhook.
+        let r =
+            webhooks.run(&job("org_demo", json!({"event": {"name": "connect.connection-checked", "data": {}}}))).await;
+        assert!(format!("{r:?}").contains("not a public address"), "webhook to {host}: {r:?}");
+        // Export blob upload.
+        let body = json!({"exportType": "IFC", "outputOptions": {"location": "USER_BLOB_STORAGE",
+            "outputSasUrl": format!("{base}/out/model.ifc?sig=abc"), "logsSasUrl": format!("{base}/logs/run.log?sig=def")}});
+        let a =
+            call(http.post(u("/export/connections/exc-nightly-ifc/runs")).bearer_auth("bob-token-1").json(&body)).await;
+        if host.starts_with('[') {
+            // The Export face takes DNS names and IPv4 addresses only (its documented URL
+            // pattern): IPv6 literals are refused before any run exists.
+            assert_eq!(
+                (a.status, &a.body["error"]["details"][0]["code"]),
+                (422, &json!("InvalidValue")),
+                "{host}: {}",
+                a.body
+            );
+            continue;
+        }
+        assert_eq!(a.status, 202, "{host}: {}", a.body);
+        let location = a.headers["location"].to_str().unwrap().to_string();
+        let run_path = location.find("/export/").map(|i| location[i..].to_string()).unwrap();
+        let mut run = Value::Null;
+        for _ in 0..400 {
+            run = call(http.get(u(&run_path)).bearer_auth("bob-token-1")).await.body;
+            if run["run"]["state"] == "Completed" {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        assert_eq!(run["run"]["result"], "Error", "{host}: {run}");
+        assert!(run.to_string().contains("not a public address"), "blob upload to {host}: {run}");
+    }
+    assert_eq!(hits.load(std::sync::atomic::Ordering::SeqCst), 0, "a refused address was contacted");
     srv.shutdown().await.unwrap();
 });
