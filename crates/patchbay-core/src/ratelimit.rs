@@ -17,7 +17,12 @@ pub struct RateQuota {
 pub struct RateLimiter {
     inner: Option<DefaultKeyedRateLimiter<String>>,
     clock: DefaultClock,
+    /// Checks since the keys were last pruned.
+    checks: std::sync::atomic::AtomicU32,
 }
+
+/// Keys are pruned (those whose buckets are full again are forgotten) every this many checks.
+const PRUNE_EVERY: u32 = 4096;
 
 impl RateLimiter {
     pub fn new(quota: Option<RateQuota>) -> Self {
@@ -26,18 +31,36 @@ impl RateLimiter {
             let burst = NonZeroU32::new(q.burst).unwrap_or(rate);
             Some(governor::RateLimiter::keyed(Quota::per_second(rate).allow_burst(burst)))
         });
-        Self { inner, clock: DefaultClock::default() }
+        Self { inner, clock: DefaultClock::default(), checks: std::sync::atomic::AtomicU32::new(0) }
     }
 
     /// `Ok(())` when the principal may proceed, else the whole seconds to wait (at least 1).
     pub fn check(&self, principal: &str) -> Result<(), u64> {
         let Some(limiter) = &self.inner else { return Ok(()) };
+        // Keys now include client addresses: forget the ones at rest, so memory stays bounded.
+        if self.checks.fetch_add(1, std::sync::atomic::Ordering::Relaxed) % PRUNE_EVERY == PRUNE_EVERY - 1 {
+            limiter.retain_recent();
+            limiter.shrink_to_fit();
+        }
         match limiter.check_key(&principal.to_string()) {
             Ok(()) => Ok(()),
             Err(not_until) => {
                 let wait: Duration = not_until.wait_time_from(self.clock.now());
                 Err(wait.as_secs_f64().ceil().max(1.0) as u64)
             }
+        }
+    }
+}
+
+/// The key a client address is limited under: an IPv4 address (also when written
+/// as IPv4-mapped IPv6), or an IPv6 address's /64 (one host usually holds a whole
+/// /64, so its addresses share one budget).
+pub fn address_key(ip: std::net::IpAddr) -> String {
+    match ip.to_canonical() {
+        std::net::IpAddr::V4(v4) => v4.to_string(),
+        std::net::IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}:{:x}::/64", s[0], s[1], s[2], s[3])
         }
     }
 }
@@ -49,7 +72,7 @@ impl RateLimiter {
 pub struct AuthFailures {
     limiter: RateLimiter,
     /// Addresses refused until the given instant.
-    blocked: std::sync::Mutex<std::collections::HashMap<std::net::IpAddr, std::time::Instant>>,
+    blocked: std::sync::Mutex<std::collections::HashMap<String, std::time::Instant>>,
     /// Whether `blocked` may hold anything (requests skip the lock while it is empty).
     any: std::sync::atomic::AtomicBool,
 }
@@ -69,11 +92,12 @@ impl AuthFailures {
             return None;
         }
         let now = std::time::Instant::now();
+        let key = address_key(ip);
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
-        match blocked.get(&ip) {
+        match blocked.get(&key) {
             Some(until) if *until > now => Some((*until - now).as_secs_f64().ceil().max(1.0) as u64),
             Some(_) => {
-                blocked.remove(&ip);
+                blocked.remove(&key);
                 if blocked.is_empty() {
                     self.any.store(false, std::sync::atomic::Ordering::Release);
                 }
@@ -86,11 +110,12 @@ impl AuthFailures {
     /// Records a failed authentication; `Some(seconds)` when it exhausted the
     /// address's budget (the address is refused for that long).
     pub fn failed(&self, ip: std::net::IpAddr) -> Option<u64> {
-        let secs = self.limiter.check(&ip.to_string()).err()?;
+        let key = address_key(ip);
+        let secs = self.limiter.check(&key).err()?;
         let now = std::time::Instant::now();
         let mut blocked = self.blocked.lock().unwrap_or_else(|p| p.into_inner());
         blocked.retain(|_, until| *until > now);
-        blocked.insert(ip, now + Duration::from_secs(secs));
+        blocked.insert(key, now + Duration::from_secs(secs));
         self.any.store(true, std::sync::atomic::Ordering::Release);
         Some(secs)
     }
@@ -105,12 +130,18 @@ mod tests {
         let f = AuthFailures::new(Some(RateQuota { per_second: 1, burst: 3 }));
         let a: std::net::IpAddr = "192.0.2.1".parse().unwrap();
         let b: std::net::IpAddr = "2001:db8::1".parse().unwrap();
+        assert_eq!(address_key(a), "192.0.2.1");
+        assert_eq!(address_key("::ffff:192.0.2.1".parse().unwrap()), "192.0.2.1");
+        assert_eq!(address_key(b), "2001:db8:0:0::/64");
+        assert_eq!(address_key("2001:db8::ffff:1".parse().unwrap()), address_key(b), "one /64, one key");
         assert_eq!(f.refused(a), None);
         assert_eq!((f.failed(a), f.failed(a), f.failed(a)), (None, None, None));
         assert_eq!(f.failed(a), Some(1), "the fourth failure in a burst of three");
         assert_eq!(f.refused(a), Some(1));
         assert_eq!(f.refused(b), None, "per address");
-        assert_eq!(f.failed(b), None);
+        assert_eq!(f.refused("::ffff:192.0.2.1".parse().unwrap()), Some(1), "the same address, mapped");
+        assert_eq!((f.failed(b), f.failed(b), f.failed(b)), (None, None, None));
+        assert_eq!(f.failed("2001:db8::2".parse().unwrap()), Some(1), "another address of the same /64");
         let off = AuthFailures::new(None);
         for _ in 0..100 {
             assert_eq!(off.failed(a), None);

@@ -10,8 +10,6 @@ use std::collections::{BTreeMap, HashMap, HashSet};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 
-use sha2::Digest;
-
 use crate::hashing::token_hash;
 
 /// A seed problem: the JSON path of the first bad value and what is wrong with it.
@@ -349,9 +347,9 @@ pub struct SeedPlan {
     pub credential_owners: Vec<(&'static str, &'static str, String)>,
     /// Objects per section, for the admin API's `{"applied": ...}` answer.
     pub counts: BTreeMap<&'static str, usize>,
-    /// SHA-256 of the document's bytes: a start-up application of a document
-    /// applied before (byte for byte) writes nothing.
-    pub document_digest: Vec<u8>,
+    /// The document's bytes, for [`document_digest`]: a start-up application of
+    /// a document applied before (byte for byte) writes nothing.
+    pub document: Vec<u8>,
 }
 
 /// How a plan is applied.
@@ -365,22 +363,36 @@ pub enum SeedMode {
     StartUp,
 }
 
+/// HMAC-SHA256 under the database's own seed-digest key (a random key stored
+/// sealed by the vault): a digest stored beside public data must not let whoever
+/// reads the database test guesses of the secret part offline.
+fn keyed(key: &[u8], text: &[u8]) -> Vec<u8> {
+    use hmac::Mac;
+    let mut mac = hmac::Hmac::<sha2::Sha256>::new_from_slice(key).expect("HMAC takes any key length");
+    mac.update(text);
+    mac.finalize().into_bytes().to_vec()
+}
+
 /// The digest of one entry as applied: its kind, resolved tenant, id, public
 /// data and secret part. Recorded per entry so that a start-up application can
 /// tell an entry the document changed from one it merely repeats.
-pub fn entry_digest(kind: &str, tenant: &str, id: &str, data: &Value, secret: Option<&Value>) -> Vec<u8> {
+pub fn entry_digest(key: &[u8], kind: &str, tenant: &str, id: &str, data: &Value, secret: Option<&Value>) -> Vec<u8> {
     // serde_json's `Value` keeps object keys sorted, so equal entries write equal text.
-    let text = json!([kind, tenant, id, data, secret]).to_string();
-    token_hash(&text)
+    keyed(key, json!([kind, tenant, id, data, secret]).to_string().as_bytes())
 }
 
 /// The digest of one principal's credential set (each `(hash, tenant, scopes)`),
 /// independent of the order the document lists them in.
-pub fn credentials_digest(set: &[(&[u8], &str, &[String])]) -> Vec<u8> {
+pub fn credentials_digest(key: &[u8], set: &[(&[u8], &str, &[String])]) -> Vec<u8> {
     let mut items: Vec<Value> =
         set.iter().map(|(hash, tenant, scopes)| json!([hex::encode(hash), tenant, scopes])).collect();
     items.sort_by_key(|v| v.to_string());
-    token_hash(&Value::Array(items).to_string())
+    keyed(key, Value::Array(items).to_string().as_bytes())
+}
+
+/// The digest of a whole document's bytes.
+pub fn document_digest(key: &[u8], document: &[u8]) -> Vec<u8> {
+    keyed(key, document)
 }
 
 /// Parses a document (JSON), rejecting unknown fields with their path.
@@ -403,7 +415,7 @@ pub fn plan(bytes: &[u8]) -> Result<SeedPlan, SeedError> {
     let doc = parse(bytes)?;
     no_nul(bytes)?;
     let mut plan = Planner::default().run(doc)?;
-    plan.document_digest = sha2::Sha256::digest(bytes).to_vec();
+    plan.document = bytes.to_vec();
     Ok(plan)
 }
 

@@ -163,10 +163,10 @@ async fn webhook_secret(
     }
 }
 
-/// The admin API's OpenAPI document.
 /// The platform's own answers, in this face's error schema.
 const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("AdminError");
 
+/// The admin API's OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — admin API", description = "Provisioning and keys."),

@@ -152,7 +152,10 @@ impl Outbound {
                 .redirect(reqwest::redirect::Policy::none())
                 .user_agent(concat!("patchbay/", env!("CARGO_PKG_VERSION")))
         };
+        // No proxy from the environment for the guarded client: a proxy would resolve
+        // and connect for it, out of the guard's sight.
         let guarded = base()
+            .no_proxy()
             .dns_resolver(Arc::new(GuardedResolver { allow_loopback: config.allow_loopback }))
             .build()
             .expect("static client configuration");

@@ -229,8 +229,9 @@ where
         let refused = match declared {
             Err(()) => Some(closing(face.error(StatusCode::BAD_REQUEST, "The Content-Length header is invalid."))),
             Ok(Some(n)) if n > limit as u64 => Some(closing(face.error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE))),
-            // Links and `Location` are built from Host when no public base URL is set.
-            _ if !req.headers().get(header::HOST).is_none_or(|h| valid_host(h.as_bytes())) => {
+            // Links and `Location` are built from Host when no public base URL is set
+            // (an empty Host is allowed, as for a request target without an authority).
+            _ if !req.headers().get(header::HOST).is_none_or(|h| h.is_empty() || valid_host(h.as_bytes())) => {
                 Some(face.error(StatusCode::BAD_REQUEST, "The Host header is not a valid host[:port]."))
             }
             // An address that spent its budget of failed authentications waits, whatever it sends.
@@ -242,6 +243,10 @@ where
             _ => None,
         };
         let has_body = matches!(declared, Ok(Some(_)));
+        // A refusal sent before the body is read leaves it on the wire: say the connection closes.
+        let refused = refused.map(|r| if has_body { closing(r) } else { r });
+        // Only a presented credential that fails is a failed authentication (not a missing one).
+        let presented = req.headers().contains_key(header::AUTHORIZATION);
         let handled = match refused {
             Some(resp) => Either::Left(Either::Left(std::future::ready(Ok(resp)))),
             None if has_body => {
@@ -268,6 +273,7 @@ where
             };
             let mut resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
             if resp.status() == StatusCode::UNAUTHORIZED
+                && presented
                 && let Some(secs) = client.and_then(|ip| state.auth_failures.failed(ip))
             {
                 resp = face.rate_limited(secs);

@@ -98,7 +98,13 @@ async fn connection(
     shutdown: CancellationToken,
 ) {
     let activity = Arc::new(Activity::new());
-    let io = TokioIo::new(Watched { inner: stream, activity: activity.clone(), head: Vec::new(), replacement: None });
+    let io = TokioIo::new(Watched {
+        inner: stream,
+        activity: activity.clone(),
+        head: Vec::new(),
+        replacement: None,
+        heads: 0,
+    });
     let requests = activity.clone();
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         requests.request_started();
@@ -151,9 +157,9 @@ struct Activity {
     in_flight: AtomicUsize,
     /// When the head now being read began (ms + 1; 0 while none is being read).
     head_started: AtomicU64,
-    /// Answers the service produced whose heads hyper has not written yet; a
-    /// head written while none is owed is hyper's own (a request it could not parse).
-    owed: AtomicUsize,
+    /// Answers the service has produced (ever). The first write after each is its head;
+    /// a head written while none is owed is hyper's own (a request it could not parse).
+    answered: AtomicUsize,
 }
 
 impl Activity {
@@ -164,7 +170,7 @@ impl Activity {
             last_io: AtomicU64::new(0),
             in_flight: AtomicUsize::new(0),
             head_started: AtomicU64::new(1),
-            owed: AtomicUsize::new(0),
+            answered: AtomicUsize::new(0),
         }
     }
 
@@ -204,14 +210,8 @@ impl Activity {
 
     fn finished_at(&self, now: u64) {
         self.last_io.store(now, Ordering::Relaxed);
-        self.owed.fetch_add(1, Ordering::AcqRel);
+        self.answered.fetch_add(1, Ordering::AcqRel);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
-    }
-
-    /// Whether a response head about to be written is one the service produced
-    /// (counted off), rather than hyper's answer to a request it could not parse.
-    fn owed_head(&self) -> bool {
-        self.owed.fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| n.checked_sub(1)).is_ok()
     }
 
     /// Why the connection should be closed now, if it should.
@@ -246,6 +246,8 @@ struct Watched {
     head: Vec<u8>,
     /// A replacement answer and how much of it is written.
     replacement: Option<(Vec<u8>, usize)>,
+    /// Answers of the service whose heads have begun to be written.
+    heads: usize,
 }
 
 /// How much of a head is kept to find its request line.
@@ -254,11 +256,20 @@ const HEAD_KEPT: usize = 2048;
 impl Watched {
     /// Whether `first` is hyper's own error head; if so the replacement is queued.
     fn replace_own_error(&mut self, first: &[u8]) -> bool {
-        let Some(rest) = first.strip_prefix(b"HTTP/1.1 ") else { return false };
+        if first.is_empty() {
+            return false;
+        }
+        // The first write after the service answered begins that answer's head.
+        if self.activity.answered.load(Ordering::Acquire) > self.heads {
+            self.heads += 1;
+            return false;
+        }
+        // Otherwise (a continuation, a body, 100 Continue, or hyper's own answer) only a
+        // head with an error status is looked at further.
+        let Some(rest) = first.strip_prefix(b"HTTP/1.").and_then(|r| r.get(2..)) else { return false };
         let status = rest.get(..3).and_then(|d| std::str::from_utf8(d).ok()).and_then(|d| d.parse::<u16>().ok());
         let Some(status) = status else { return false };
-        // 1xx heads (100 Continue) are never owed; 2xx-3xx are always the service's.
-        if status < 200 || self.activity.owed_head() || status < 400 {
+        if status < 400 {
             return false;
         }
         // Only while a head is being read and no request is in hand: hyper's refusal

@@ -112,6 +112,7 @@ impl AppState {
 
     /// The same for a public route (no principal): the client's address is the key.
     pub fn rate_limit_address(&self, face: Face, ip: std::net::IpAddr) -> Result<(), axum::response::Response> {
-        self.limiters[face.index()].check(&format!("addr:{ip}")).map_err(|secs| face.rate_limited(secs))
+        // Principal ids never start with `@`: the two kinds of key cannot meet.
+        self.rate_limit(face, &format!("@{}", patchbay_core::ratelimit::address_key(ip)))
     }
 }

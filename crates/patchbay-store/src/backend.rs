@@ -420,6 +420,25 @@ fn parse_json(s: &str, what: &str) -> Result<Value> {
     serde_json::from_str(s).map_err(|e| StoreError::Corrupt(format!("{what}: {e}")))
 }
 
+/// What a start-up seed does with one entry.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum SeedDue {
+    /// Unchanged since it was last applied.
+    Skip,
+    /// Changed, new, or an explicit upsert.
+    Write,
+    /// Never recorded, but its object exists: recorded, left as it is.
+    Adopt,
+}
+
+/// Whether the existence query of a seeded kind is the `records` one (which takes the kind).
+fn q_takes_kind(kind: &str) -> bool {
+    ![kind::NET_CONNECTION, kind::EX_CONNECTION, kind::IN_CONNECTION].contains(&kind)
+}
+
+/// Where the seed digest key is kept (tenant, kind, id of its record).
+const SEED_DIGEST_KEY: (&str, &str, &str) = ("patchbay", "patchbay.seed_digest_key", "seed");
+
 fn seal_secret(vault: &Vault, tenant: &str, kind: &str, id: &str, secret: &Value) -> Sealed {
     let bytes = serde_json::to_vec(secret).expect("JSON values serialise");
     vault.seal(&bytes, &Record::aad(tenant, kind, id))
@@ -820,8 +839,10 @@ macro_rules! impl_store {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
+                let digest_key = self.seed_digest_key(&mut tx, vault, now_ms).await?;
                 // 0. A document applied before, byte for byte, is not applied again at start-up.
-                let doc_key = hex::encode(&plan.document_digest);
+                let doc_digest = seed::document_digest(&digest_key, &plan.document);
+                let doc_key = hex::encode(&doc_digest);
                 if mode == SeedMode::StartUp
                     && sqlx::query(sql::SEED_ENTRY)
                         .bind(sql::SEED_DOCUMENT)
@@ -869,8 +890,11 @@ macro_rules! impl_store {
                 // what the API changed or deleted since stays changed or deleted.
                 for rec in &plan.records {
                     let tenant = tenant_of(&rec.tenant);
-                    let digest = seed::entry_digest(rec.kind, &tenant, &rec.id, &rec.data, rec.secret.as_ref());
-                    if !self.seed_entry_due(&mut tx, mode, rec.kind, &tenant, &rec.id, &digest, now_ms).await? {
+                    let digest =
+                        seed::entry_digest(&digest_key, rec.kind, &tenant, &rec.id, &rec.data, rec.secret.as_ref());
+                    if self.seed_entry_due(&mut tx, mode, rec.kind, &tenant, &rec.id, &digest, now_ms).await?
+                        != SeedDue::Write
+                    {
                         continue;
                     }
                     if rec.kind == kind::NET_CONNECTION {
@@ -929,13 +953,17 @@ macro_rules! impl_store {
                         .map(|c| (c.hash.as_slice(), tenant_of(&c.tenant), c.scopes.as_slice()))
                         .collect();
                     let set: Vec<(&[u8], &str, &[String])> = set.iter().map(|(h, t, s)| (*h, t.as_str(), *s)).collect();
-                    let digest = seed::credentials_digest(&set);
+                    let digest = seed::credentials_digest(&digest_key, &set);
                     let key = format!("credentials.{face}.{pkind}");
-                    if self.seed_entry_due(&mut tx, mode, &key, "", pid, &digest, now_ms).await? {
-                        owners_due.push((*face, *pkind, pid.as_str()));
+                    match self.seed_entry_due(&mut tx, mode, &key, "", pid, &digest, now_ms).await? {
+                        SeedDue::Skip => {}
+                        SeedDue::Write => owners_due.push((*face, *pkind, pid.as_str(), true)),
+                        // Never recorded (a database from before seed_entries): the listed
+                        // tokens are added, and none the API created is removed.
+                        SeedDue::Adopt => owners_due.push((*face, *pkind, pid.as_str(), false)),
                     }
                 }
-                for (face, pkind, pid) in owners_due.iter().copied() {
+                for (face, pkind, pid, _) in owners_due.iter().copied().filter(|o| o.3) {
                     let held = sqlx::query(sql::PRINCIPAL_HASHES)
                         .bind(face)
                         .bind(pkind)
@@ -953,7 +981,7 @@ macro_rules! impl_store {
                     }
                 }
                 for c in &plan.credentials {
-                    if !owners_due.contains(&(c.face, c.principal_kind, c.principal_id.as_str())) {
+                    if !owners_due.iter().any(|o| (o.0, o.1, o.2) == (c.face, c.principal_kind, c.principal_id.as_str())) {
                         continue;
                     }
                     let scopes = serde_json::to_string(&c.scopes).expect("strings serialise");
@@ -972,7 +1000,7 @@ macro_rules! impl_store {
                     .bind(sql::SEED_DOCUMENT)
                     .bind("")
                     .bind(&doc_key)
-                    .bind(plan.document_digest.clone())
+                    .bind(doc_digest)
                     .bind(now_ms)
                     .execute(&mut *tx)
                     .await?;
@@ -1680,7 +1708,7 @@ macro_rules! impl_store {
                     }
                     None => update,
                 };
-                let r = sqlx::query(q)
+                let q = sqlx::query(q)
                 .bind(&conn.display_name)
                 .bind(conn.disabled)
                 .bind(&conn.status)
@@ -1694,10 +1722,12 @@ macro_rules! impl_store {
                 .bind(conn.updated_at)
                 .bind(&conn.tenant)
                 .bind(&conn.id)
-                .bind(expected_version)
-                .bind(fence)
-                .execute(&mut *tx)
-                .await?;
+                .bind(expected_version);
+                let q = match fence {
+                    Some(owner) => q.bind(owner),
+                    None => q,
+                };
+                let r = q.execute(&mut *tx).await?;
                 if r.rows_affected() != 1 {
                     return Ok(false);
                 }
@@ -2001,9 +2031,11 @@ macro_rules! impl_store {
 macro_rules! impl_helpers {
     ($ty:ty, $db:ty) => {
         impl $ty {
-            /// Whether a seed entry is to be written now, recording its digest when it is:
-            /// always under [`SeedMode::Upsert`]; at start-up, only when the entry
-            /// differs from the entry as last applied (or was never applied).
+            /// Whether a seed entry is to be written now, recording its digest unless skipped:
+            /// always under [`SeedMode::Upsert`]; at start-up, when the entry differs from
+            /// the entry as last applied. An entry never recorded whose object exists
+            /// already (a database seeded before digests were kept) is adopted: its digest
+            /// is recorded and the object left as it is.
             #[allow(clippy::too_many_arguments)]
             async fn seed_entry_due(
                 &self,
@@ -2014,14 +2046,30 @@ macro_rules! impl_helpers {
                 id: &str,
                 digest: &[u8],
                 now_ms: i64,
-            ) -> Result<bool> {
+            ) -> Result<SeedDue> {
+                let mut due = SeedDue::Write;
                 if mode == SeedMode::StartUp {
-                    let row =
-                        sqlx::query(sql::SEED_ENTRY).bind(kind).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
-                    if let Some(row) = row
-                        && row.try_get::<Vec<u8>, _>("digest")? == digest
-                    {
-                        return Ok(false);
+                    let row = sqlx::query(sql::SEED_ENTRY).bind(kind).bind(tenant).bind(id).fetch_optional(&mut **tx).await?;
+                    match row {
+                        Some(row) if row.try_get::<Vec<u8>, _>("digest")? == digest => return Ok(SeedDue::Skip),
+                        Some(_) => {}
+                        None => {
+                            let exists_sql = match kind {
+                                kind::NET_CONNECTION => Some("SELECT 1 FROM net_connections WHERE tenant = $1 AND id = $2"),
+                                kind::EX_CONNECTION => Some("SELECT 1 FROM ex_connections WHERE tenant = $1 AND id = $2"),
+                                kind::IN_CONNECTION => Some("SELECT 1 FROM in_connections WHERE tenant = $1 AND id = $2"),
+                                k if k.starts_with("credentials.") => None,
+                                _ => Some("SELECT 1 FROM records WHERE tenant = $1 AND id = $2 AND kind = $3"),
+                            };
+                            due = match exists_sql {
+                                Some(q) => {
+                                    let q = sqlx::query(q).bind(tenant).bind(id);
+                                    let q = if q_takes_kind(kind) { q.bind(kind) } else { q };
+                                    if q.fetch_optional(&mut **tx).await?.is_some() { SeedDue::Adopt } else { SeedDue::Write }
+                                }
+                                None => SeedDue::Adopt,
+                            };
+                        }
                     }
                 }
                 sqlx::query(sql::UPSERT_SEED_ENTRY)
@@ -2032,7 +2080,45 @@ macro_rules! impl_helpers {
                     .bind(now_ms)
                     .execute(&mut **tx)
                     .await?;
-                Ok(true)
+                Ok(due)
+            }
+
+            /// The key seed digests are made with: random, generated once per database,
+            /// stored sealed (so `rotate-keys` re-seals it and the digests stay valid).
+            async fn seed_digest_key(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                vault: &Vault,
+                now_ms: i64,
+            ) -> Result<Vec<u8>> {
+                let (tenant, kind, id) = SEED_DIGEST_KEY;
+                let row = sqlx::query(&format!("SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3", sql::RECORD_COLS))
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                if let Some(row) = row {
+                    let rec: Record = record_from_row!(row);
+                    if let Some(key) = rec.open_secret(vault)?.as_ref().and_then(|s| s["key"].as_str()).and_then(|k| hex::decode(k).ok()) {
+                        return Ok(key);
+                    }
+                    return Err(StoreError::Corrupt("the seed digest key is unreadable".into()));
+                }
+                let mut key = [0u8; 32];
+                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut key);
+                let sealed = seal_secret(vault, tenant, kind, id, &serde_json::json!({"key": hex::encode(key)}));
+                sqlx::query(sql::UPSERT_RECORD)
+                    .bind(tenant)
+                    .bind(kind)
+                    .bind(id)
+                    .bind("{}")
+                    .bind(sealed.key_id)
+                    .bind(sealed.blob)
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(key.to_vec())
             }
 
             async fn seed_net_connection(

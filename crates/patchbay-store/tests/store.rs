@@ -788,3 +788,41 @@ store_test!(the_refresh_lease_fences_a_late_writer, |store, _url| {
     assert!(!store.in_update_connection(&fresh, 2, Some("B"), None, &[]).await.unwrap());
     assert!(store.in_update_connection(&fresh, 2, None, None, &[]).await.unwrap());
 });
+
+/// Runs one statement on the test database with a fresh connection.
+async fn exec(url: &str, statement: &str) {
+    use sqlx::Connection;
+    if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query(statement).execute(&mut c).await.unwrap();
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query(statement).execute(&mut c).await.unwrap();
+    }
+}
+
+store_test!(start_up_seeds_skip_unchanged_entries_and_adopt_existing_objects, |store, url| {
+    let plan = |doc: &str| seed::plan(doc.as_bytes()).unwrap();
+    let up = seed::SeedMode::StartUp;
+    store.apply_seed(&plan(DOC), &vault(), 1, up).await.unwrap();
+    let conn = seeded_id();
+    // The API renames the connection; an unchanged document at start-up keeps the rename.
+    store.net_update_connection("ent-acme", &conn, Some("Renamed"), None, 2).await.unwrap().unwrap();
+    store.apply_seed(&plan(DOC), &vault(), 3, up).await.unwrap();
+    let name =
+        || async { store.net_get_connection(NetSide::Client, "ent-acme", &conn).await.unwrap().unwrap().name.clone() };
+    assert_eq!(name().await, "Renamed");
+    // A database from before digests were kept: every object exists, none is recorded.
+    // Start-up adopts what exists (keeps the rename) and creates what is missing.
+    exec(url, "DELETE FROM seed_entries").await;
+    exec(url, "DELETE FROM records WHERE kind = 'integrations.customer'").await;
+    store.apply_seed(&plan(DOC), &vault(), 4, up).await.unwrap();
+    assert_eq!(name().await, "Renamed", "adopted, not overwritten");
+    assert!(store.get_record("org_demo", kind::IN_CUSTOMER, "org_demo/cus_1").await.unwrap().is_some(), "re-created");
+    // Digests and their key keep the seed's secrets out of the database in the clear.
+    let dump = raw_dump(url).await;
+    assert!(!contains(&dump, b"PLAINTEXT-CONNECTION-TOKEN"));
+    // An explicit upsert still restores the document's values.
+    store.apply_seed(&plan(DOC), &vault(), 5, seed::SeedMode::Upsert).await.unwrap();
+    assert_eq!(name().await, "Desk 1");
+});

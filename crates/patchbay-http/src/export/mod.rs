@@ -1050,10 +1050,10 @@ async fn download_file(State(state): State<AppState>, Headers(headers): Headers,
     Ok(resp)
 }
 
-/// The Export face's OpenAPI document.
 /// The platform's own answers, in this face's error schema.
 const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorResponse");
 
+/// The Export face's OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — iTwin Export API", description = "Bentley iTwin Platform Export connections and runs, wire-compatible."),

@@ -1375,10 +1375,10 @@ enum ExpandConfig {
     ConnectionCount,
 }
 
-/// The Integrations face's OpenAPI document.
 /// The platform's own answers, in this face's error schema.
 const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("Error");
 
+/// The Integrations face's OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — OpenInt v1 API", description = "OpenInt v1 connections, connectors and customers, wire-compatible."),

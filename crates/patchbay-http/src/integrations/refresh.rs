@@ -351,15 +351,20 @@ pub async fn refresh(
     };
     // The lease is renewed while the check runs, so no other process takes it over (and
     // presents the same refresh token) while this one is alive; the write is fenced by it.
+    // The renewal runs beside the work, not in turn with it: a renewal waiting on the
+    // row (which the work's write transaction may hold) never stops that work.
     let work = refresh_locked(state, c, conn, need, budget);
-    tokio::pin!(work);
-    let mut renew = tokio::time::interval(Duration::from_millis(lease.renew_every_ms()));
-    renew.tick().await; // the first tick is immediate: the lease was just taken
-    let result = loop {
-        tokio::select! {
-            r = &mut work => break r,
-            _ = renew.tick() => lease.renew(&conn.tenant, &conn.id).await,
+    let renewing = async {
+        let mut renew = tokio::time::interval(Duration::from_millis(lease.renew_every_ms()));
+        renew.tick().await; // the first tick is immediate: the lease was just taken
+        loop {
+            renew.tick().await;
+            lease.renew(&conn.tenant, &conn.id).await;
         }
+    };
+    let result = tokio::select! {
+        r = work => r,
+        never = renewing => match never {},
     };
     state.store.in_unlock(&conn.tenant, &conn.id, &rt.owner).await?;
     result.map(|(c, s)| (Some(c), s))

@@ -871,10 +871,10 @@ async fn create_partner(
 #[allow(dead_code)]
 fn signing_get_doc() {}
 
-/// The Network face's OpenAPI document.
 /// The platform's own answers, in this face's error schema.
 const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorPayload");
 
+/// The Network face's OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
     info(title = "Patchbay — BitGo OES Network API", description = "BitGo Off-Exchange Settlement connections, wire-compatible."),
