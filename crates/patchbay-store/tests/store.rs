@@ -229,8 +229,14 @@ store_test!(credential_with_its_principal_and_another_record_in_one_lookup, |sto
 store_test!(rotate_keys_reseals_every_secret, |store, _url| {
     apply(&store, DOC, 1).await.unwrap();
     let both = Vault::from_spec(&format!("{},{K1}", Vault::generate_spec("k2"))).unwrap();
-    assert_eq!(store.rotate_secrets(&both).await.unwrap(), 4);
+    // Three seeded secrets, the connection key, and the database's seed-digest key.
+    assert_eq!(store.rotate_secrets(&both).await.unwrap(), 5);
     assert_eq!(store.rotate_secrets(&both).await.unwrap(), 0);
+    // Seed digests still match after rotation: an unchanged document at start-up writes nothing.
+    let before = store.get_record("org_demo", kind::IN_CCFG, "ccfg_github_1").await.unwrap().unwrap().updated_at;
+    let plan = seed::plan(DOC.as_bytes()).unwrap();
+    store.apply_seed(&plan, &both, 99, seed::SeedMode::StartUp).await.unwrap();
+    assert_eq!(store.get_record("org_demo", kind::IN_CCFG, "ccfg_github_1").await.unwrap().unwrap().updated_at, before);
     let rec = store.get_record("org_demo", kind::IN_CCFG, "ccfg_github_1").await.unwrap().unwrap();
     assert_eq!(rec.secret.as_ref().unwrap().key_id, "k2");
     assert_eq!(rec.open_secret(&both).unwrap().unwrap()["oauth"]["client_secret"], "PLAINTEXT-CLIENT-SECRET");

@@ -116,7 +116,8 @@ async fn rotate_and_check(dir: &Path, url: &str) {
     let out =
         run(cmd(dir).env("PATCHBAY_MASTER_KEYS", format!("{k2},{K1}")).args(["rotate-keys", "--database-url", url]));
     assert!(out.status.success(), "{}", text(&out.stderr));
-    assert_eq!(text(&out.stdout).trim(), r#"re-encrypted 1 secret(s) under key "k2""#);
+    // The connector config's secret, and the database's seed-digest key (kept sealed too).
+    assert_eq!(text(&out.stdout).trim(), r#"re-encrypted 2 secret(s) under key "k2""#);
     let store = patchbay_store::connect(url).await.unwrap();
     let rec = store.get_record("org_a", "integrations.connector_config", "ccfg_github_1").await.unwrap().unwrap();
     let only_k2 = patchbay_core::Vault::from_spec(&k2).unwrap();
