@@ -113,8 +113,11 @@ async fn connection(
         let requests = requests.clone();
         async move {
             let resp = handled.await;
-            requests.request_finished();
-            resp
+            requests.answered.fetch_add(1, Ordering::AcqRel);
+            // The request stays in hand until its answer's body is written (or dropped).
+            Ok::<_, std::convert::Infallible>(
+                resp.unwrap_or_else(|never| match never {}).map(|body| Tracked { body, activity: requests }),
+            )
         }
     });
     // No hyper timer: the time-outs are this loop's, so that the idle time between
@@ -210,7 +213,6 @@ impl Activity {
 
     fn finished_at(&self, now: u64) {
         self.last_io.store(now, Ordering::Relaxed);
-        self.answered.fetch_add(1, Ordering::AcqRel);
         self.in_flight.fetch_sub(1, Ordering::AcqRel);
     }
 
@@ -229,6 +231,39 @@ impl Activity {
             started => (now.saturating_sub(started - 1) > limits.header_read_timeout.as_millis() as u64)
                 .then_some("request head not received in time"),
         }
+    }
+}
+
+/// An answer's body, which ends its request in [`Activity`] when hyper has written
+/// it (or dropped it): a long download is a request in hand, not an idle connection.
+struct Tracked {
+    body: axum::body::Body,
+    activity: Arc<Activity>,
+}
+
+impl hyper::body::Body for Tracked {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<hyper::body::Frame<Self::Data>, Self::Error>>> {
+        Pin::new(&mut self.body).poll_frame(cx)
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.body.is_end_stream()
+    }
+
+    fn size_hint(&self) -> hyper::body::SizeHint {
+        self.body.size_hint()
+    }
+}
+
+impl Drop for Tracked {
+    fn drop(&mut self) {
+        self.activity.request_finished();
     }
 }
 
@@ -420,6 +455,8 @@ mod tests {
         a.request_started();
         assert_eq!(a.overdue_at(10_000, &l), None, "a request in hand is not cut");
         a.read_at(10_001); // its body
+        a.answered.fetch_add(1, Ordering::AcqRel);
+        assert_eq!(a.overdue_at(20_000, &l), None, "its answer is being written: still in hand");
         a.finished_at(10_002);
         assert_eq!(a.overdue_at(10_302, &l), None, "idle, within the idle time-out");
         assert_eq!(a.overdue_at(10_303, &l), Some("idle keep-alive time-out"));
