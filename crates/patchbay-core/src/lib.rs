@@ -3,6 +3,7 @@
 //! Nothing here knows about HTTP or SQL: the secrets vault, token hashing,
 //! the seed document model and its validation, the rate limiter and the clock.
 
+pub mod bitgo_hmac;
 pub mod clock;
 pub mod export;
 pub mod hashing;
