@@ -282,6 +282,9 @@ pub mod kind {
     pub const NET_CLIENT: &str = "network.client";
     pub const NET_PARTNER: &str = "network.partner";
     pub const NET_CONNECTION: &str = "network.connection";
+    /// A Network access token of BitGo's v2 form, kept sealed (it is the HMAC key),
+    /// under tenant `network` and id = its SHA-256 in hex (what v2 clients send as bearer).
+    pub const NET_ACCESS_TOKEN: &str = "network.access_token";
     pub const EX_ITWIN: &str = "export.itwin";
     pub const EX_IMODEL: &str = "export.imodel";
     pub const EX_USER: &str = "export.user";
@@ -584,6 +587,17 @@ impl Planner {
                 &t.token,
                 &t.scopes,
             )?;
+            // BitGo's v2 tokens sign requests with HMAC: the token itself is kept, sealed.
+            if face == "network" && crate::bitgo_hmac::is_v2_token(&t.token) {
+                self.add(
+                    &p,
+                    Tenant::Known("network".into()),
+                    kind::NET_ACCESS_TOKEN,
+                    &crate::bitgo_hmac::token_hash_hex(&t.token),
+                    json!({"userId": principal_id}),
+                    Some(json!({"token": t.token})),
+                )?;
+            }
             for (j, s) in t.scopes.iter().enumerate() {
                 non_empty(&format!("{p}.scopes[{j}]"), s)?;
             }

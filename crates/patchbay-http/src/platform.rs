@@ -152,8 +152,14 @@ fn closing(mut resp: Response) -> Response {
 /// handler that answers without reading it leaves the connection reusable.
 async fn buffered(req: Request, face: Face, limit: usize) -> Result<Request, Response> {
     let (parts, body) = req.into_parts();
+    let bytes = read_body(body, face, limit).await?;
+    Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
+}
+
+/// A request's whole body, up to the limit; else the answer (413 or 400) to send.
+async fn read_body(body: axum::body::Body, face: Face, limit: usize) -> Result<axum::body::Bytes, Response> {
     match axum::body::to_bytes(body, limit).await {
-        Ok(bytes) => Ok(Request::from_parts(parts, axum::body::Body::from(bytes))),
+        Ok(bytes) => Ok(bytes),
         Err(e) => {
             let too_large = e.into_inner().is::<http_body_util::LengthLimitError>();
             Err(closing(if too_large {
@@ -247,18 +253,38 @@ where
         let refused = refused.map(|r| if has_body { closing(r) } else { r });
         // Only a presented credential that fails is a failed authentication (not a missing one).
         let presented = req.headers().contains_key(header::AUTHORIZATION);
+        type Boxed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
         let handled = match refused {
             Some(resp) => Either::Left(Either::Left(std::future::ready(Ok(resp)))),
+            // BitGo's v2 authentication: verified (over the whole body) before the handler,
+            // the answer signed after it.
+            None if face == Face::Network && crate::network::hmac::wants_v2(&req) => {
+                let clone = self.inner.clone();
+                let inner = std::mem::replace(&mut self.inner, clone);
+                let state = state.clone();
+                let boxed: Boxed = Box::pin(async move {
+                    let (parts, body) = req.into_parts();
+                    Ok(match read_body(body, face, limit).await {
+                        Ok(bytes) => {
+                            let req = Request::from_parts(parts, axum::body::Body::empty());
+                            crate::network::hmac::v2(state, req, bytes, inner).await
+                        }
+                        Err(resp) => resp,
+                    })
+                });
+                Either::Left(Either::Right(boxed))
+            }
             None if has_body => {
                 // Called after the body is read: take the ready service, leave a clone.
                 let clone = self.inner.clone();
                 let mut inner = std::mem::replace(&mut self.inner, clone);
-                Either::Left(Either::Right(Box::pin(async move {
+                let boxed: Boxed = Box::pin(async move {
                     match buffered(req, face, limit).await {
                         Ok(req) => inner.call(req).await,
                         Err(resp) => Ok(resp),
                     }
-                })))
+                });
+                Either::Left(Either::Right(boxed))
             }
             None => Either::Right(self.inner.call(req)),
         };

@@ -5,6 +5,7 @@
 //! Errors are always `{"error": "<message>"}` (including 400, see
 //! docs/compatibility.md).
 
+pub mod hmac;
 pub mod initialize;
 pub mod params;
 pub mod wire;
