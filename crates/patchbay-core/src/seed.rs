@@ -105,6 +105,18 @@ pub struct NetPartner {
     pub stable_partner: bool,
     pub callback_url: Option<String>,
     pub public_key: Option<String>,
+    /// The currencies the partner supports for allocations, deallocations and settlements.
+    #[serde(default)]
+    pub supported_currencies: Vec<SupportedCurrency>,
+}
+
+/// A currency a partner supports: its OFC currency and the currency backing it.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields, rename_all = "camelCase")]
+pub struct SupportedCurrency {
+    pub ofc_currency: String,
+    /// Default: the OFC currency without its `ofc` prefix (`ofcbtc` → `btc`).
+    pub backing_currency: Option<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -699,11 +711,30 @@ impl Planner {
             if let Some(u) = &pt.callback_url {
                 url_field(&format!("{p}.callbackUrl"), u)?;
             }
+            let mut currencies = Vec::with_capacity(pt.supported_currencies.len());
+            for (j, c) in pt.supported_currencies.iter().enumerate() {
+                let at = format!("{p}.supportedCurrencies[{j}]");
+                non_empty(&format!("{at}.ofcCurrency"), &c.ofc_currency)?;
+                let backing = match &c.backing_currency {
+                    Some(b) => {
+                        non_empty(&format!("{at}.backingCurrency"), b)?;
+                        b.clone()
+                    }
+                    None => c
+                        .ofc_currency
+                        .strip_prefix("ofc")
+                        .filter(|b| !b.is_empty())
+                        .unwrap_or(&c.ofc_currency)
+                        .to_string(),
+                };
+                currencies.push(json!({"ofcCurrency": c.ofc_currency, "backingCurrency": backing}));
+            }
             let data = json!({"enterpriseId": pt.enterprise_id, "name": pt.name,
                 "institutionIdentifier": pt.institution_identifier,
                 "connectionKeySchema": pt.connection_key_schema, "active": pt.active,
                 "trustOrg": pt.trust_org, "stablePartner": pt.stable_partner,
-                "callbackUrl": pt.callback_url, "publicKey": pt.public_key});
+                "callbackUrl": pt.callback_url, "publicKey": pt.public_key,
+                "supportedCurrencies": currencies});
             self.add(&p, tenant, NET_PARTNER, &pt.id, data, None)?;
         }
         for (i, c) in n.connections.iter().enumerate() {

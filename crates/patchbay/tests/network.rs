@@ -93,7 +93,8 @@ fn seed(callback: &str) -> String {
         ],
         "partners": [
             {"id": P_TOKEN, "enterpriseId": "ent-partner", "name": "Example Exchange", "institutionIdentifier": "example-exchange",
-             "connectionKeySchema": "token", "active": true, "trustOrg": "BitGo Trust", "stablePartner": true, "callbackUrl": callback},
+             "connectionKeySchema": "token", "active": true, "trustOrg": "BitGo Trust", "stablePartner": true, "callbackUrl": callback,
+             "supportedCurrencies": [{"ofcCurrency": "ofcbtc"}, {"ofcCurrency": "ofcusd", "backingCurrency": "fiatusd"}]},
             {"id": P_INACTIVE, "enterpriseId": "ent-partner", "name": "Dormant", "institutionIdentifier": "dormant",
              "connectionKeySchema": "token", "active": false, "trustOrg": "BitGo Trust"},
             {"id": P_APIKEY, "enterpriseId": "ent-partner", "name": "Keyed", "institutionIdentifier": "keyed",
@@ -597,5 +598,40 @@ both_backends!(schemathesis_findings_stay_fixed, |db| {
     // The onboarding body is validated even when the client exists.
     let a = e.send(reqwest::Method::POST, "alice-rw", "/ent-client/clients", &json!({"walletId": {}})).await;
     assert_eq!((a.status, a.body), (400, err("walletId must be a non-empty string.")));
+    e.srv.shutdown().await.unwrap();
+});
+
+both_backends!(supported_currencies_per_partner, |db| {
+    let e = env(&db, 0).await;
+    let path = format!(
+        "/ent-client/supportedCurrencies?partnerIds={P_TOKEN},{P_APIKEY}&partnerIds=9a2b4c6d-8e0f-4a1b-8c3d-000000000000"
+    );
+    let a = e.get("alice-ro", &path).await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(
+        a.body,
+        json!({"supportedCurrencies": {
+            P_TOKEN: [{"ofcCurrency": "ofcbtc", "backingCurrency": "btc", "partnerNames": ["Example Exchange"]},
+                      {"ofcCurrency": "ofcusd", "backingCurrency": "fiatusd", "partnerNames": ["Example Exchange"]}],
+            P_APIKEY: []},
+            "domain": "bitgo-network"})
+    );
+    // BitGoJS sends its parameters as a GET body.
+    let a = call(
+        e.http
+            .get(e.url("/ent-client/supportedCurrencies"))
+            .bearer_auth("alice-ro")
+            .json(&json!({"partnerIds": [P_TOKEN]})),
+    )
+    .await;
+    assert_eq!(a.body["supportedCurrencies"][P_TOKEN][0]["ofcCurrency"], "ofcbtc");
+    for (q, msg) in [("", "partnerIds is required."), ("?partnerIds=nope", "")] {
+        let a = e.get("alice-ro", &format!("/ent-client/supportedCurrencies{q}")).await;
+        assert_eq!(a.status, 400, "{q}: {}", a.body);
+        if !msg.is_empty() {
+            assert_eq!(a.body, err(msg));
+        }
+    }
+    assert_eq!(e.get("nobody", &format!("/ent-client/supportedCurrencies?partnerIds={P_TOKEN}")).await.status, 401);
     e.srv.shutdown().await.unwrap();
 });

@@ -58,6 +58,7 @@ pub fn routes() -> Router<AppState> {
             get(get_client_connection).put(update_connection),
         )
         .route(&format!("{base}/partners"), get(list_partners).post(create_partner))
+        .route(&format!("{base}/supportedCurrencies"), get(supported_currencies))
         .route(&format!("{base}/clients"), post(onboard_client))
         .route("/api/network/v1/openapi.json", get(crate::openapi::serve::<NetworkApi>))
 }
@@ -77,7 +78,8 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorPayload");
 #[openapi(
     info(title = "Patchbay — BitGo OES Network API", description = "BitGo Off-Exchange Settlement connections, wire-compatible."),
     paths(list_partner_connections, get_partner_connection, list_client_connections, connect, get_client_connection,
-          update_connection, signing, signing_get_doc, list_partners, create_partner, onboard_client),
+          update_connection, signing, signing_get_doc, list_partners, create_partner, onboard_client,
+          supported_currencies),
     components(schemas(wire::NonEmptyString)),
     modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]

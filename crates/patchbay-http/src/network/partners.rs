@@ -131,3 +131,44 @@ pub(super) async fn create_partner(
         },
     })
 }
+
+#[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/supportedCurrencies", operation_id = "v1EnterpriseSupportedCurrenciesRoute", tag = "Client Allocations & Deallocations",
+    params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"),
+           ("partnerIds" = Vec<String>, Query, description = "Partner ids (repeated or comma-separated); required")),
+    responses((status = 200, description = "Each requested partner's supported currencies", body = wire::SupportedCurrenciesEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
+    security(("bearer" = [])))]
+pub(super) async fn supported_currencies(
+    State(state): State<AppState>,
+    path: Result<Path<String>, PathRejection>,
+    RawQuery(query): RawQuery,
+    Headers(headers): Headers,
+    body: Result<Bytes, BytesRejection>,
+) -> NetResult {
+    let Path(ent) = path.map_err(path_error)?;
+    authorize(&state, &headers, &ent, false).await?;
+    let params = RawParams::parse(query.as_deref(), &body_bytes(body)?)?;
+    let ids = params.uuids("partnerIds")?;
+    if ids.is_empty() {
+        return Err(NetError::bad_request("partnerIds is required."));
+    }
+    let mut supported = std::collections::BTreeMap::new();
+    for id in ids {
+        // Partners the enterprise cannot see do not exist for it: no key in the answer.
+        let Some(p) = state.store.find_record(kind::NET_PARTNER, &id).await? else { continue };
+        let name = p.data["name"].as_str().unwrap_or_default().to_string();
+        let list = p.data["supportedCurrencies"]
+            .as_array()
+            .map(|cs| {
+                cs.iter()
+                    .map(|c| wire::SupportedCurrency {
+                        ofc_currency: c["ofcCurrency"].as_str().unwrap_or_default().to_string(),
+                        backing_currency: c["backingCurrency"].as_str().unwrap_or_default().to_string(),
+                        partner_names: vec![name.clone()],
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        supported.insert(p.id.clone(), list);
+    }
+    typed(wire::SupportedCurrenciesEnvelope { supported_currencies: supported, domain: "bitgo-network".into() })
+}

@@ -84,6 +84,25 @@ pub struct PartnersEnvelope {
     pub partners: Vec<Partner>,
 }
 
+/// One currency a partner supports (BitGoJS `V1SupportedCurrency`; the spec's `BNMetadata`
+/// requires `partnerNames`).
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportedCurrency {
+    pub ofc_currency: String,
+    pub backing_currency: String,
+    pub partner_names: Vec<String>,
+}
+
+/// `V1EnterpriseSupportedCurrenciesResponse`: partner id → its currencies.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct SupportedCurrenciesEnvelope {
+    pub supported_currencies: std::collections::BTreeMap<String, Vec<SupportedCurrency>>,
+    /// Always `bitgo-network`.
+    pub domain: String,
+}
+
 /// A partner as created by `POST /partners`.
 #[derive(Debug, Serialize, ToSchema)]
 #[serde(rename_all = "camelCase")]
