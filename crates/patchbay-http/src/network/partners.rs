@@ -134,7 +134,7 @@ pub(super) async fn create_partner(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/supportedCurrencies", operation_id = "v1EnterpriseSupportedCurrenciesRoute", tag = "Client Allocations & Deallocations",
     params(("enterpriseId" = String, Path, min_length = 1, description = "The enterprise id"),
-           ("partnerIds" = Vec<String>, Query, description = "Partner ids (repeated or comma-separated); required")),
+           ("partnerIds" = Vec<uuid::Uuid>, Query, min_items = 1, description = "Partner ids (repeated or comma-separated); required")),
     responses((status = 200, description = "Each requested partner's supported currencies", body = wire::SupportedCurrenciesEnvelope), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 429, description = "Rate limited", body = wire::ErrorPayload, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn supported_currencies(
