@@ -154,8 +154,8 @@ async fn webhook_secret(
             return Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The organisation could not be read.");
         }
     }
-    match crate::integrations::webhook_secret(&state, &org).await {
-        Ok(secret) => axum::Json(WebhookSecret { organization: org, secret: hex::encode(secret) }).into_response(),
+    match crate::integrations::webhook_key(&state, &org).await {
+        Ok(secret) => axum::Json(WebhookSecret { organization: org, secret }).into_response(),
         Err(e) => {
             tracing::error!(error = ?e, "webhook secret unavailable");
             Face::Admin.error(StatusCode::INTERNAL_SERVER_ERROR, "The webhook secret is unavailable.")

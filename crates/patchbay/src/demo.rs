@@ -18,6 +18,8 @@ use crate::config::Config;
 pub const DEMO_SEED: &str = include_str!("../demo/seed.json");
 /// The demo client's secp256k1 private key (its public key is in the demo seed).
 pub const DEMO_CLIENT_PRIVATE_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+/// Alice's BitGo v2 access token in the demo seed: BitGoJS signs requests made with it (HMAC v2).
+pub const DEMO_V2_TOKEN: &str = "v2xdeadbeef00000000000000000000000000000000000000000000000000000001";
 /// The placeholder callback URL in the demo seed, replaced by the built-in partner's.
 const CALLBACK_PLACEHOLDER: &str = "http://127.0.0.1:9100";
 /// The placeholder OAuth2 provider URL in the demo seed, replaced by the built-in provider's.
@@ -202,6 +204,7 @@ Patchbay demo is running at {url}
 
 Demo principals (from the built-in seed):
   Network      (BitGo OES)   Authorization: Bearer alice-token-1   enterprise ent-acme (client; signing key {DEMO_CLIENT_PRIVATE_KEY})
+                             BitGo v2 token {DEMO_V2_TOKEN} (alice; BitGoJS signs with it: HMAC v2)
                              Authorization: Bearer erin-token-1    enterprise ent-exchange (partner)
   Export       (iTwin)       Authorization: Bearer bob-token-1     iTwin 5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a04
   Integrations (OpenInt)     Authorization: Bearer key_demo_org_1  organisation org_demo
@@ -214,6 +217,9 @@ Try:
   curl -s {net}/ent-acme/clients/connections/c0a80101-0000-4000-8000-000000000001 -H 'Authorization: Bearer alice-token-1'
   # Network, seed 000: list partner connections (with filters and paging)
   curl -s '{net}/ent-exchange/partners/connections?active=true&pageSize=10&pageNumber=0' -H 'Authorization: Bearer erin-token-1'
+  # Network with BitGo's v2 HMAC authentication, signed and verified by npm @bitgo/sdk-hmac
+  # (npm ci --prefix tools/bitgo first):
+  PATCHBAY_URL={url} BITGO_TOKEN={DEMO_V2_TOKEN} node tools/bitgo/sdk-hmac-check.js
   # Network: the payload a client signs to connect to the demo partner
   curl -s -X POST {net}/ent-acme/clients/connections/signing -H 'Authorization: Bearer alice-token-1' \
        -H 'Content-Type: application/json' \

@@ -234,6 +234,7 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
         .expect("the banner shows the admin token");
     assert!(banner.contains("curl -s"), "{banner}");
     assert!(banner.contains("alice-token-1") && banner.contains("bob-token-1") && banner.contains("key_demo_org_1"));
+    assert!(banner.contains(patchbay::demo::DEMO_V2_TOKEN), "the demo prints its v2 token");
     assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), 200);
     let resp = reqwest::Client::new()
         .post(format!("{url}/admin/v1/seed"))

@@ -234,6 +234,12 @@ pub async fn token_secret(state: &AppState) -> Result<Arc<Vec<u8>>, InError> {
 }
 
 /// The webhook signing secret of an organisation: HMAC of the face secret.
+/// The organisation's webhook key as the admin API hands it out and signatures use
+/// it: the text (hex) of [`webhook_secret`] (docs/operations.md, Webhooks).
+pub async fn webhook_key(state: &AppState, org: &str) -> Result<String, InError> {
+    webhook_secret(state, org).await.map(hex::encode)
+}
+
 pub async fn webhook_secret(state: &AppState, org: &str) -> Result<Vec<u8>, InError> {
     use hmac::{Hmac, Mac};
     let key = token_secret(state).await?;

@@ -49,9 +49,8 @@ impl JobHandler for WebhookSender {
             return Ok(()); // webhook removed since: nothing to deliver
         };
         let body = serde_json::to_vec(&job.payload["event"]).expect("JSON values serialise");
-        let secret = super::webhook_secret(state, &job.tenant).await.map_err(|e| JobError::Retry(format!("{e:?}")))?;
         // The key is the secret exactly as the admin API hands it out (its text).
-        let secret = hex::encode(secret);
+        let secret = super::webhook_key(state, &job.tenant).await.map_err(|e| JobError::Retry(format!("{e:?}")))?;
         let t = state.clock.now_ms() / 1000;
         let req = state
             .outbound
