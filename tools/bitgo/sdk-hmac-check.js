@@ -8,15 +8,15 @@ const base = process.env.PATCHBAY_URL;
 const token = process.env.BITGO_TOKEN;
 const ent = '/api/network/v1/enterprises/ent-acme/clients/connections';
 
-async function call(method, path, body) {
+async function call(method, path, body, authVersion = 2) {
   const url = base + path;
   const text = body === undefined ? '' : JSON.stringify(body);
-  const { hmac, timestamp, tokenHash } = calculateRequestHeaders({ url, token, text, method, authVersion: 2 });
+  const { hmac, timestamp, tokenHash } = calculateRequestHeaders({ url, token, text, method, authVersion });
   const headers = {
     Authorization: 'Bearer ' + tokenHash,
     'Auth-Timestamp': timestamp.toString(),
     HMAC: hmac,
-    'BitGo-Auth-Version': '2.0',
+    'BitGo-Auth-Version': authVersion === 3 ? '3.0' : '2.0',
   };
   if (body !== undefined) headers['Content-Type'] = 'application/json';
   const resp = await fetch(url, { method: method.toUpperCase(), headers, body: body === undefined ? undefined : text });
@@ -29,7 +29,7 @@ async function call(method, path, body) {
     token,
     hmac: resp.headers.get('hmac'),
     method,
-    authVersion: 2,
+    authVersion,
   });
   if (!check.isValid) throw new Error(`invalid response HMAC for ${method} ${path}: ${JSON.stringify(check)}`);
   return { status: resp.status, body: JSON.parse(answer) };
@@ -46,6 +46,9 @@ async function call(method, path, body) {
   verified++;
   const bad = await call('get', ent + '/not-a-uuid');
   if (bad.status !== 400 || typeof bad.body.error !== 'string') throw new Error('bad id: ' + JSON.stringify(bad));
+  verified++;
+  const v3 = await call('get', ent + '?limit=1', undefined, 3);
+  if (v3.status !== 200 || v3.body.connections.length !== 1) throw new Error('v3 list: ' + JSON.stringify(v3));
   verified++;
   console.log(`verified ${verified} signed answers`);
 })().catch((e) => {

@@ -6,6 +6,8 @@
 //! `<timestamp>|<path[?query]>|<body>`. The server signs its answer the same
 //! way with the `hmac` and `timestamp` headers over
 //! `<timestamp>|<path[?query]>|<status>|<body>`, which the SDK verifies.
+//! Version 3 (`BitGo-Auth-Version: 3.0`) puts the method first in both subjects
+//! and `3.0` after the request's timestamp.
 
 use hmac::{Hmac, Mac};
 use sha2::{Digest, Sha256};
@@ -30,16 +32,51 @@ pub fn subject_path(path_and_query: &str) -> &str {
     path_and_query.strip_suffix('?').unwrap_or(path_and_query)
 }
 
-/// `<timestamp>|<path[?query]>|<body>`.
-pub fn request_subject(timestamp: &str, path_and_query: &str, body: &[u8]) -> Vec<u8> {
-    let mut s = format!("{timestamp}|{}|", subject_path(path_and_query)).into_bytes();
+/// BitGo's authentication versions: `2.0`, and `3.0`, whose subjects also carry the method.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthVersion {
+    V2,
+    V3,
+}
+
+impl AuthVersion {
+    /// The `BitGo-Auth-Version` header's value.
+    pub fn parse(header: &str) -> Option<Self> {
+        match header.trim() {
+            "2.0" | "2" => Some(Self::V2),
+            "3.0" | "3" => Some(Self::V3),
+            _ => None,
+        }
+    }
+}
+
+/// v2: `<timestamp>|<path[?query]>|<body>`; v3: `<METHOD>|<timestamp>|3.0|<path[?query]>|<body>`.
+pub fn request_subject(v: AuthVersion, method: &str, timestamp: &str, path_and_query: &str, body: &[u8]) -> Vec<u8> {
+    let path = subject_path(path_and_query);
+    let mut s = match v {
+        AuthVersion::V2 => format!("{timestamp}|{path}|"),
+        AuthVersion::V3 => format!("{}|{timestamp}|3.0|{path}|", method.to_ascii_uppercase()),
+    }
+    .into_bytes();
     s.extend_from_slice(body);
     s
 }
 
-/// `<timestamp>|<path[?query]>|<status>|<body>`.
-pub fn response_subject(timestamp: &str, path_and_query: &str, status: u16, body: &[u8]) -> Vec<u8> {
-    let mut s = format!("{timestamp}|{}|{status}|", subject_path(path_and_query)).into_bytes();
+/// v2: `<timestamp>|<path[?query]>|<status>|<body>`; v3: `<METHOD>|<timestamp>|<path[?query]>|<status>|<body>`.
+pub fn response_subject(
+    v: AuthVersion,
+    method: &str,
+    timestamp: &str,
+    path_and_query: &str,
+    status: u16,
+    body: &[u8],
+) -> Vec<u8> {
+    let path = subject_path(path_and_query);
+    let mut s = match v {
+        AuthVersion::V2 => format!("{timestamp}|{path}|{status}|"),
+        AuthVersion::V3 => format!("{}|{timestamp}|{path}|{status}|", method.to_ascii_uppercase()),
+    }
+    .into_bytes();
     s.extend_from_slice(body);
     s
 }
@@ -62,8 +99,11 @@ pub enum V2Error {
     BadHmac,
 }
 
-/// Checks a v2 request's timestamp (as sent) and HMAC against the token.
+/// Checks a v2/v3 request's timestamp (as sent) and HMAC against the token.
+#[allow(clippy::too_many_arguments)]
 pub fn verify_request(
+    v: AuthVersion,
+    method: &str,
     token: &str,
     timestamp: &str,
     path_and_query: &str,
@@ -75,7 +115,7 @@ pub fn verify_request(
     if ts < now_ms - MAX_AGE_MS || ts > now_ms + MAX_AHEAD_MS {
         return Err(V2Error::Stale);
     }
-    let expected = hmac_hex(token, &request_subject(timestamp, path_and_query, body));
+    let expected = hmac_hex(token, &request_subject(v, method, timestamp, path_and_query, body));
     if bool::from(expected.as_bytes().ct_eq(presented_hmac.trim().to_ascii_lowercase().as_bytes())) {
         Ok(())
     } else {
@@ -99,13 +139,15 @@ mod tests {
         assert!(is_v2_token(TOKEN) && !is_v2_token("alice-token-1"));
         assert_eq!(token_hash_hex(TOKEN), "2198350914251ee2ca4d2647778e2ecb4c5e398d880f95817f08cd01f2034120");
         assert_eq!(
-            hmac_hex(TOKEN, &request_subject(TS, PATH, b"")),
+            hmac_hex(TOKEN, &request_subject(AuthVersion::V2, "GET", TS, PATH, b"")),
             "73bf1b4d6fa5de60b47b68bda06b9e02e2222abafaf4885dc254b6cd1518dff2"
         );
         assert_eq!(
             hmac_hex(
                 TOKEN,
                 &request_subject(
+                    AuthVersion::V2,
+                    "POST",
                     TS,
                     "/api/network/v1/enterprises/ent-acme/clients/connections",
                     br#"{"name":"Desk 1","nonce":"n"}"#
@@ -113,27 +155,66 @@ mod tests {
             ),
             "96bbadd1b5e2949f772ab6108e5569b1fc576726e2852944eff3324a69aae30a"
         );
-        let subject = response_subject(TS, PATH, 200, br#"{"connections":[]}"#);
+        let subject = response_subject(AuthVersion::V2, "GET", TS, PATH, 200, br#"{"connections":[]}"#);
         assert_eq!(
             String::from_utf8_lossy(&subject),
             r#"1733500000123|/api/network/v1/enterprises/ent-acme/clients/connections?limit=2&offset=1|200|{"connections":[]}"#
         );
         assert_eq!(hmac_hex(TOKEN, &subject), "ec2d06a5560600d3ec0873216f638519915cfb4a5b03e6430b530ed74988d067");
-        assert_eq!(String::from_utf8_lossy(&request_subject("5", "/a/b?", b"x")), "5|/a/b|x");
+        assert_eq!(String::from_utf8_lossy(&request_subject(AuthVersion::V2, "GET", "5", "/a/b?", b"x")), "5|/a/b|x");
+    }
+
+    #[test]
+    fn sdk_hmac_v3_known_answers() {
+        let v3 = AuthVersion::V3;
+        assert_eq!(AuthVersion::parse("3.0"), Some(v3));
+        assert_eq!(AuthVersion::parse("4.0"), None);
+        let subject = request_subject(v3, "get", TS, PATH, b"");
+        assert_eq!(
+            String::from_utf8_lossy(&subject),
+            "GET|1733500000123|3.0|/api/network/v1/enterprises/ent-acme/clients/connections?limit=2&offset=1|"
+        );
+        assert_eq!(hmac_hex(TOKEN, &subject), "7335712ee3565a15af08e829ef488db28a72f225075d96c8fa3d950cdb7a04f5");
+        assert_eq!(
+            hmac_hex(TOKEN, &request_subject(v3, "PUT", TS, "/api/a", br#"{"a":1}"#)),
+            "0b1b6442ada77704732b24f6e72130c2de84529673069c746820081ce3ee802f"
+        );
+        assert_eq!(
+            hmac_hex(TOKEN, &response_subject(v3, "GET", TS, PATH, 200, br#"{"connections":[]}"#)),
+            "f78d13abcd743755049f81eb4554939ad655c3d33b99a7d831edb5a27f5bb13b"
+        );
+        let now = 1_733_500_000_123;
+        let good = "7335712ee3565a15af08e829ef488db28a72f225075d96c8fa3d950cdb7a04f5";
+        assert_eq!(verify_request(v3, "GET", TOKEN, TS, PATH, b"", good, now), Ok(()));
+        assert_eq!(
+            verify_request(v3, "POST", TOKEN, TS, PATH, b"", good, now),
+            Err(V2Error::BadHmac),
+            "the method is signed"
+        );
+        assert_eq!(verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"", good, now), Err(V2Error::BadHmac));
     }
 
     #[test]
     fn verification_checks_the_window_and_the_hmac() {
         let now = 1_733_500_000_123;
         let good = "73bf1b4d6fa5de60b47b68bda06b9e02e2222abafaf4885dc254b6cd1518dff2";
-        assert_eq!(verify_request(TOKEN, TS, PATH, b"", good, now), Ok(()));
-        assert_eq!(verify_request(TOKEN, TS, PATH, b"", &good.to_uppercase(), now), Ok(()));
-        assert_eq!(verify_request(TOKEN, TS, PATH, b"", good, now + MAX_AGE_MS), Ok(()));
-        assert_eq!(verify_request(TOKEN, TS, PATH, b"", good, now + MAX_AGE_MS + 1), Err(V2Error::Stale));
-        assert_eq!(verify_request(TOKEN, TS, PATH, b"", good, now - MAX_AHEAD_MS - 1), Err(V2Error::Stale));
-        assert_eq!(verify_request(TOKEN, TS, PATH, b"x", good, now), Err(V2Error::BadHmac));
-        assert_eq!(verify_request(TOKEN, TS, "/other", b"", good, now), Err(V2Error::BadHmac));
-        assert_eq!(verify_request("v2xother", TS, PATH, b"", good, now), Err(V2Error::BadHmac));
-        assert_eq!(verify_request(TOKEN, "soon", PATH, b"", good, now), Err(V2Error::BadTimestamp));
+        assert_eq!(verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"", good, now), Ok(()));
+        assert_eq!(verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"", &good.to_uppercase(), now), Ok(()));
+        assert_eq!(verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"", good, now + MAX_AGE_MS), Ok(()));
+        assert_eq!(
+            verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"", good, now + MAX_AGE_MS + 1),
+            Err(V2Error::Stale)
+        );
+        assert_eq!(
+            verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"", good, now - MAX_AHEAD_MS - 1),
+            Err(V2Error::Stale)
+        );
+        assert_eq!(verify_request(AuthVersion::V2, "GET", TOKEN, TS, PATH, b"x", good, now), Err(V2Error::BadHmac));
+        assert_eq!(verify_request(AuthVersion::V2, "GET", TOKEN, TS, "/other", b"", good, now), Err(V2Error::BadHmac));
+        assert_eq!(verify_request(AuthVersion::V2, "GET", "v2xother", TS, PATH, b"", good, now), Err(V2Error::BadHmac));
+        assert_eq!(
+            verify_request(AuthVersion::V2, "GET", TOKEN, "soon", PATH, b"", good, now),
+            Err(V2Error::BadTimestamp)
+        );
     }
 }

@@ -7,7 +7,7 @@
 
 use patchbay::demo::DEMO_SEED;
 use patchbay::start;
-use patchbay_core::bitgo_hmac::{hmac_hex, request_subject, response_subject, token_hash_hex};
+use patchbay_core::bitgo_hmac::{AuthVersion, hmac_hex, request_subject, response_subject, token_hash_hex};
 use patchbay_store::worker::Registry;
 use serde_json::{Value, json};
 
@@ -36,7 +36,8 @@ fn signed(
     body: &str,
     ts: i64,
 ) -> reqwest::RequestBuilder {
-    let hmac = hmac_hex(V2_TOKEN, &request_subject(&ts.to_string(), path, body.as_bytes()));
+    let hmac =
+        hmac_hex(V2_TOKEN, &request_subject(AuthVersion::V2, method.as_str(), &ts.to_string(), path, body.as_bytes()));
     let mut req = http
         .request(method, format!("{base}{path}"))
         .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
@@ -57,7 +58,9 @@ async fn answer(req: reqwest::RequestBuilder, path: &str) -> (u16, Value, Option
     let ts = resp.headers().get("timestamp").map(|v| v.to_str().unwrap().to_string());
     let text = resp.text().await.unwrap();
     let verified = match (hmac, ts) {
-        (Some(h), Some(t)) => Some(hmac_hex(V2_TOKEN, &response_subject(&t, path, status, text.as_bytes())) == h),
+        (Some(h), Some(t)) => {
+            Some(hmac_hex(V2_TOKEN, &response_subject(AuthVersion::V2, "", &t, path, status, text.as_bytes())) == h)
+        }
         _ => None,
     };
     (status, serde_json::from_str(&text).unwrap_or(Value::String(text)), verified)
@@ -107,7 +110,7 @@ both_backends!(v2_requests_are_verified_and_answers_signed, |db| {
         .get(format!("{base}{LIST}?limit=2"))
         .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
         .header("Auth-Timestamp", now.to_string())
-        .header("HMAC", hmac_hex(V2_TOKEN, &request_subject(&now.to_string(), LIST, b"")))
+        .header("HMAC", hmac_hex(V2_TOKEN, &request_subject(AuthVersion::V2, "GET", &now.to_string(), LIST, b"")))
         .header("BitGo-Auth-Version", "2.0");
     assert_eq!(answer(wrong_path, LIST).await.0, 401, "the query is in the subject");
     let unknown = http
@@ -123,6 +126,42 @@ both_backends!(v2_requests_are_verified_and_answers_signed, |db| {
     let missing =
         http.get(format!("{base}{LIST}")).header("BitGo-Auth-Version", "2.0").bearer_auth(token_hash_hex(V2_TOKEN));
     assert_eq!(answer(missing, LIST).await.0, 401);
+    // Version 3: the method is in both subjects.
+    let ts = now.to_string();
+    let v3 = |m: &str| hmac_hex(V2_TOKEN, &request_subject(AuthVersion::V3, m, &ts, LIST, b""));
+    let resp = http
+        .get(format!("{base}{LIST}"))
+        .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
+        .header("Auth-Timestamp", &ts)
+        .header("HMAC", v3("GET"))
+        .header("BitGo-Auth-Version", "3.0")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    let (h, t) = (
+        resp.headers()["hmac"].to_str().unwrap().to_string(),
+        resp.headers()["timestamp"].to_str().unwrap().to_string(),
+    );
+    let text = resp.text().await.unwrap();
+    assert_eq!(h, hmac_hex(V2_TOKEN, &response_subject(AuthVersion::V3, "GET", &t, LIST, 200, text.as_bytes())));
+    let wrong_method = http
+        .get(format!("{base}{LIST}"))
+        .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
+        .header("Auth-Timestamp", &ts)
+        .header("HMAC", v3("POST"))
+        .header("BitGo-Auth-Version", "3.0");
+    assert_eq!(answer(wrong_method, LIST).await.0, 401, "v3 signs the method");
+    let v4 = http
+        .get(format!("{base}{LIST}"))
+        .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
+        .header("Auth-Timestamp", &ts)
+        .header("HMAC", v3("GET"))
+        .header("BitGo-Auth-Version", "4.0");
+    assert_eq!(
+        answer(v4, LIST).await,
+        (401, unauthorized("Unauthorized: BitGo-Auth-Version must be 2.0 or 3.0."), None)
+    );
     // The token sent plainly (how BitGoJS sends tokens of other forms) still works, unsigned.
     let plain = http.get(format!("{base}{LIST}")).bearer_auth(V2_TOKEN);
     let (status, _, verified) = answer(plain, LIST).await;
@@ -156,7 +195,7 @@ async fn the_real_sdk_hmac_signs_and_verifies_against_patchbay() {
         .expect("node runs");
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
-    assert!(stdout.contains("verified 3 signed answers"), "{stdout}");
+    assert!(stdout.contains("verified 4 signed answers"), "{stdout}");
     srv.shutdown().await.unwrap();
     // The token is the HMAC key: it is kept sealed, never in the database files in the clear.
     let dir = patchbay_store::sqlite_path(&db.url).unwrap().parent().unwrap().to_path_buf();

@@ -12,14 +12,14 @@ use axum::body::Body;
 use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::Response;
-use patchbay_core::bitgo_hmac::{self, V2Error};
+use patchbay_core::bitgo_hmac::{self, AuthVersion, V2Error};
 use patchbay_core::seed::kind;
 use tower_service::Service;
 
 use crate::AppState;
 use crate::face::Face;
 
-/// The header that asks for v2 (or v3) authentication.
+/// The header that asks for v2 or v3 authentication.
 pub const AUTH_VERSION: &str = "bitgo-auth-version";
 
 /// Whether a Network request asks for BitGo's HMAC authentication.
@@ -39,9 +39,10 @@ where
 {
     let (mut parts, _) = req.into_parts();
     let text = |name: &str| parts.headers.get(name).and_then(|v| v.to_str().ok()).map(str::trim).map(str::to_string);
-    if text(AUTH_VERSION).as_deref() != Some("2.0") {
-        return unauthorized("Unauthorized: only BitGo-Auth-Version 2.0 is supported.");
-    }
+    let Some(version) = text(AUTH_VERSION).as_deref().and_then(AuthVersion::parse) else {
+        return unauthorized("Unauthorized: BitGo-Auth-Version must be 2.0 or 3.0.");
+    };
+    let method = parts.method.as_str().to_string();
     let (Some(timestamp), Some(presented)) = (text("auth-timestamp"), text("hmac")) else {
         return unauthorized("Unauthorized: v2 authentication needs the Auth-Timestamp and HMAC headers.");
     };
@@ -68,7 +69,16 @@ where
         return unauthorized("Unauthorized: the access token is invalid or expired.");
     };
     let path = parts.uri.path_and_query().map(|p| p.as_str().to_string()).unwrap_or_else(|| parts.uri.path().into());
-    match bitgo_hmac::verify_request(&token, &timestamp, &path, &body, &presented, state.clock.now_ms()) {
+    match bitgo_hmac::verify_request(
+        version,
+        &method,
+        &token,
+        &timestamp,
+        &path,
+        &body,
+        &presented,
+        state.clock.now_ms(),
+    ) {
         Ok(()) => {}
         Err(V2Error::Stale) => {
             return unauthorized("Unauthorized: the request timestamp is outside the validity window.");
@@ -87,11 +97,18 @@ where
         Ok(r) => r,
         Err(never) => match never {},
     };
-    sign(&state, &token, &path, resp).await
+    sign(&state, version, &method, &token, &path, resp).await
 }
 
 /// Adds `hmac` and `timestamp` over the answer's status and body.
-async fn sign(state: &AppState, token: &str, path: &str, resp: Response) -> Response {
+async fn sign(
+    state: &AppState,
+    version: AuthVersion,
+    method: &str,
+    token: &str,
+    path: &str,
+    resp: Response,
+) -> Response {
     let (mut parts, body) = resp.into_parts();
     let bytes = match axum::body::to_bytes(body, usize::MAX).await {
         Ok(b) => b,
@@ -101,8 +118,8 @@ async fn sign(state: &AppState, token: &str, path: &str, resp: Response) -> Resp
         }
     };
     let timestamp = state.clock.now_ms().to_string();
-    let hmac =
-        bitgo_hmac::hmac_hex(token, &bitgo_hmac::response_subject(&timestamp, path, parts.status.as_u16(), &bytes));
+    let subject = bitgo_hmac::response_subject(version, method, &timestamp, path, parts.status.as_u16(), &bytes);
+    let hmac = bitgo_hmac::hmac_hex(token, &subject);
     parts.headers.insert("hmac", HeaderValue::from_str(&hmac).expect("hex is a valid header value"));
     parts.headers.insert("timestamp", HeaderValue::from_str(&timestamp).expect("digits are a valid header value"));
     Response::from_parts(parts, Body::from(bytes))
