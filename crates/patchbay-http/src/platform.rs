@@ -201,6 +201,15 @@ async fn in_face_shape(face: Face, resp: Response) -> Response {
     Response::from_parts(parts, body)
 }
 
+impl<S: Clone> Observe<S> {
+    /// The inner service, to be called after an await (the body read first): the
+    /// one `poll_ready` was called on is taken, and a clone left in its place.
+    fn take_ready(&mut self) -> S {
+        let clone = self.inner.clone();
+        std::mem::replace(&mut self.inner, clone)
+    }
+}
+
 impl<S> Service<Request> for Observe<S>
 where
     S: Service<Request, Response = Response, Error = Infallible> + Clone + Send + 'static,
@@ -221,7 +230,9 @@ where
         let started = Instant::now();
         let id = request_id(&req);
         let method = crate::metrics::method_label(req.method());
-        let route = self.state.metrics.route(req.extensions().get::<MatchedPath>().map(MatchedPath::as_str));
+        let matched = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
+        let route = self.state.metrics.route(matched);
+        let public = matched.is_some_and(|m| PUBLIC_ROUTES.contains(&m));
         let face = Face::of_path(req.uri().path());
         let state = self.state.clone();
         let limit = state.config.body_limit_bytes;
@@ -231,7 +242,6 @@ where
         let client = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
         // The platform's own endpoints (health, metrics, docs) belong to no face's limits.
         let platform = face == Face::Admin && !req.uri().path().starts_with("/admin/");
-        let public = req.extensions().get::<MatchedPath>().is_some_and(|m| PUBLIC_ROUTES.contains(&m.as_str()));
         let refused = match declared {
             Err(()) => Some(closing(face.error(StatusCode::BAD_REQUEST, "The Content-Length header is invalid."))),
             Ok(Some(n)) if n > limit as u64 => Some(closing(face.error(StatusCode::PAYLOAD_TOO_LARGE, BODY_TOO_LARGE))),
@@ -259,8 +269,7 @@ where
             // BitGo's v2 authentication: verified (over the whole body) before the handler,
             // the answer signed after it.
             None if face == Face::Network && crate::network::hmac::wants_v2(&req) => {
-                let clone = self.inner.clone();
-                let inner = std::mem::replace(&mut self.inner, clone);
+                let inner = self.take_ready();
                 let state = state.clone();
                 let boxed: Boxed = Box::pin(async move {
                     let (parts, body) = req.into_parts();
@@ -275,9 +284,7 @@ where
                 Either::Left(Either::Right(boxed))
             }
             None if has_body => {
-                // Called after the body is read: take the ready service, leave a clone.
-                let clone = self.inner.clone();
-                let mut inner = std::mem::replace(&mut self.inner, clone);
+                let mut inner = self.take_ready();
                 let boxed: Boxed = Box::pin(async move {
                     match buffered(req, face, limit).await {
                         Ok(req) => inner.call(req).await,

@@ -129,15 +129,15 @@ both_backends!(v2_requests_are_verified_and_answers_signed, |db| {
     // Version 3: the method is in both subjects.
     let ts = now.to_string();
     let v3 = |m: &str| hmac_hex(V2_TOKEN, &request_subject(AuthVersion::V3, m, &ts, LIST, b""));
-    let resp = http
-        .get(format!("{base}{LIST}"))
-        .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
-        .header("Auth-Timestamp", &ts)
-        .header("HMAC", v3("GET"))
-        .header("BitGo-Auth-Version", "3.0")
-        .send()
-        .await
-        .unwrap();
+    // A GET of the list with the given HMAC and version header.
+    let hashed = |hmac: String, version: &str| {
+        http.get(format!("{base}{LIST}"))
+            .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
+            .header("Auth-Timestamp", &ts)
+            .header("HMAC", hmac)
+            .header("BitGo-Auth-Version", version)
+    };
+    let resp = hashed(v3("GET"), "3.0").send().await.unwrap();
     assert_eq!(resp.status(), 200);
     let (h, t) = (
         resp.headers()["hmac"].to_str().unwrap().to_string(),
@@ -145,19 +145,9 @@ both_backends!(v2_requests_are_verified_and_answers_signed, |db| {
     );
     let text = resp.text().await.unwrap();
     assert_eq!(h, hmac_hex(V2_TOKEN, &response_subject(AuthVersion::V3, "GET", &t, LIST, 200, text.as_bytes())));
-    let wrong_method = http
-        .get(format!("{base}{LIST}"))
-        .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
-        .header("Auth-Timestamp", &ts)
-        .header("HMAC", v3("POST"))
-        .header("BitGo-Auth-Version", "3.0");
+    let wrong_method = hashed(v3("POST"), "3.0");
     assert_eq!(answer(wrong_method, LIST).await.0, 401, "v3 signs the method");
-    let v4 = http
-        .get(format!("{base}{LIST}"))
-        .header("Authorization", format!("Bearer {}", token_hash_hex(V2_TOKEN)))
-        .header("Auth-Timestamp", &ts)
-        .header("HMAC", v3("GET"))
-        .header("BitGo-Auth-Version", "4.0");
+    let v4 = hashed(v3("GET"), "4.0");
     assert_eq!(
         answer(v4, LIST).await,
         (401, unauthorized("Unauthorized: BitGo-Auth-Version must be 2.0 or 3.0."), None)
