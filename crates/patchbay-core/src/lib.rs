@@ -8,6 +8,7 @@ pub mod clock;
 pub mod export;
 pub mod hashing;
 pub mod integrations;
+pub mod ledger;
 pub mod network;
 pub mod ratelimit;
 pub mod seed;
