@@ -89,14 +89,18 @@ impl Amount {
     pub fn abs(self) -> Amount {
         Amount(self.0.abs())
     }
-    pub fn neg(self) -> Amount {
-        Amount(-self.0)
-    }
     pub fn checked_add(self, other: Amount) -> Option<Amount> {
         self.0.checked_add(other.0).map(Amount)
     }
     pub fn checked_sub(self, other: Amount) -> Option<Amount> {
         self.0.checked_sub(other.0).map(Amount)
+    }
+}
+
+impl std::ops::Neg for Amount {
+    type Output = Amount;
+    fn neg(self) -> Amount {
+        Amount(-self.0)
     }
 }
 
@@ -183,7 +187,7 @@ pub fn apply(balances: &mut Balances, moves: &[Movement]) -> Result<(), LedgerEr
                 account: m.account.clone(),
                 currency: m.currency.clone(),
                 available: b.available,
-                wanted: m.available.neg().max(m.held.neg()),
+                wanted: (-m.available).max(-m.held),
             });
         }
         *b = Balance { available, held };
@@ -438,7 +442,12 @@ pub fn dispute_close(state: DisputeState) -> Result<DisputeState, DisputeError> 
 }
 
 /// Whether a settlement can be disputed: completed or pending, and within the window.
-pub fn disputable(status: &str, finalized_ms: Option<i64>, window_minutes: Option<i64>, now_ms: i64) -> Result<(), DisputeError> {
+pub fn disputable(
+    status: &str,
+    finalized_ms: Option<i64>,
+    window_minutes: Option<i64>,
+    now_ms: i64,
+) -> Result<(), DisputeError> {
     if status != "completed" && status != "pending" {
         return Err(DisputeError::NotDisputable("it is not completed or pending"));
     }
@@ -451,7 +460,9 @@ pub fn disputable(status: &str, finalized_ms: Option<i64>, window_minutes: Optio
 }
 
 /// Expected transfers of a dispute: `{currency: signed non-zero amount}`.
-pub fn expected_transfers(map: &serde_json::Map<String, serde_json::Value>) -> Result<BTreeMap<String, Amount>, String> {
+pub fn expected_transfers(
+    map: &serde_json::Map<String, serde_json::Value>,
+) -> Result<BTreeMap<String, Amount>, String> {
     let mut out = BTreeMap::new();
     for (currency, v) in map {
         let s = v.as_str().ok_or_else(|| format!("expectedTransfers.{currency} must be a string."))?;
@@ -569,9 +580,24 @@ mod tests {
         assert_eq!(
             transfers,
             vec![
-                Transfer { source: Account::Network("n1".into()), destination: p.clone(), currency: "ofcbtc".into(), quantity: a(5) },
-                Transfer { source: p.clone(), destination: Account::Network("n1".into()), currency: "ofcusd".into(), quantity: a(700) },
-                Transfer { source: p.clone(), destination: Account::Network("n2".into()), currency: "ofcbtc".into(), quantity: a(3) },
+                Transfer {
+                    source: Account::Network("n1".into()),
+                    destination: p.clone(),
+                    currency: "ofcbtc".into(),
+                    quantity: a(5)
+                },
+                Transfer {
+                    source: p.clone(),
+                    destination: Account::Network("n1".into()),
+                    currency: "ofcusd".into(),
+                    quantity: a(700)
+                },
+                Transfer {
+                    source: p.clone(),
+                    destination: Account::Network("n2".into()),
+                    currency: "ofcbtc".into(),
+                    quantity: a(3)
+                },
             ]
         );
         let mut b = Balances::new();

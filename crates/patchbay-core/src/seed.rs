@@ -88,6 +88,10 @@ pub struct NetClient {
     pub enterprise_id: String,
     pub wallet_id: Option<String>,
     pub public_key: String,
+    /// Funds of the enterprise's trading account: `{currency: base units}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub funds: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -108,6 +112,16 @@ pub struct NetPartner {
     /// The currencies the partner supports for allocations, deallocations and settlements.
     #[serde(default)]
     pub supported_currencies: Vec<SupportedCurrency>,
+    /// Allocations and deallocations stay `reserved` until the partner clears or
+    /// releases them (`PUT /partners/allocations`); otherwise they clear at once.
+    #[serde(default)]
+    pub async_allocations: bool,
+    /// How long after a settlement its clients may dispute it (no limit when absent).
+    pub client_dispute_window_minutes: Option<i64>,
+    /// Funds of the partner's settlement account: `{currency: base units}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub funds: std::collections::BTreeMap<String, String>,
 }
 
 /// A currency a partner supports: its OFC currency and the currency backing it.
@@ -134,6 +148,10 @@ pub struct NetConnection {
     pub partners_connection_id: Option<String>,
     pub partners_client_id: Option<String>,
     pub created_at: Option<String>,
+    /// Funds already allocated to the connection's network account: `{currency: base units}`.
+    #[serde(default)]
+    #[schema(value_type = Object)]
+    pub funds: std::collections::BTreeMap<String, String>,
 }
 
 #[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
@@ -294,6 +312,8 @@ pub mod kind {
     pub const NET_CLIENT: &str = "network.client";
     pub const NET_PARTNER: &str = "network.partner";
     pub const NET_CONNECTION: &str = "network.connection";
+    /// Seeded funds of one ledger account in one currency (id `account|currency`).
+    pub const NET_FUNDS: &str = "network.funds";
     /// A Network access token of BitGo's v2 form, kept sealed (it is the HMAC key),
     /// under tenant `network` and id = its SHA-256 in hex (what v2 clients send as bearer).
     pub const NET_ACCESS_TOKEN: &str = "network.access_token";
@@ -659,6 +679,27 @@ impl Planner {
         Ok(self.out)
     }
 
+    /// Seeded funds of one account: one `network.funds` entry per currency.
+    fn funds(
+        &mut self,
+        p: &str,
+        account: &crate::ledger::Account,
+        funds: &std::collections::BTreeMap<String, String>,
+    ) -> Result<(), SeedError> {
+        for (currency, amount) in funds {
+            let at = format!("{p}.funds.{currency}");
+            non_empty(&at, currency)?;
+            match crate::ledger::Amount::parse_signed(amount) {
+                Ok(a) if !a.is_negative() => {}
+                _ => return Err(SeedError::new(at, "must be a non-negative integer of base units, as a string")),
+            }
+            let id = format!("{}|{currency}", account.key());
+            let data = json!({"account": account.key(), "currency": currency, "available": amount});
+            self.add(&at, Tenant::Known("network".into()), kind::NET_FUNDS, &id, data, None)?;
+        }
+        Ok(())
+    }
+
     fn network(&mut self, n: NetworkSection) -> Result<(), SeedError> {
         use kind::*;
         let total = n.enterprises.len() + n.users.len() + n.clients.len() + n.partners.len() + n.connections.len();
@@ -700,6 +741,7 @@ impl Planner {
             let data =
                 json!({"enterpriseId": c.enterprise_id, "walletId": c.wallet_id, "publicKey": pk.to_lowercase()});
             self.add(&p, tenant, NET_CLIENT, &c.id, data, None)?;
+            self.funds(&p, &crate::ledger::Account::Trading(c.enterprise_id.clone()), &c.funds)?;
         }
         for (i, pt) in n.partners.iter().enumerate() {
             let p = format!("$.network.partners[{i}]");
@@ -734,8 +776,10 @@ impl Planner {
                 "connectionKeySchema": pt.connection_key_schema, "active": pt.active,
                 "trustOrg": pt.trust_org, "stablePartner": pt.stable_partner,
                 "callbackUrl": pt.callback_url, "publicKey": pt.public_key,
-                "supportedCurrencies": currencies});
+                "supportedCurrencies": currencies, "asyncAllocations": pt.async_allocations,
+                "clientDisputeWindowMinutes": pt.client_dispute_window_minutes});
             self.add(&p, tenant, NET_PARTNER, &pt.id, data, None)?;
+            self.funds(&p, &crate::ledger::Account::Partner(pt.id.clone()), &pt.funds)?;
         }
         for (i, c) in n.connections.iter().enumerate() {
             let p = format!("$.network.connections[{i}]");
@@ -784,6 +828,8 @@ impl Planner {
                 "partnersClientId": c.partners_client_id,
                 "createdAt": c.created_at.as_deref().map(canonical_ts)});
             self.add(&p, tenant, NET_CONNECTION, &c.id, data, Some(Value::Object(c.connection_key.clone())))?;
+            let account = crate::network::derived_uuid("networkAccount", &c.id);
+            self.funds(&p, &crate::ledger::Account::Network(account), &c.funds)?;
         }
         self.out.counts.insert("network", total);
         Ok(())

@@ -21,6 +21,7 @@ use patchbay_core::network;
 use patchbay_core::seed::{PlannedRecord, kind};
 
 use crate::kept::{self, Answer, AuthCache, ReadCache};
+use crate::ledger::{Committed, LEDGER_COLS, LedgerCommit, LedgerFilter, LedgerRow, NetBalance, list_query};
 use crate::readers::{self, Readers};
 
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
@@ -897,6 +898,22 @@ macro_rules! impl_store {
                     {
                         continue;
                     }
+                    if rec.kind == kind::NET_FUNDS {
+                        // Seeded funds set the account's available amount (held funds untouched).
+                        let amount = crate::ledger::normalized(rec.data["available"].as_str().unwrap_or("0"));
+                        sqlx::query(
+                            "INSERT INTO net_balances (account, currency, available, held, version, updated_at) \
+                             VALUES ($1, $2, $3, '0', 1, $4) ON CONFLICT (account, currency) DO UPDATE SET \
+                             available = excluded.available, version = net_balances.version + 1, updated_at = excluded.updated_at",
+                        )
+                        .bind(rec.data["account"].as_str().unwrap_or_default())
+                        .bind(rec.data["currency"].as_str().unwrap_or_default())
+                        .bind(amount)
+                        .bind(now_ms)
+                        .execute(&mut *tx)
+                        .await?;
+                        continue;
+                    }
                     if rec.kind == kind::NET_CONNECTION {
                         self.seed_net_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
                         continue;
@@ -1400,6 +1417,32 @@ macro_rules! impl_store {
                     .execute(&self.pool)
                     .await?;
                 Ok(r.rows_affected() == 1)
+            }
+
+            async fn net_balances(&self, accounts: &[String]) -> Result<Vec<NetBalance>> {
+                self.ledger_balances(accounts).await
+            }
+
+            async fn net_ledger_get(&self, kind: &str, id: &str) -> Result<Option<LedgerRow>> {
+                self.ledger_get(kind, id).await
+            }
+
+            async fn net_ledger_by_key(&self, kind: &str, key: &str) -> Result<Option<LedgerRow>> {
+                self.ledger_by_key(kind, key).await
+            }
+
+            async fn net_ledger_list(
+                &self,
+                kind: &str,
+                filter: &LedgerFilter,
+                limit: i64,
+                offset: i64,
+            ) -> Result<Vec<LedgerRow>> {
+                self.ledger_list(kind, filter, limit, offset).await
+            }
+
+            async fn net_ledger_commit(&self, commit: &LedgerCommit) -> Result<Committed> {
+                self.ledger_commit(commit).await
             }
 
             async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>> {
@@ -2331,6 +2374,8 @@ static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/s
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");
 
 impl_store!(SqliteStore, Backend::Sqlite, SQLITE_MIGRATOR, "BEGIN IMMEDIATE", "");
+impl_ledger!(SqliteStore, "BEGIN IMMEDIATE");
+impl_ledger!(PgStore, "BEGIN");
 impl_store!(PgStore, Backend::Postgres, PG_MIGRATOR, "BEGIN", " FOR UPDATE SKIP LOCKED");
 
 #[cfg(test)]

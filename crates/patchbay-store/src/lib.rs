@@ -5,6 +5,8 @@
 //! transaction start differ. One behavioural test suite (`tests/store.rs`)
 //! runs against both.
 
+#[macro_use]
+mod ledger;
 mod backend;
 pub mod kept;
 mod readers;
@@ -19,6 +21,7 @@ use patchbay_core::{Sealed, Vault, VaultError};
 use serde_json::Value;
 
 pub use backend::{PgStore, SqliteStore};
+pub use ledger::{BalanceWrite, Committed, LedgerCommit, LedgerFilter, LedgerRow, NetBalance};
 
 #[derive(Debug, thiserror::Error)]
 pub enum StoreError {
@@ -438,6 +441,21 @@ pub trait Store: Send + Sync + 'static {
         partners_connection_id: &str,
         now_ms: i64,
     ) -> Result<bool>;
+
+    /// Balances of these accounts (every currency held), by account then currency.
+    async fn net_balances(&self, accounts: &[String]) -> Result<Vec<NetBalance>>;
+    async fn net_ledger_get(&self, kind: &str, id: &str) -> Result<Option<LedgerRow>>;
+    /// The row of a kind holding an idempotency key.
+    async fn net_ledger_by_key(&self, kind: &str, key: &str) -> Result<Option<LedgerRow>>;
+    async fn net_ledger_list(
+        &self,
+        kind: &str,
+        filter: &LedgerFilter,
+        limit: i64,
+        offset: i64,
+    ) -> Result<Vec<LedgerRow>>;
+    /// Writes one ledger step all-or-nothing (see [`LedgerCommit`]).
+    async fn net_ledger_commit(&self, commit: &LedgerCommit) -> Result<Committed>;
 
     async fn ex_get_connection(&self, id: &str) -> Result<Option<ExConnection>>;
     /// Connections of an iModel, in creation order.

@@ -10,14 +10,22 @@ pub mod initialize;
 pub mod params;
 pub mod wire;
 
+mod allocations;
 mod auth;
+mod balances;
+mod book;
 mod clients;
 mod connections;
 mod error;
 mod partners;
 mod render;
 
+use allocations::{
+    allocation_signing, create_allocation, create_deallocation, deallocation_signing, get_client_allocation,
+    get_partner_allocation, list_client_allocations, list_partner_allocations, update_allocation, update_deallocation,
+};
 use auth::*;
+use balances::{client_balances, partner_balances};
 use clients::*;
 use connections::*;
 pub use error::NetError;
@@ -31,11 +39,12 @@ use axum::extract::rejection::{BytesRejection, PathRejection};
 use axum::extract::{Path, RawQuery, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{get, post, put};
 use patchbay_core::network::{self as rules, check_connection_key, signing_payload, timestamp};
 use patchbay_core::seed::kind;
 use patchbay_store::{NetConnection, NetConnectionFilter, NetSide, NewJob, Record, RecordWrite, StoreError};
 use serde_json::{Map, Value, json};
+use std::sync::Arc;
 
 use crate::AppState;
 use crate::face::{Face, Headers};
@@ -60,6 +69,23 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{base}/partners"), get(list_partners).post(create_partner))
         .route(&format!("{base}/supportedCurrencies"), get(supported_currencies))
         .route(&format!("{base}/clients"), post(onboard_client))
+        .route(&format!("{base}/clients/balances"), get(client_balances))
+        .route(&format!("{base}/partners/balances"), get(partner_balances))
+        .route(&format!("{base}/clients/connections/{{connectionId}}/allocations"), post(create_allocation))
+        .route(&format!("{base}/clients/connections/{{connectionId}}/deallocations"), post(create_deallocation))
+        .route(
+            &format!("{base}/clients/connections/{{connectionId}}/allocations/signing"),
+            get(allocation_signing).post(allocation_signing),
+        )
+        .route(
+            &format!("{base}/clients/connections/{{connectionId}}/deallocations/signing"),
+            get(deallocation_signing).post(deallocation_signing),
+        )
+        .route(&format!("{base}/clients/allocations"), get(list_client_allocations))
+        .route(&format!("{base}/clients/allocations/{{allocationId}}"), get(get_client_allocation))
+        .route(&format!("{base}/partners/allocations"), get(list_partner_allocations).put(update_allocation))
+        .route(&format!("{base}/partners/allocations/{{allocationId}}"), get(get_partner_allocation))
+        .route(&format!("{base}/partners/deallocations"), put(update_deallocation))
         .route("/api/network/v1/openapi.json", get(crate::openapi::serve::<NetworkApi>))
 }
 
@@ -79,7 +105,12 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorPayload");
     info(title = "Patchbay — BitGo OES Network API", description = "BitGo Off-Exchange Settlement connections, wire-compatible."),
     paths(list_partner_connections, get_partner_connection, list_client_connections, connect, get_client_connection,
           update_connection, signing, signing_get_doc, list_partners, create_partner, onboard_client,
-          supported_currencies),
+          supported_currencies, balances::client_balances, balances::partner_balances,
+          allocations::create_allocation, allocations::create_deallocation, allocations::allocation_signing,
+          allocations::deallocation_signing, allocations::list_client_allocations,
+          allocations::list_partner_allocations, allocations::get_client_allocation,
+          allocations::get_partner_allocation, allocations::update_allocation, allocations::update_deallocation,
+          allocations::allocation_signing_get_doc, allocations::deallocation_signing_get_doc),
     components(schemas(wire::NonEmptyString)),
     modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]

@@ -311,3 +311,13 @@ pub struct OnboardClientRequest {
 #[schema(min_length = 1)]
 #[allow(dead_code)]
 pub struct NonEmptyString(String);
+
+/// A ledger answer (allocation, balances, settlement, dispute …): its exact shape
+/// is the schema of the same operation in BitGo's published spec
+/// (`reference/vendor-specs/bitgo-network-v1.json`), which the tests check against.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct LedgerAnswer {
+    #[serde(flatten)]
+    #[schema(value_type = Object)]
+    pub fields: serde_json::Map<String, serde_json::Value>,
+}
