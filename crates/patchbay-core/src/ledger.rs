@@ -382,6 +382,12 @@ pub fn transfer_movements(transfers: &[Transfer]) -> Vec<Movement> {
         .collect()
 }
 
+/// The movements of transfers paid from outside the ledger (an on-chain deposit):
+/// only the destination is credited.
+pub fn deposit_movements(transfers: &[Transfer]) -> Vec<Movement> {
+    transfers.iter().map(|t| Movement::new(&t.destination, &t.currency, t.quantity.0, 0)).collect()
+}
+
 /// The net effect of transfers on each account and currency (for agreement checks).
 pub fn net_of(transfers: &[Transfer]) -> BTreeMap<(Account, String), Amount> {
     let mut net: BTreeMap<(Account, String), Amount> = BTreeMap::new();
@@ -607,6 +613,8 @@ mod tests {
         apply(&mut b, &transfer_movements(&transfers)).unwrap();
         assert_eq!(b[&(p.clone(), "ofcbtc".into())].available, a(2));
         assert_eq!(b[&(p.clone(), "ofcusd".into())].available, a(300));
+        let deposit = deposit_movements(&transfers[1..2]);
+        assert_eq!(deposit, vec![Movement::new(&Account::Network("n1".into()), "ofcusd", 700, 0)]);
         let net = net_of(&transfers);
         assert_eq!(net[&(p.clone(), "ofcbtc".into())], a(2));
         assert_eq!(net[&(Account::Network("n1".into()), "ofcusd".into())], a(700));

@@ -32,7 +32,7 @@ fn check(doc: &Value, operations: usize) {
 
 #[test]
 fn every_face_is_documented() {
-    check(&document::<NetworkApi>(), 26);
+    check(&document::<NetworkApi>(), 44);
     check(&document::<ExportApi>(), 9);
     check(&patchbay_http::integrations::openapi_json(), 16);
     check(&document::<AdminApi>(), 3);

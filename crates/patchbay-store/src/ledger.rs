@@ -381,7 +381,7 @@ macro_rules! impl_ledger {
                         }
                         Some(v) => sqlx::query(
                             "UPDATE net_ledger SET status = $1, flag = $2, parent_id = $3, data = $4, updated_at = $5, \
-                             version = version + 1 WHERE kind = $6 AND id = $7 AND version = $8",
+                             version = version + 1, subtype = $9 WHERE kind = $6 AND id = $7 AND version = $8",
                         )
                         .bind(&row.status)
                         .bind(row.flag)
@@ -391,6 +391,7 @@ macro_rules! impl_ledger {
                         .bind(&row.kind)
                         .bind(&row.id)
                         .bind(*v)
+                        .bind(&row.subtype)
                         .execute(&mut *tx)
                         .await,
                     };

@@ -377,3 +377,298 @@ both_backends!(fifty_concurrent_allocations_never_take_more_than_the_balance, |d
     let l = e.get("alice-ro", "/ent-client/clients/allocations?statuses=cleared&pageSize=1000").await;
     assert_eq!(l.body["allocations"].as_array().unwrap().len(), 33);
 });
+
+/// A body signed with `key`: `payload` is the body's JSON before the signature is added.
+fn signed_body(mut body: Value, key: &str) -> Value {
+    let payload = body.to_string();
+    body["signature"] = json!(sign_message(payload.as_bytes(), key).unwrap());
+    body["payload"] = json!(payload);
+    body
+}
+
+both_backends!(settlements_and_disputes_move_and_agree_to_the_last_unit, |db| {
+    let e = Env::new(&db).await;
+    let acct1 = patchbay_core::network::derived_uuid("networkAccount", C1);
+    let acct2 = patchbay_core::network::derived_uuid("networkAccount", C2);
+    let post = |token: &'static str, path: String, body: Value| {
+        let e = &e;
+        async move { e.send(reqwest::Method::POST, token, &path, &body).await }
+    };
+
+    // The signing payload, in the spec's field order.
+    let req = json!({"externalId": "set-1", "settlementAmounts": {C2: {"ofcusd": "-5"}}, "nonce": "sn-1"});
+    let sp = post("erin-rw", "/ent-partner/partners/settlements-signing".into(), req.clone()).await;
+    assert_eq!(sp.status, 200, "{}", sp.body);
+    assert_eq!(
+        sp.body["payload"],
+        format!(r#"{{"externalId":"set-1","settlementAmounts":{{"{C2}":{{"ofcusd":"-5"}}}},"nonce":"sn-1"}}"#)
+    );
+    let gp =
+        call(e.http.get(e.url("/ent-partner/partners/settlements-signing")).bearer_auth("erin-rw").json(&req)).await;
+    assert_eq!(gp.body, sp.body);
+
+    // C2's network account pays the partner 5 of its 7.
+    let s1 = post("erin-rw", "/ent-partner/partners/settlements".into(), signed_body(req.clone(), ERIN_KEY)).await;
+    assert_eq!(s1.status, 200, "{}", s1.body);
+    bitgo_spec::check("POST", "/partners/settlements", 200, &s1.body);
+    let sid = s1.body["settlement"]["id"].as_str().unwrap().to_string();
+    assert_eq!(s1.body["settlement"]["status"], "completed");
+    assert_eq!(s1.body["settlement"]["settlementType"], "offchain");
+    assert_eq!(s1.body["settlement"]["reconciled"], true);
+    assert_eq!(s1.body["settlement"]["partnerId"], P_SYNC);
+    // The same request again: the same settlement; other amounts under the same externalId: 409.
+    let again = post("erin-rw", "/ent-partner/partners/settlements".into(), signed_body(req.clone(), ERIN_KEY)).await;
+    assert_eq!((again.status, &again.body["settlement"]["id"]), (200, &json!(sid)));
+    let other = json!({"externalId": "set-1", "settlementAmounts": {C2: {"ofcusd": "-6"}}, "nonce": "sn-2"});
+    let r = post("erin-rw", "/ent-partner/partners/settlements".into(), signed_body(other, ERIN_KEY)).await;
+    assert_eq!(r.status, 409, "{}", r.body);
+    bitgo_spec::check("POST", "/partners/settlements", 409, &r.body);
+    // More than the account holds: refused whole, nothing moves.
+    let over =
+        json!({"externalId": "set-over", "settlementAmounts": {C2: {"ofcusd": "-3", "ofceth": "-1"}}, "nonce": "sn-3"});
+    let r = post("erin-rw", "/ent-partner/partners/settlements".into(), signed_body(over, ERIN_KEY)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // Signed by someone else, or naming a connection of no partner of this enterprise.
+    let r = post(
+        "erin-rw",
+        "/ent-partner/partners/settlements".into(),
+        signed_body(json!({"externalId": "x", "settlementAmounts": {C2: {"ofcusd": "1"}}, "nonce": "sn-4"}), ALICE_KEY),
+    )
+    .await;
+    assert_eq!(r.status, 401, "{}", r.body);
+    let r = post("erin-rw", "/ent-partner/partners/settlements".into(), signed_body(json!({"externalId": "x", "settlementAmounts": {"c0a80101-0000-4000-8000-00000000ffff": {"ofcusd": "1"}}, "nonce": "sn-5"}), ERIN_KEY)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    let r = post("alice-rw", "/ent-client/partners/settlements".into(), signed_body(req.clone(), ALICE_KEY)).await;
+    assert_eq!(r.status, 400, "{}", r.body);
+    // The deprecated route: not reconciled; the partner pays 3 back.
+    let back =
+        json!({"externalId": "set-2", "notes": "refund", "settlementAmounts": {C2: {"ofcusd": "3"}}, "nonce": "sn-6"});
+    let s2 =
+        post("erin-rw", "/ent-partner/partners/settlements/nonReconciled".into(), signed_body(back, ERIN_KEY)).await;
+    assert_eq!(s2.status, 200, "{}", s2.body);
+    bitgo_spec::check("POST", "/partners/settlements/nonReconciled", 200, &s2.body);
+    assert_eq!(s2.body["settlement"]["reconciled"], false);
+    assert_eq!(s2.body["settlement"]["notes"], "refund");
+
+    // Balances and transfers agree to the last unit.
+    let b = e.get("alice-ro", "/ent-client/clients/balances").await;
+    assert_eq!(balance(&b.body["networkBalances"][&acct2]["balances"], "ofcusd"), s("5", "0"));
+    let p = e.get("erin-rw", "/ent-partner/partners/balances").await;
+    assert_eq!(balance(&p.body["balances"], "ofcusd"), s("5000", "0")); // P_ASYNC's account: untouched
+    let g = e.get("erin-rw", &format!("/ent-partner/partners/settlements/{sid}")).await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    bitgo_spec::check("GET", "/partners/settlements/{settlementId}", 200, &g.body);
+    let t = &g.body["settlementTransfers"];
+    assert_eq!(t.as_array().unwrap().len(), 1);
+    assert_eq!(
+        (t[0]["quantity"].as_str(), t[0]["currency"].as_str(), t[0]["status"].as_str()),
+        (Some("5"), Some("ofcusd"), Some("completed"))
+    );
+    assert_eq!(t[0]["sourceNetworkAccountId"], json!(acct2));
+    assert_eq!(t[0]["destinationNetworkAccountId"], P_SYNC);
+    let g = e.get("alice-ro", &format!("/ent-client/clients/settlements/{sid}")).await;
+    bitgo_spec::check("GET", "/clients/settlements/{settlementId}", 200, &g.body);
+    assert_eq!(g.body["settlement"]["transferDirection"], "send");
+    assert_eq!(g.body["settlementTransfers"][0]["sourceNetworkAccountId"], json!(acct2));
+    assert!(g.body["settlementTransfers"][0].get("destinationNetworkAccountId").is_none(), "masked: {}", g.body);
+    let l = e.get("alice-ro", "/ent-client/clients/settlements").await;
+    bitgo_spec::check("GET", "/clients/settlements", 200, &l.body);
+    let dirs: Vec<&str> =
+        l.body["settlements"].as_array().unwrap().iter().map(|s| s["transferDirection"].as_str().unwrap()).collect();
+    assert_eq!(dirs, ["send", "receive"]);
+    let l = e.get("erin-rw", "/ent-partner/partners/settlements?externalIds=set-2").await;
+    bitgo_spec::check("GET", "/partners/settlements", 200, &l.body);
+    assert_eq!(l.body["settlements"].as_array().unwrap().len(), 1);
+    let tr = e.get("alice-ro", "/ent-client/clients/settlementTransfers?sortField=updatedAt&sortDirection=DESC").await;
+    bitgo_spec::check("GET", "/clients/settlementTransfers", 200, &tr.body);
+    let q: Vec<&str> =
+        tr.body["settlementTransfers"].as_array().unwrap().iter().map(|t| t["quantity"].as_str().unwrap()).collect();
+    assert_eq!(q, ["3", "5"]);
+    let net: i64 = tr.body["settlementTransfers"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| {
+            let qn: i64 = t["quantity"].as_str().unwrap().parse().unwrap();
+            if t.get("sourceNetworkAccountId").is_some() { -qn } else { qn }
+        })
+        .sum();
+    assert_eq!(7 + net, 5, "the transfers explain the balance");
+    assert_eq!(
+        e.get("alice-ro", &format!("/ent-client/clients/settlements/{}", uuid::Uuid::new_v4())).await.status,
+        404
+    );
+
+    // The client disputes the first settlement, retracts, closes.
+    let dispute = json!({"connectionId": C2, "reason": "We expected less", "expectedTransfers": {"ofcusd": "-4"}, "nonce": "dn-1"});
+    let d = post(
+        "alice-rw",
+        format!("/ent-client/clients/settlements/{sid}/disputes"),
+        signed_body(dispute.clone(), ALICE_KEY),
+    )
+    .await;
+    assert_eq!(d.status, 200, "{}", d.body);
+    bitgo_spec::check("POST", "/clients/settlements/{settlementId}/disputes", 200, &d.body);
+    let did = d.body["dispute"]["id"].as_str().unwrap().to_string();
+    assert_eq!(d.body["dispute"]["disputedSettlementId"], json!(sid));
+    assert_eq!(d.body["dispute"]["retracted"], false);
+    let dup = post(
+        "alice-rw",
+        format!("/ent-client/clients/settlements/{sid}/disputes"),
+        signed_body(json!({"connectionId": C2, "expectedTransfers": {"ofcusd": "-4"}, "nonce": "dn-2"}), ALICE_KEY),
+    )
+    .await;
+    assert_eq!(dup.status, 409, "{}", dup.body);
+    let bad = post(
+        "alice-rw",
+        format!("/ent-client/clients/settlements/{sid}/disputes"),
+        signed_body(json!({"connectionId": C2, "expectedTransfers": {"ofcusd": "0"}, "nonce": "dn-3"}), ALICE_KEY),
+    )
+    .await;
+    assert_eq!(bad.status, 400, "{}", bad.body);
+    let l = e.get("erin-rw", "/ent-partner/partners/settlements?onlyShowDisputed=true").await;
+    assert_eq!(l.body["settlements"][0]["disputed"], true);
+    assert_eq!(l.body["settlements"].as_array().unwrap().len(), 1);
+    let u = e
+        .send(
+            reqwest::Method::PUT,
+            "alice-rw",
+            &format!("/ent-client/clients/settlements/disputes/{did}"),
+            &signed_body(
+                json!({"connectionId": C2, "retracted": true, "reason": "Found it", "nonce": "dn-4"}),
+                ALICE_KEY,
+            ),
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    bitgo_spec::check("PUT", "/clients/settlements/disputes/{disputeId}", 200, &u.body);
+    assert_eq!(
+        (u.body["dispute"]["retracted"].clone(), u.body["dispute"]["retractedBy"].clone()),
+        (json!(true), json!("alice"))
+    );
+    let c = post(
+        "alice-rw",
+        format!("/ent-client/clients/settlements/disputes/{did}/close"),
+        signed_body(json!({"notes": "Our mistake", "nonce": "dn-5"}), ALICE_KEY),
+    )
+    .await;
+    assert_eq!(c.status, 200, "{}", c.body);
+    bitgo_spec::check("POST", "/clients/settlements/disputes/{disputeId}/close", 200, &c.body);
+    assert_eq!(
+        (c.body["disputeClosure"]["closedBy"].clone(), c.body["disputeClosure"]["status"].clone()),
+        (json!("client"), json!("approved"))
+    );
+    let again = post(
+        "alice-rw",
+        format!("/ent-client/clients/settlements/disputes/{did}/close"),
+        signed_body(json!({"notes": "x", "nonce": "dn-6"}), ALICE_KEY),
+    )
+    .await;
+    assert_eq!(again.status, 409, "{}", again.body);
+    let u = e
+        .send(
+            reqwest::Method::PUT,
+            "alice-rw",
+            &format!("/ent-client/clients/settlements/disputes/{did}"),
+            &signed_body(json!({"connectionId": C2, "retracted": false, "nonce": "dn-7"}), ALICE_KEY),
+        )
+        .await;
+    assert_eq!(u.status, 409, "{}", u.body);
+    for (token, path) in [
+        ("alice-ro", "/ent-client/clients/settlement/disputes?closed=true"),
+        ("erin-rw", "/ent-partner/partners/settlement/disputes?settlementExternalIds=set-1"),
+    ] {
+        let l = e.get(token, path).await;
+        assert_eq!(l.status, 200, "{}", l.body);
+        bitgo_spec::check(
+            "GET",
+            if token == "erin-rw" { "/partners/settlement/disputes" } else { "/clients/settlement/disputes" },
+            200,
+            &l.body,
+        );
+        assert_eq!(l.body["disputes"][0]["id"], json!(did));
+        assert_eq!(l.body["disputes"][0]["disputeClosure"]["notes"], "Our mistake");
+    }
+    let g = e.get("erin-rw", &format!("/ent-partner/partners/settlements/{sid}")).await;
+    assert_eq!(g.body["settlementDisputes"][0]["id"], json!(did));
+    assert!(
+        e.get("alice-ro", "/ent-client/clients/settlement/disputes?closed=false").await.body["disputes"]
+            .as_array()
+            .unwrap()
+            .is_empty()
+    );
+
+    // On-chain: pending until the deposit arrives, then completed and credited.
+    let oc = json!({"externalId": "oc-1", "settlementAmounts": {C1: {"ofcusd": "50"}}, "nonce": "on-1"});
+    let o = post("erin-rw", "/ent-partner/partners/settlements/onchain".into(), signed_body(oc, ERIN_KEY)).await;
+    assert_eq!(o.status, 202, "{}", o.body);
+    bitgo_spec::check("POST", "/partners/settlements/onchain", 202, &o.body);
+    let oid = o.body["settlement"]["id"].as_str().unwrap().to_string();
+    let neg = post(
+        "erin-rw",
+        "/ent-partner/partners/settlements/onchain".into(),
+        signed_body(
+            json!({"externalId": "oc-2", "settlementAmounts": {C1: {"ofcusd": "-1"}}, "nonce": "on-2"}),
+            ERIN_KEY,
+        ),
+    )
+    .await;
+    assert_eq!(neg.status, 400, "{}", neg.body);
+    let dep = json!({"externalSettlementId": "oc-1", "deposits": [{"currency": "ofcusd", "onChainTxId": "0xabc"}]});
+    let ds = call(
+        e.http
+            .get(e.url("/ent-partner/partners/settlements/onchain/deposits/signing"))
+            .bearer_auth("erin-rw")
+            .json(&dep),
+    )
+    .await;
+    assert_eq!(ds.status, 200, "{}", ds.body);
+    assert_eq!(
+        ds.body["payload"],
+        r#"{"externalSettlementId":"oc-1","deposits":[{"currency":"ofcusd","onChainTxId":"0xabc"}]}"#
+    );
+    let g = e.get("erin-rw", &format!("/ent-partner/partners/settlements/{oid}")).await;
+    assert_eq!(g.body["settlementTransfers"][0]["status"], "pending_onchain");
+    let r = post(
+        "erin-rw",
+        "/ent-partner/partners/settlements/onchain/deposits".into(),
+        signed_body(dep.clone(), ERIN_KEY),
+    )
+    .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    bitgo_spec::check("POST", "/partners/settlements/onchain/deposits", 201, &r.body);
+    assert_eq!(r.body["deposits"][0]["settlementId"], json!(oid));
+    let g = e.get("erin-rw", &format!("/ent-partner/partners/settlements/{oid}")).await;
+    assert_eq!(g.body["settlement"]["status"], "completed");
+    assert_eq!(g.body["settlementTransfers"][0]["txIds"], json!(["0xabc"]));
+    let b = e.get("alice-ro", "/ent-client/clients/balances").await;
+    assert_eq!(balance(&b.body["networkBalances"][&acct1]["balances"], "ofcusd"), s("50", "0"));
+    // The same deposits again: answered as before; unknown settlement: 404.
+    let r =
+        post("erin-rw", "/ent-partner/partners/settlements/onchain/deposits".into(), signed_body(dep, ERIN_KEY)).await;
+    assert_eq!((r.status, r.body["deposits"].as_array().map(Vec::len)), (201, Some(1)));
+    let r = post(
+        "erin-rw",
+        "/ent-partner/partners/settlements/onchain/deposits".into(),
+        signed_body(
+            json!({"externalSettlementId": "nope", "deposits": [{"currency": "ofcusd", "onChainTxId": "0xdef"}]}),
+            ERIN_KEY,
+        ),
+    )
+    .await;
+    assert_eq!(r.status, 404, "{}", r.body);
+
+    // A trade's signing payload.
+    let trade = json!({"trade": {"externalId": "t-1", "externalOrderId": "o-1", "partyConnectionId": C1, "tradedAt": "2026-12-01T10:00:00Z",
+        "base": {"currency": "ofcbtc", "quantity": "100"}, "quote": {"currency": "ofcusd", "quantity": "-9000"}}, "nonce": "tn-1"});
+    let ts = call(e.http.get(e.url("/ent-partner/partners/trades/signing")).bearer_auth("erin-rw").json(&trade)).await;
+    assert_eq!(ts.status, 200, "{}", ts.body);
+    bitgo_spec::check("GET", "/partners/trades/signing", 200, &ts.body);
+    let parsed: Value = serde_json::from_str(ts.body["payload"].as_str().unwrap()).unwrap();
+    assert_eq!(parsed, trade);
+    let mut same_sign = trade.clone();
+    same_sign["trade"]["quote"]["quantity"] = json!("9000");
+    let ts =
+        call(e.http.get(e.url("/ent-partner/partners/trades/signing")).bearer_auth("erin-rw").json(&same_sign)).await;
+    assert_eq!(ts.status, 400, "{}", ts.body);
+});

@@ -13,7 +13,6 @@ use super::*;
 /// How often a step is tried again after losing a race (each try reads afresh).
 pub(super) const MAX_TRIES: u32 = 400;
 
-#[allow(dead_code)] // settlements, transfers, disputes and deposits: coming in the next steps.
 pub(super) mod kinds {
     /// Allocations and deallocations (`subtype`), one id space as in the spec.
     pub const ALLOCATION: &str = "allocation";

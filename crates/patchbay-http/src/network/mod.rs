@@ -16,9 +16,12 @@ mod balances;
 mod book;
 mod clients;
 mod connections;
+mod disputes;
 mod error;
+mod onchain;
 mod partners;
 mod render;
+mod settlements;
 
 use allocations::{
     allocation_signing, create_allocation, create_deallocation, deallocation_signing, get_client_allocation,
@@ -86,6 +89,28 @@ pub fn routes() -> Router<AppState> {
         .route(&format!("{base}/partners/allocations"), get(list_partner_allocations).put(update_allocation))
         .route(&format!("{base}/partners/allocations/{{allocationId}}"), get(get_partner_allocation))
         .route(&format!("{base}/partners/deallocations"), put(update_deallocation))
+        .route(
+            &format!("{base}/partners/settlements-signing"),
+            get(settlements::settlement_signing_get).post(settlements::settlement_signing_post),
+        )
+        .route(
+            &format!("{base}/partners/settlements"),
+            get(settlements::list_partner_settlements).post(settlements::create_settlement),
+        )
+        .route(&format!("{base}/partners/settlements/nonReconciled"), post(settlements::create_non_reconciled))
+        .route(&format!("{base}/partners/settlements/{{settlementId}}"), get(settlements::get_partner_settlement))
+        .route(&format!("{base}/clients/settlements"), get(settlements::list_client_settlements))
+        .route(&format!("{base}/clients/settlements/{{settlementId}}"), get(settlements::get_client_settlement))
+        .route(&format!("{base}/clients/settlementTransfers"), get(settlements::list_client_transfers))
+        .route(&format!("{base}/partners/settlements/onchain"), post(onchain::create_onchain))
+        .route(&format!("{base}/partners/settlements/onchain/deposits"), post(onchain::create_deposits))
+        .route(&format!("{base}/partners/settlements/onchain/deposits/signing"), get(onchain::deposits_signing_get))
+        .route(&format!("{base}/partners/trades/signing"), get(onchain::trade_signing_get))
+        .route(&format!("{base}/clients/settlements/{{settlementId}}/disputes"), post(disputes::create_dispute))
+        .route(&format!("{base}/clients/settlements/disputes/{{disputeId}}"), put(disputes::update_dispute))
+        .route(&format!("{base}/clients/settlements/disputes/{{disputeId}}/close"), post(disputes::close_dispute))
+        .route(&format!("{base}/clients/settlement/disputes"), get(disputes::list_client_disputes))
+        .route(&format!("{base}/partners/settlement/disputes"), get(disputes::list_partner_disputes))
         .route("/api/network/v1/openapi.json", get(crate::openapi::serve::<NetworkApi>))
 }
 
@@ -110,7 +135,14 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorPayload");
           allocations::deallocation_signing, allocations::list_client_allocations,
           allocations::list_partner_allocations, allocations::get_client_allocation,
           allocations::get_partner_allocation, allocations::update_allocation, allocations::update_deallocation,
-          allocations::allocation_signing_get_doc, allocations::deallocation_signing_get_doc),
+          allocations::allocation_signing_get_doc, allocations::deallocation_signing_get_doc,
+          settlements::settlement_signing_get, settlements::settlement_signing_post, settlements::create_settlement,
+          settlements::create_non_reconciled, settlements::list_partner_settlements,
+          settlements::get_partner_settlement, settlements::list_client_settlements,
+          settlements::get_client_settlement, settlements::list_client_transfers, onchain::create_onchain,
+          onchain::create_deposits, onchain::deposits_signing_get, onchain::trade_signing_get,
+          disputes::create_dispute, disputes::update_dispute, disputes::close_dispute,
+          disputes::list_client_disputes, disputes::list_partner_disputes),
     components(schemas(wire::NonEmptyString)),
     modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
