@@ -18,6 +18,8 @@ use crate::config::Config;
 pub const DEMO_SEED: &str = include_str!("../demo/seed.json");
 /// The demo client's secp256k1 private key (its public key is in the demo seed).
 pub const DEMO_CLIENT_PRIVATE_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000001";
+/// The demo partner enterprise's signing key (its client record's public key is in the demo seed).
+pub const DEMO_PARTNER_PRIVATE_KEY: &str = "0000000000000000000000000000000000000000000000000000000000000002";
 /// Alice's BitGo v2 access token in the demo seed: BitGoJS signs requests made with it (HMAC v2).
 pub const DEMO_V2_TOKEN: &str = "v2xdeadbeef00000000000000000000000000000000000000000000000000000001";
 /// The placeholder callback URL in the demo seed, replaced by the built-in partner's.
@@ -178,6 +180,36 @@ pub async fn spawn_provider() -> anyhow::Result<String> {
     Ok(url)
 }
 
+/// Signed curls of the OES ledger: allocate on the instant partner's desk (cleared at
+/// once), settle it, and read the balances. The bodies are signed here with the demo
+/// keys (deterministic signatures); run again, each answers as it did the first time.
+fn ledger_curls(net: &str) -> String {
+    use patchbay_core::network::sign_message;
+    let desk = "c0a80101-0000-4000-8000-000000000002";
+    let alloc = format!(
+        r#"{{"connectionId":"{desk}","amount":{{"currency":"ofcusd","quantity":"25000"}},"clientExternalId":"demo-alloc-1","nonce":"demo-alloc-nonce-1"}}"#
+    );
+    let alloc_sig = sign_message(alloc.as_bytes(), DEMO_CLIENT_PRIVATE_KEY).unwrap_or_default();
+    let alloc_body = json!({"amount": {"currency": "ofcusd", "quantity": "25000"}, "clientExternalId": "demo-alloc-1",
+        "nonce": "demo-alloc-nonce-1", "payload": alloc, "signature": alloc_sig});
+    let settle = format!(
+        r#"{{"externalId":"demo-settlement-1","settlementAmounts":{{"{desk}":{{"ofcusd":"-10000"}}}},"nonce":"demo-settle-nonce-1"}}"#
+    );
+    let settle_sig = sign_message(settle.as_bytes(), DEMO_PARTNER_PRIVATE_KEY).unwrap_or_default();
+    let settle_body = json!({"externalId": "demo-settlement-1", "settlementAmounts": {desk: {"ofcusd": "-10000"}},
+        "nonce": "demo-settle-nonce-1", "payload": settle, "signature": settle_sig});
+    format!(
+        r#"  # Network ledger: allocate 25000 ofcusd to the instant partner's desk (signed by alice's key) ...
+  curl -s -X POST {net}/ent-acme/clients/connections/{desk}/allocations -H 'Authorization: Bearer alice-token-1' \
+       -H 'Content-Type: application/json' -d '{alloc_body}'
+  # ... the partner settles: the desk pays it 10000 (signed by the partner's key) ...
+  curl -s -X POST {net}/ent-exchange/partners/settlements -H 'Authorization: Bearer erin-token-1' \
+       -H 'Content-Type: application/json' -d '{settle_body}'
+  # ... and the balances show both
+  curl -s {net}/ent-acme/clients/balances -H 'Authorization: Bearer alice-token-1'"#
+    )
+}
+
 /// The banner printed once the demo listens.
 /// `database` is `None` for the temporary SQLite file in `dir`, else a named one.
 pub fn banner(
@@ -194,6 +226,7 @@ pub fn banner(
         Some(_) => "database:             the one named by --database-url (kept)".to_string(),
     };
     let net = format!("{url}/api/network/v1/enterprises");
+    let ledger = ledger_curls(&net);
     format!(
         r#"
 Patchbay demo is running at {url}
@@ -224,6 +257,7 @@ Try:
   curl -s -X POST {net}/ent-acme/clients/connections/signing -H 'Authorization: Bearer alice-token-1' \
        -H 'Content-Type: application/json' \
        -d '{{"partnerId":"9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02","name":"Desk 2","nonce":"demo-2","connectionKey":{{"schema":"token","connectionToken":"tok-2"}}}}'
+{ledger}
   # Export, seed 002: list the export connections of an iModel
   curl -s '{url}/export/connections?imodelId=7dbd1c2e-3f4a-4b5c-9d6e-7f8a9b0c1d05' -H 'Authorization: Bearer bob-token-1'
   # Export: start a run (202 + Location), then watch it reach Completed
