@@ -138,6 +138,10 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
         patchbay_http::network::initialize::PartnerInitializer::new(state.clone(), outbound.clone()),
     );
     registry.register(
+        patchbay_http::network::notify::NOTIFY_JOB,
+        patchbay_http::network::notify::PartnerNotifier::new(state.clone(), outbound.clone()),
+    );
+    registry.register(
         patchbay_http::export::RUN_JOB,
         patchbay_http::export::runner::ExportRunner::new(state.clone(), outbound.clone()),
     );

@@ -100,17 +100,27 @@ impl DemoPartner {
     }
 }
 
+/// The `X-BitGo-Signature` JWT of a call from Patchbay, verified with its public key.
+async fn verified(p: &DemoPartner, headers: &HeaderMap) -> Result<(), Response> {
+    let Some(key) = p.key().await else {
+        return Err(
+            (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "signing key unavailable"}))).into_response()
+        );
+    };
+    let jwt = headers.get("x-bitgo-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
+    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
+    match jsonwebtoken::decode::<Value>(jwt, key, &validation) {
+        Ok(_) => Ok(()),
+        Err(_) => Err((StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid X-BitGo-Signature"}))).into_response()),
+    }
+}
+
 /// `POST /bitgo/v1/connections` of the demo partner: verifies the
 /// `X-BitGo-Signature` JWT, then answers with ids derived from the
 /// connection id (so retries get the same answer).
 async fn partner_connections(State(p): State<DemoPartner>, headers: HeaderMap, body: Json<Value>) -> Response {
-    let Some(key) = p.key().await else {
-        return (StatusCode::SERVICE_UNAVAILABLE, Json(json!({"error": "signing key unavailable"}))).into_response();
-    };
-    let jwt = headers.get("x-bitgo-signature").and_then(|v| v.to_str().ok()).unwrap_or_default();
-    let validation = jsonwebtoken::Validation::new(jsonwebtoken::Algorithm::RS256);
-    if jsonwebtoken::decode::<Value>(jwt, key, &validation).is_err() {
-        return (StatusCode::UNAUTHORIZED, Json(json!({"error": "invalid X-BitGo-Signature"}))).into_response();
+    if let Err(refused) = verified(&p, &headers).await {
+        return refused;
     }
     let (Some(client), Some(conn)) = (body["clientId"].as_str(), body["connectionId"].as_str()) else {
         return (StatusCode::BAD_REQUEST, Json(json!({"error": "clientId and connectionId are required"})))
@@ -125,6 +135,15 @@ async fn partner_connections(State(p): State<DemoPartner>, headers: HeaderMap, b
     .into_response()
 }
 
+/// `POST /bitgo/v1/allocations` and `/deallocations` of the demo partner: the JWT
+/// verified, the step acknowledged (the demo clears it with `PUT /partners/allocations`).
+async fn partner_ledger(State(p): State<DemoPartner>, headers: HeaderMap, body: Json<Value>) -> Response {
+    if let Err(refused) = verified(&p, &headers).await {
+        return refused;
+    }
+    Json(json!({"received": body.0})).into_response()
+}
+
 /// Starts the demo partner on an ephemeral loopback port; returns it and its URL.
 pub async fn spawn_partner() -> anyhow::Result<(DemoPartner, String)> {
     let partner = DemoPartner {
@@ -134,6 +153,8 @@ pub async fn spawn_partner() -> anyhow::Result<(DemoPartner, String)> {
     };
     let app = axum::Router::new()
         .route("/bitgo/v1/connections", axum::routing::post(partner_connections))
+        .route("/bitgo/v1/allocations", axum::routing::post(partner_ledger))
+        .route("/bitgo/v1/deallocations", axum::routing::post(partner_ledger))
         .with_state(partner.clone());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);

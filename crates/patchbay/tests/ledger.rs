@@ -70,9 +70,12 @@ struct Env {
 
 impl Env {
     async fn new(db: &patchbay_store::testing::TestDb) -> Env {
+        Self::with_seed(db, seed()).await
+    }
+    async fn with_seed(db: &patchbay_store::testing::TestDb, seed: String) -> Env {
         let srv = boot(db, Some(ADMIN)).await;
         let http = reqwest::Client::new();
-        let a = http.post(format!("http://{}/admin/v1/seed", srv.addr)).bearer_auth(ADMIN).body(seed()).send().await;
+        let a = http.post(format!("http://{}/admin/v1/seed", srv.addr)).bearer_auth(ADMIN).body(seed).send().await;
         assert_eq!(a.unwrap().status(), 200);
         Env { srv, http }
     }
@@ -671,4 +674,74 @@ both_backends!(settlements_and_disputes_move_and_agree_to_the_last_unit, |db| {
     let ts =
         call(e.http.get(e.url("/ent-partner/partners/trades/signing")).bearer_auth("erin-rw").json(&same_sign)).await;
     assert_eq!(ts.status, 400, "{}", ts.body);
+});
+
+/// A partner platform recording what BitGo (Patchbay) tells it.
+async fn recording_partner() -> (std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>, String) {
+    use axum::extract::State;
+    type Calls = std::sync::Arc<std::sync::Mutex<Vec<(String, String, Value)>>>;
+    async fn record(
+        State(c): State<Calls>,
+        uri: axum::http::Uri,
+        headers: axum::http::HeaderMap,
+        body: axum::Json<Value>,
+    ) -> &'static str {
+        let jwt = headers.get("x-bitgo-signature").and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+        c.lock().unwrap().push((uri.path().to_string(), jwt, body.0));
+        "{}"
+    }
+    let calls: Calls = Default::default();
+    let app = axum::Router::new()
+        .route("/bitgo/v1/allocations", axum::routing::post(record))
+        .route("/bitgo/v1/deallocations", axum::routing::post(record))
+        .with_state(calls.clone());
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let url = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    (calls, url)
+}
+
+both_backends!(the_partner_platform_is_told_of_each_step, |db| {
+    let (calls, url) = recording_partner().await;
+    let mut doc: Value = serde_json::from_str(&seed()).unwrap();
+    doc["network"]["partners"][0]["callbackUrl"] = json!(url);
+    let e = Env::with_seed(&db, doc.to_string()).await;
+    let a = e
+        .send(
+            reqwest::Method::POST,
+            "alice-rw",
+            &format!("/ent-client/clients/connections/{C1}/allocations"),
+            &signed_step(C1, "ofcusd", "40", "ext-n1", "n-n1", ALICE_KEY),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let id = a.body["allocation"]["id"].clone();
+    // Refused steps are not announced.
+    let r = e
+        .send(
+            reqwest::Method::POST,
+            "alice-rw",
+            &format!("/ent-client/clients/connections/{C1}/deallocations"),
+            &signed_step(C1, "ofcusd", "1", "ext-n2", "n-n2", ALICE_KEY),
+        )
+        .await;
+    assert_eq!(r.status, 422, "{}", r.body);
+    for _ in 0..200 {
+        if !calls.lock().unwrap().is_empty() {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
+    let calls = calls.lock().unwrap().clone();
+    assert_eq!(calls.len(), 1, "{calls:?}");
+    let (path, jwt, body) = &calls[0];
+    assert_eq!(path, "/bitgo/v1/allocations");
+    assert_eq!(jwt.split('.').count(), 3, "an X-BitGo-Signature JWT");
+    assert_eq!(
+        body,
+        &json!({"allocationId": id, "amount": {"currency": "ofcusd", "quantity": "40"}, "clientId": CLIENT, "connectionId": C1,
+                "partnersConnectionId": "4a1e5c2b-0000-4000-8000-00000000aaaa", "partnersClientId": "4a1e5c2b-0000-4000-8000-00000000bbbb",
+                "status": "reserved"})
+    );
 });

@@ -203,11 +203,23 @@ pub(super) async fn create(
             created_at: now,
             updated_at: now,
         };
+        // BitGo tells the partner's platform (docs/compatibility.md): a durable call.
+        let jobs = if partner.data["callbackUrl"].is_string() && status != Status::Released {
+            vec![NewJob::now(
+                &conn.tenant,
+                super::notify::NOTIFY_JOB,
+                json!({"allocationId": id}),
+                super::notify::MAX_ATTEMPTS,
+                now,
+            )]
+        } else {
+            Vec::new()
+        };
         let commit = LedgerCommit {
             balances: book.writes(),
             rows: vec![(row.clone(), None)],
             nonces: vec![(format!("client:{}", caller.enterprise().id), r.nonce.clone())],
-            jobs: Vec::new(),
+            jobs,
             now_ms: now,
         };
         match book::commit(&state, &commit, attempt).await? {

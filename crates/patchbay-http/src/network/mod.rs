@@ -7,6 +7,7 @@
 
 pub mod hmac;
 pub mod initialize;
+pub mod notify;
 pub mod params;
 pub mod wire;
 
