@@ -37,7 +37,7 @@ async function call(method, path, body, authVersion = 2) {
 
 (async () => {
   let verified = 0;
-  const list = await call('get', ent + '?limit=1&offset=0');
+  const list = await call('get', ent + '?pageSize=1&pageNumber=0');
   if (list.status !== 200 || list.body.connections.length !== 1) throw new Error('list: ' + JSON.stringify(list));
   verified++;
   const id = list.body.connections[0].id;
@@ -47,7 +47,7 @@ async function call(method, path, body, authVersion = 2) {
   const bad = await call('get', ent + '/not-a-uuid');
   if (bad.status !== 400 || typeof bad.body.error !== 'string') throw new Error('bad id: ' + JSON.stringify(bad));
   verified++;
-  const v3 = await call('get', ent + '?limit=1', undefined, 3);
+  const v3 = await call('get', ent + '?pageSize=1', undefined, 3);
   if (v3.status !== 200 || v3.body.connections.length !== 1) throw new Error('v3 list: ' + JSON.stringify(v3));
   verified++;
   console.log(`verified ${verified} signed answers`);
