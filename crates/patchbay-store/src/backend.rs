@@ -22,6 +22,7 @@ use patchbay_core::seed::{PlannedRecord, kind};
 
 use crate::kept::{self, Answer, AuthCache, ReadCache};
 use crate::ledger::{Committed, LEDGER_COLS, LedgerCommit, LedgerFilter, LedgerRow, NetBalance, list_query};
+use crate::ledger::{ledger_commit_sqlite, outcome_name, outcome_of};
 use crate::readers::{self, Readers};
 
 /// SQLite: the embedded default (WAL, foreign keys, busy timeout, synchronous=NORMAL).
@@ -555,7 +556,7 @@ fn net_args(c: &NetConnection) -> [&dyn rusqlite::ToSql; 18] {
 }
 
 /// `insert_job!` inside a [`Readers::write`] transaction.
-fn write_job(tx: &rusqlite::Connection, job: &NewJob, now: i64) -> Result<()> {
+pub(crate) fn write_job(tx: &rusqlite::Connection, job: &NewJob, now: i64) -> Result<()> {
     let payload = job.payload.to_string();
     readers::execute(
         tx,

@@ -6,7 +6,7 @@
 
 use serde_json::Value;
 
-use crate::NewJob;
+use crate::{NewJob, Result};
 
 /// One balance as stored: `available` and `held` as exact decimal strings.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -200,6 +200,115 @@ pub(crate) fn normalized(s: &str) -> String {
     patchbay_core::ledger::Amount::parse_signed(s).map(|a| a.to_string()).unwrap_or_else(|_| "0".into())
 }
 
+const STALE: &str = "ledger.stale";
+const NONCE_USED: &str = "ledger.nonce_used";
+const DUPLICATE: &str = "ledger.duplicate";
+
+pub(crate) fn outcome_name(c: Committed) -> &'static str {
+    match c {
+        Committed::Stale => STALE,
+        Committed::NonceUsed => NONCE_USED,
+        Committed::Duplicate => DUPLICATE,
+        Committed::Done => "ledger.done",
+    }
+}
+
+pub(crate) fn outcome_of(name: &str) -> Option<Committed> {
+    match name {
+        STALE => Some(Committed::Stale),
+        NONCE_USED => Some(Committed::NonceUsed),
+        DUPLICATE => Some(Committed::Duplicate),
+        _ => None,
+    }
+}
+
+/// [`LedgerCommit`] on SQLite's writer thread (the same statements as the sqlx path).
+pub(crate) fn ledger_commit_sqlite(tx: &rusqlite::Connection, c: &LedgerCommit) -> Result<Committed> {
+    use crate::readers::{execute, is_unique_violation};
+    for (scope, nonce) in &c.nonces {
+        match execute(
+            tx,
+            "INSERT INTO net_nonces (scope, nonce, created_at) VALUES ($1, $2, $3)",
+            &[scope, nonce, &c.now_ms],
+        ) {
+            Ok(_) => {}
+            Err(e) if is_unique_violation(&e) => return Ok(Committed::NonceUsed),
+            Err(e) => return Err(e),
+        }
+    }
+    for b in &c.balances {
+        let r = if b.expected_version == 0 {
+            execute(
+                tx,
+                "INSERT INTO net_balances (account, currency, available, held, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)",
+                &[&b.account, &b.currency, &b.available, &b.held, &c.now_ms],
+            )
+        } else {
+            execute(
+                tx,
+                "UPDATE net_balances SET available = $1, held = $2, version = version + 1, updated_at = $3 \
+                 WHERE account = $4 AND currency = $5 AND version = $6",
+                &[&b.available, &b.held, &c.now_ms, &b.account, &b.currency, &b.expected_version],
+            )
+        };
+        match r {
+            Ok(1) => {}
+            Ok(_) => return Ok(Committed::Stale),
+            Err(e) if is_unique_violation(&e) => return Ok(Committed::Stale),
+            Err(e) => return Err(e),
+        }
+    }
+    for (row, expected) in &c.rows {
+        let parties = row.parties_text();
+        let data = row.data.to_string();
+        let r = match expected {
+            None => execute(
+                tx,
+                &format!(
+                    "INSERT INTO net_ledger ({LEDGER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
+                     $14, $15, 1, $16, $17, $18)"
+                ),
+                &[
+                    &row.kind,
+                    &row.id,
+                    &row.client_tenant,
+                    &row.partner_tenant,
+                    &row.partner_id,
+                    &row.client_id,
+                    &row.connection_id,
+                    &row.parent_id,
+                    &row.subtype,
+                    &row.status,
+                    &row.currency,
+                    &row.external_id,
+                    &row.external_key,
+                    &parties,
+                    &row.flag,
+                    &data,
+                    &row.created_at,
+                    &row.updated_at,
+                ],
+            ),
+            Some(v) => execute(
+                tx,
+                "UPDATE net_ledger SET status = $1, flag = $2, parent_id = $3, data = $4, updated_at = $5, \
+                 version = version + 1, subtype = $9 WHERE kind = $6 AND id = $7 AND version = $8",
+                &[&row.status, &row.flag, &row.parent_id, &data, &row.updated_at, &row.kind, &row.id, v, &row.subtype],
+            ),
+        };
+        match r {
+            Ok(1) => {}
+            Ok(_) => return Ok(Committed::Stale),
+            Err(e) if is_unique_violation(&e) => return Ok(Committed::Duplicate),
+            Err(e) => return Err(e),
+        }
+    }
+    for job in &c.jobs {
+        crate::backend::write_job(tx, job, c.now_ms)?;
+    }
+    Ok(Committed::Done)
+}
+
 fn like_escape(s: &str) -> String {
     s.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_")
 }
@@ -250,18 +359,28 @@ macro_rules! impl_ledger {
                          WHERE account IN ({}) ORDER BY account, currency",
                         marks.join(", ")
                     );
+                    macro_rules! balance {
+                        ($row:expr) => {
+                            NetBalance {
+                                account: $row.try_get("account")?,
+                                currency: $row.try_get("currency")?,
+                                available: $row.try_get("available")?,
+                                held: $row.try_get("held")?,
+                                version: $row.try_get("version")?,
+                            }
+                        };
+                    }
+                    if let Some(r) = self.readers() {
+                        let args: Vec<&dyn rusqlite::ToSql> = chunk.iter().map(|a| a as &dyn rusqlite::ToSql).collect();
+                        out.extend(r.query_all(&q, &args, |row| Ok(balance!(row)))?);
+                        continue;
+                    }
                     let mut query = sqlx::query(&q);
                     for a in chunk {
                         query = query.bind(a);
                     }
                     for row in query.fetch_all(&self.pool).await? {
-                        out.push(NetBalance {
-                            account: row.try_get("account")?,
-                            currency: row.try_get("currency")?,
-                            available: row.try_get("available")?,
-                            held: row.try_get("held")?,
-                            version: row.try_get("version")?,
-                        });
+                        out.push(balance!(row));
                     }
                 }
                 Ok(out)
@@ -269,6 +388,9 @@ macro_rules! impl_ledger {
 
             pub(crate) async fn ledger_get(&self, kind: &str, id: &str) -> Result<Option<LedgerRow>> {
                 let q = format!("SELECT {LEDGER_COLS} FROM net_ledger WHERE kind = $1 AND id = $2");
+                if let Some(r) = self.readers() {
+                    return r.query_opt(&q, &[&kind, &id], |row| Ok(ledger_row_from_row!(row)));
+                }
                 match sqlx::query(&q).bind(kind).bind(id).fetch_optional(&self.pool).await? {
                     Some(row) => Ok(Some(ledger_row_from_row!(row))),
                     None => Ok(None),
@@ -277,6 +399,9 @@ macro_rules! impl_ledger {
 
             pub(crate) async fn ledger_by_key(&self, kind: &str, key: &str) -> Result<Option<LedgerRow>> {
                 let q = format!("SELECT {LEDGER_COLS} FROM net_ledger WHERE kind = $1 AND external_key = $2");
+                if let Some(r) = self.readers() {
+                    return r.query_opt(&q, &[&kind, &key], |row| Ok(ledger_row_from_row!(row)));
+                }
                 match sqlx::query(&q).bind(kind).bind(key).fetch_optional(&self.pool).await? {
                     Some(row) => Ok(Some(ledger_row_from_row!(row))),
                     None => Ok(None),
@@ -291,6 +416,15 @@ macro_rules! impl_ledger {
                 offset: i64,
             ) -> Result<Vec<LedgerRow>> {
                 let (q, binds) = list_query(kind, filter, limit, offset);
+                if let Some(r) = self.readers() {
+                    let long = offset > readers::LONG_OFFSET || limit > 1_000;
+                    return r
+                        .run(long, || {
+                            let args = readers::args(&binds);
+                            r.query_all(&q, &args, |row| Ok(ledger_row_from_row!(row)))
+                        })
+                        .await;
+                }
                 let rows = bind_all!(sqlx::query(&q), binds).fetch_all(&self.pool).await?;
                 let mut out = Vec::with_capacity(rows.len());
                 for row in rows {
@@ -300,6 +434,19 @@ macro_rules! impl_ledger {
             }
 
             pub(crate) async fn ledger_commit(&self, c: &LedgerCommit) -> Result<Committed> {
+                if let Some(r) = self.readers() {
+                    let c = c.clone();
+                    // An outcome other than Done rolls the transaction back: it leaves as an error.
+                    let done = r.write(move |tx| match ledger_commit_sqlite(tx, &c)? {
+                        Committed::Done => Ok(()),
+                        other => Err(StoreError::Conflict(outcome_name(other))),
+                    });
+                    return match done.await {
+                        Ok(()) => Ok(Committed::Done),
+                        Err(StoreError::Conflict(name)) if outcome_of(name).is_some() => Ok(outcome_of(name).expect("checked")),
+                        Err(e) => Err(e),
+                    };
+                }
                 let mut tx = self.pool.begin_with($begin).await?;
                 for (scope, nonce) in &c.nonces {
                     let r = sqlx::query("INSERT INTO net_nonces (scope, nonce, created_at) VALUES ($1, $2, $3)")

@@ -113,7 +113,8 @@ pub(super) async fn create(
     )
     .await?;
     let partner = book::partner_of(&state, &conn).await?;
-    let window = partner.data["clientDisputeWindowMinutes"].as_i64();
+    // Whole minutes (a fractional window rounds up).
+    let window = partner.data["clientDisputeWindowMinutes"].as_f64().map(|m| m.ceil() as i64);
     let id = uuid::Uuid::new_v4().to_string();
     for attempt in 0..MAX_TRIES {
         let current = state

@@ -125,8 +125,8 @@ pub(super) async fn create_partner(
             client_id: client.id,
             broker,
             active: true,
-            client_dispute_window_minutes: d["clientDisputeWindowMinutes"].as_f64(),
-            top_up_window_minutes: d["topUpWindowMinutes"].as_f64(),
+            client_dispute_window_minutes: d["clientDisputeWindowMinutes"].as_number().cloned(),
+            top_up_window_minutes: d["topUpWindowMinutes"].as_number().cloned(),
             allocation_policies_enabled: policies,
         },
     })

@@ -84,7 +84,7 @@ pub(super) fn partner_json(p: &Record) -> wire::Partner {
         stable_partner: d["stablePartner"].as_bool().unwrap_or(false),
         enterprise_id: p.tenant.clone(),
         public_key: d["publicKey"].as_str().map(str::to_string),
-        client_dispute_window_minutes: d["clientDisputeWindowMinutes"].as_f64(),
-        top_up_window_minutes: d["topUpWindowMinutes"].as_f64(),
+        client_dispute_window_minutes: d["clientDisputeWindowMinutes"].as_number().cloned(),
+        top_up_window_minutes: d["topUpWindowMinutes"].as_number().cloned(),
     }
 }

@@ -73,10 +73,13 @@ pub struct Partner {
     pub enterprise_id: String,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub public_key: Option<String>,
+    /// A number as given (`1440`, not `1440.0`).
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_dispute_window_minutes: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    pub client_dispute_window_minutes: Option<serde_json::Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_up_window_minutes: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    pub top_up_window_minutes: Option<serde_json::Number>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -125,9 +128,11 @@ pub struct CreatedPartner {
     pub broker: bool,
     pub active: bool,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub client_dispute_window_minutes: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    pub client_dispute_window_minutes: Option<serde_json::Number>,
     #[serde(skip_serializing_if = "Option::is_none")]
-    pub top_up_window_minutes: Option<f64>,
+    #[schema(value_type = Option<f64>)]
+    pub top_up_window_minutes: Option<serde_json::Number>,
     pub allocation_policies_enabled: bool,
 }
 
