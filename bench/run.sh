@@ -65,12 +65,14 @@ bench_one() { # backend size url
     "get-integration-connection|key_bench_1|/v1/connection/$IN_CONN"
     "get-integration-connection-secrets|key_bench_1|/v1/connection/$IN_CONN?include_secrets=true"
     "list-integration-search|key_bench_1|/v1/connection?search_query=connection%201&limit=100"
+    "list-settlements|bench-net-token|$net/ent-partner/partners/settlements?pageSize=100"
   )
   # Scenarios whose every request differs (a fresh signed nonce, a connection
   # without an active run, another connection); their first line is used for recording.
   local writes=(
     "connect-to-partner|bench-net-token|$reqs/connect.tsv|POST /api/network/v1/enterprises/ent-1/clients/connections"
     "create-export-run|bench-export-token|$reqs/create-run.tsv|POST /export/connections/*/runs"
+    "create-allocation|bench-net-token|$reqs/allocate.tsv|POST /api/network/v1/enterprises/*/clients/connections/*/allocations"
   )
   # Gets spread over up to 100,000 connections: what a get costs when the
   # process has not kept the connection from an earlier read.

@@ -38,6 +38,12 @@ struct Args {
     /// Connect to Partner requests to write (each a fresh nonce, signed).
     #[arg(long, default_value_t = 100_000)]
     connect_requests: usize,
+    /// Allocation requests to write (`allocate.tsv`: each a fresh nonce and clientExternalId, signed).
+    #[arg(long, default_value_t = 200_000)]
+    allocate_requests: usize,
+    /// Settlements of the bench partner to store (for the list-settlements scenario).
+    #[arg(long, default_value_t = 1_000)]
+    settlements: usize,
 }
 
 const ROWS: usize = 500;
@@ -70,7 +76,8 @@ fn fixed_seed(tenants: usize) -> serde_json::Value {
             "enterprises": enterprises,
             "users": [{"id": "bench", "enterprises": all_ents,
                        "tokens": [{"token": "bench-net-token", "scopes": ["settlement_network_read", "settlement_network_write"]}]}],
-            "clients": (0..tenants).map(|t| json!({"id": client_id(t), "enterpriseId": format!("ent-{t}"), "walletId": format!("w{t}"), "publicKey": PUBKEY})).collect::<Vec<_>>(),
+            "clients": (0..tenants).map(|t| json!({"id": client_id(t), "enterpriseId": format!("ent-{t}"), "walletId": format!("w{t}"), "publicKey": PUBKEY,
+                                                   "funds": {"ofcusd": "1000000000000000"}})).collect::<Vec<_>>(),
             "partners": [{"id": PARTNER, "enterpriseId": "ent-partner", "name": "Bench Exchange", "institutionIdentifier": "bench",
                           "connectionKeySchema": "token", "trustOrg": "BitGo Trust"}]
         },
@@ -189,6 +196,7 @@ async fn main() -> anyhow::Result<()> {
         a.tenants,
         started.elapsed().as_secs_f64()
     );
+    settlements(&a).await?;
     if let Some(dir) = &a.requests_dir {
         write_requests(dir, &a, &vault).await?;
     }
@@ -197,6 +205,79 @@ async fn main() -> anyhow::Result<()> {
     println!("PARTNER={PARTNER}");
     println!("IMODEL={}", imodel(1));
     println!("IN_CONN=conn_github_BENCH{:020}", 1);
+    Ok(())
+}
+
+/// The bench partner's settlements, each paying connection 1 (tenant 1) one unit, as the
+/// server stores them (a settlement row and its transfer); balances are not touched.
+async fn settlements(a: &Args) -> anyhow::Result<()> {
+    use patchbay_store::{Committed, LedgerCommit, LedgerRow};
+    let store = patchbay_store::connect(&a.database_url).await?;
+    let conn = derived_uuid("bench-net", "1");
+    let account = derived_uuid("bench-account", "1");
+    let row = |kind: &str, id: String, parent: Option<String>, data: serde_json::Value, at: i64| LedgerRow {
+        kind: kind.into(),
+        id,
+        client_tenant: None,
+        partner_tenant: "ent-partner".into(),
+        partner_id: Some(PARTNER.into()),
+        client_id: None,
+        connection_id: parent.as_ref().map(|_| conn.clone()),
+        parent_id: parent.clone(),
+        subtype: Some(if parent.is_some() { "completed" } else { "offchain" }.into()),
+        status: "completed".into(),
+        currency: parent.as_ref().map(|_| "ofcusd".to_string()),
+        external_id: Some(if parent.is_some() { "bench".to_string() } else { format!("bench-settlement-{at}") }),
+        external_key: parent.is_none().then(|| format!("ent-partner|bench-settlement-{at}")),
+        parties: if parent.is_some() {
+            vec!["e:ent-1".into(), "dst:ent-1".into(), conn.clone()]
+        } else {
+            vec![conn.clone(), "e:ent-1".into()]
+        },
+        flag: false,
+        version: 1,
+        data,
+        created_at: at,
+        updated_at: at,
+    };
+    for k in 0..a.settlements {
+        let at = BASE_MS + k as i64;
+        let ts = patchbay_core::network::timestamp(at);
+        let sid = derived_uuid("bench-settlement", &k.to_string());
+        let settlement = json!({"id": sid, "partnerId": PARTNER, "externalId": format!("bench-settlement-{at}"),
+            "status": "completed", "settlementType": "offchain", "reconciled": true, "initiatedBy": "bench",
+            "createdAt": ts, "updatedAt": ts, "finalizedAt": ts, "lossSLAAlertSent": false, "gainSLAAlertSent": false,
+            "disputed": false});
+        let transfer = json!({"id": derived_uuid("bench-transfer", &k.to_string()), "createdAt": ts, "updatedAt": ts,
+            "currency": "ofcusd", "settlementId": sid, "quantity": "1", "txIds": [], "status": "completed", "usdValue": null,
+            "settlementStatus": "completed", "sourceTradingAccountId": PARTNER, "sourceNetworkAccountId": PARTNER,
+            "destinationTradingAccountId": "w1", "destinationNetworkAccountId": account, "destinationConnectionName": "Desk 1"});
+        let commit = LedgerCommit {
+            rows: vec![
+                (
+                    row(
+                        "settlement",
+                        sid.clone(),
+                        None,
+                        json!({"settlement": settlement, "amounts": {conn.clone(): {"ofcusd": "1"}}, "directions": {"ent-1": "receive"}}),
+                        at,
+                    ),
+                    None,
+                ),
+                (
+                    row("settlement_transfer", derived_uuid("bench-transfer", &k.to_string()), Some(sid), transfer, at),
+                    None,
+                ),
+            ],
+            now_ms: at,
+            ..Default::default()
+        };
+        match store.net_ledger_commit(&commit).await? {
+            Committed::Done | Committed::Duplicate => {}
+            other => anyhow::bail!("storing bench settlement {k}: {other:?}"),
+        }
+    }
+    store.close().await;
     Ok(())
 }
 
@@ -229,6 +310,27 @@ async fn write_requests(dir: &std::path::Path, a: &Args, vault: &Vault) -> anyho
         let body = json!({"partnerId": PARTNER, "name": name, "nonce": nonce, "connectionKey": key,
                           "payload": payload, "signature": signature});
         writeln!(out, "POST\t/api/network/v1/enterprises/ent-1/clients/connections\t{body}")?;
+    }
+    out.flush()?;
+    // Allocations of one unit each, spread over the first 1,000 active connections (so over
+    // every tenant's trading account, as many clients would), each signed with a fresh nonce.
+    let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("allocate.tsv"))?);
+    let active: Vec<usize> = (1..a.connections.min(1_000)).filter(|i| i % 10 != 0).collect();
+    for k in 0..a.allocate_requests {
+        let i = active[k % active.len()];
+        let conn = derived_uuid("bench-net", &i.to_string());
+        let (external, nonce) = (format!("bench-alloc-{k}"), format!("bench-alloc-nonce-{k}"));
+        let payload = format!(
+            r#"{{"connectionId":"{conn}","amount":{{"currency":"ofcusd","quantity":"1"}},"clientExternalId":"{external}","nonce":"{nonce}"}}"#
+        );
+        let signature = sign_message(payload.as_bytes(), PRIVKEY).map_err(|e| anyhow::anyhow!("signing: {e:?}"))?;
+        let body = json!({"amount": {"currency": "ofcusd", "quantity": "1"}, "clientExternalId": external, "nonce": nonce,
+                          "payload": payload, "signature": signature});
+        writeln!(
+            out,
+            "POST\t/api/network/v1/enterprises/ent-{}/clients/connections/{conn}/allocations\t{body}",
+            i % a.tenants
+        )?;
     }
     out.flush()?;
     let mut out = std::io::BufWriter::new(std::fs::File::create(dir.join("create-run.tsv"))?);
