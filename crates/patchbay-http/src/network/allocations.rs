@@ -306,7 +306,7 @@ pub(super) async fn list(
         ids: params.uuids("allocationIds")?,
         subtypes: book::enum_values(&params, "types", TYPES)?,
         statuses: book::enum_values(&params, "statuses", STATUSES)?,
-        currencies: params.strings("currencies")?,
+        currencies: params.strings_any("currencies"),
         connection_ids: params.uuids("connectionIds")?,
         partner_ids: params.uuids("partnerIds")?,
         created_from: book::date_param(&params, "createdOnOrAfter")?,

@@ -338,7 +338,9 @@ pub(super) async fn update_connection(
     let Path((ent, id)) = path.map_err(path_error)?;
     let caller = authorize(&state, &headers, &ent, true).await?;
     let id = connection_id(&id)?;
-    let body = json_object(&body_bytes(body)?)?;
+    // The body is optional (both fields are): none at all is `{}`.
+    let bytes = body_bytes(body)?;
+    let body = if bytes.iter().all(u8::is_ascii_whitespace) { Map::new() } else { json_object(&bytes)? };
     let name = match body.get("name") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),

@@ -91,7 +91,11 @@ pub(super) async fn create(
     let enterprise = caller.enterprise().id.clone();
     let body = json_object(&body_bytes(body)?)?;
     let conn_id = required_uuid(&body, "connectionId")?;
-    let reason = book::optional_str(&body, "reason")?;
+    // `reason` may be empty here (the spec gives it no minimum length): as if absent.
+    let reason = match body.get("reason") {
+        Some(Value::String(r)) if r.is_empty() => None,
+        _ => book::optional_str(&body, "reason")?,
+    };
     let expected = expected(&body, true)?.expect("required");
     let nonce = stored_str(&body, "nonce")?;
     let settlement = visible_settlement(&state, &enterprise, &settlement_id, NetSide::Client).await?;

@@ -114,9 +114,6 @@ fn deposit_request(body: &Map<String, Value>) -> Result<DepositRequest, NetError
             stored_str(d, "currency").map_err(|e| NetError::bad_request(format!("deposits[{i}].{}", e.message)))?;
         let tx =
             stored_str(d, "onChainTxId").map_err(|e| NetError::bad_request(format!("deposits[{i}].{}", e.message)))?;
-        if deposits.iter().any(|(_, t)| *t == tx) {
-            return Err(NetError::bad_request(format!("deposits[{i}].onChainTxId is listed twice.")));
-        }
         deposits.push((currency, tx));
     }
     Ok(DepositRequest { external_settlement_id, settlement_id, deposits })
@@ -137,6 +134,18 @@ pub(super) async fn deposits(
     let d = deposit_request(&body)?;
     let enterprise = caller.enterprise().id.clone();
     book::verify_signed(&state, &caller, &body, &["externalSettlementId", "deposits"], &["settlementId"], &[]).await?;
+    // The same deposit listed twice is one deposit; one transaction for two currencies conflicts.
+    let mut unique: Vec<(String, String)> = Vec::new();
+    for (currency, tx) in &d.deposits {
+        match unique.iter().find(|(_, t)| t == tx) {
+            Some((c, _)) if c == currency => {}
+            Some(_) => {
+                return Err(NetError::new(StatusCode::CONFLICT, format!("Deposit {tx} is listed for two currencies.")));
+            }
+            None => unique.push((currency.clone(), tx.clone())),
+        }
+    }
+    let d = DepositRequest { deposits: unique, ..d };
     let key = format!("{enterprise}|{}", d.external_settlement_id);
     let not_found = || NetError::not_found(format!("Settlement {:?} not found.", d.external_settlement_id));
     for attempt in 0..MAX_TRIES {
@@ -341,7 +350,11 @@ pub(super) async fn trade_signing(
                 "trade.{k} is required and must be an object of currency and quantity."
             )));
         };
-        stored_str(a, "currency").map_err(|e| NetError::bad_request(format!("trade.{k}.{}", e.message)))?;
+        // `BNSupportedCurrency` is any string.
+        match a.get("currency") {
+            Some(Value::String(c)) => no_nul(&format!("trade.{k}.currency"), c)?,
+            _ => return Err(NetError::bad_request(format!("trade.{k}.currency is required and must be a string."))),
+        }
         let q = a
             .get("quantity")
             .and_then(Value::as_str)

@@ -120,6 +120,12 @@ impl RawParams {
         Ok(out)
     }
 
+    /// Every value as given, empty ones included (filters whose items the spec does not
+    /// require to be non-empty: an empty value matches nothing).
+    pub fn strings_any(&self, key: &str) -> Vec<String> {
+        self.values(key).to_vec()
+    }
+
     pub fn strings(&self, key: &str) -> Result<Vec<String>, NetError> {
         let mut out = Vec::new();
         for v in self.values(key) {

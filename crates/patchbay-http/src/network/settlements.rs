@@ -596,7 +596,7 @@ pub(super) async fn get_one(
     let caller = authorize(&state, &headers, &ent, false).await?;
     let params = RawParams::parse(query.as_deref(), &body_bytes(body)?)?;
     let (limit, offset) = params.page()?;
-    let currencies = params.strings("currencies")?;
+    let currencies = params.strings_any("currencies");
     let enterprise = caller.enterprise().id.clone();
     let row = visible_settlement(&state, &enterprise, &id, side).await?;
     let by_ends: Vec<(&str, Vec<String>)> = match side {
@@ -656,7 +656,7 @@ pub(super) async fn client_transfers(
     let desc = book::enum_param(&params, "sortDirection", &["ASC", "DESC"])? == Some("DESC");
     let f = LedgerFilter {
         party: Some(format!("e:{enterprise}")),
-        currencies: params.strings("currencies")?,
+        currencies: params.strings_any("currencies"),
         external_ids: params.strings("initiatedBy")?,
         partner_ids: params.uuids("partnerIds")?,
         parent_ids: params.uuids("settlementIds")?,
