@@ -517,7 +517,7 @@ fn update_answer(d: Direction, row: &LedgerRow, pcl: &str, pcn: &str, pid: &str)
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}/allocations", operation_id = "V1ClientAllocationsPostRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("connectionId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "Cleared, or reserved until the partner answers", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 422, description = "Released with an error", body = wire::LedgerAnswer), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "Cleared, or reserved until the partner answers", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 422, description = "Released with an error", body = wire::LedgerAnswer), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_allocation(
     State(state): State<AppState>,
@@ -531,7 +531,7 @@ pub(super) async fn create_allocation(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}/deallocations", operation_id = "V1ClientDeallocationsPostRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("connectionId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "Cleared, or reserved until the partner answers", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 422, description = "Released with an error", body = wire::LedgerAnswer), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "Cleared, or reserved until the partner answers", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 422, description = "Released with an error", body = wire::LedgerAnswer), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_deallocation(
     State(state): State<AppState>,
@@ -545,7 +545,7 @@ pub(super) async fn create_deallocation(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}/allocations/signing", operation_id = "v1ClientAllocationsSigningPostRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("connectionId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn allocation_signing(
     State(state): State<AppState>,
@@ -560,7 +560,7 @@ pub(super) async fn allocation_signing(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}/deallocations/signing", operation_id = "V1ClientDeallocationsSigningPostRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("connectionId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn deallocation_signing(
     State(state): State<AppState>,
@@ -575,7 +575,7 @@ pub(super) async fn deallocation_signing(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/allocations", operation_id = "v1ClientAllocationsGetRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("allocationIds" = Option<Vec<uuid::Uuid>>, Query), ("types" = Option<Vec<String>>, Query), ("statuses" = Option<Vec<String>>, Query), ("currencies" = Option<Vec<wire::NonEmptyString>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("createdOnOrAfter" = Option<String>, Query, format = DateTime), ("createdBefore" = Option<String>, Query, format = DateTime), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("sortField" = Option<String>, Query), ("sortDirection" = Option<String>, Query)),
-    responses((status = 200, description = "Allocations and deallocations", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "Allocations and deallocations", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_client_allocations(
     State(state): State<AppState>,
@@ -590,7 +590,7 @@ pub(super) async fn list_client_allocations(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/allocations", operation_id = "v1PartnerAllocationsGetRoute", tag = "Partner Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("allocationIds" = Option<Vec<uuid::Uuid>>, Query), ("types" = Option<Vec<String>>, Query), ("statuses" = Option<Vec<String>>, Query), ("currencies" = Option<Vec<wire::NonEmptyString>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("clientIds" = Option<Vec<uuid::Uuid>>, Query), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("sortField" = Option<String>, Query), ("sortDirection" = Option<String>, Query)),
-    responses((status = 200, description = "Allocations and deallocations", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "Allocations and deallocations", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_partner_allocations(
     State(state): State<AppState>,
@@ -605,7 +605,7 @@ pub(super) async fn list_partner_allocations(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/allocations/{allocationId}", operation_id = "v1ClientAllocationGetRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("allocationId" = uuid::Uuid, Path)),
-    responses((status = 200, description = "The allocation", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The allocation", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn get_client_allocation(
     State(state): State<AppState>,
@@ -618,7 +618,7 @@ pub(super) async fn get_client_allocation(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/allocations/{allocationId}", operation_id = "v1PartnerAllocationGetRoute", tag = "Partner Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("allocationId" = uuid::Uuid, Path)),
-    responses((status = 200, description = "The allocation", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The allocation", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn get_partner_allocation(
     State(state): State<AppState>,
@@ -631,7 +631,7 @@ pub(super) async fn get_partner_allocation(
 
 #[utoipa::path(put, path = "/api/network/v1/enterprises/{enterpriseId}/partners/allocations", operation_id = "v1PartnerAllocationsPutRoute", tag = "Partner Allocations",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "Cleared or released", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 422, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "Cleared or released", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn update_allocation(
     State(state): State<AppState>,
@@ -645,7 +645,7 @@ pub(super) async fn update_allocation(
 
 #[utoipa::path(put, path = "/api/network/v1/enterprises/{enterpriseId}/partners/deallocations", operation_id = "V1PartnerDeallocationsPutRoute", tag = "Partner Allocations",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "Cleared or released", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 422, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "Cleared or released", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn update_deallocation(
     State(state): State<AppState>,
@@ -660,7 +660,7 @@ pub(super) async fn update_deallocation(
 /// Documentation of the GET variant of the allocation signing route (same handler as POST).
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}/allocations/signing", operation_id = "v1ClientAllocationsSigningGetRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("connectionId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 #[allow(dead_code)]
 pub(super) fn allocation_signing_get_doc() {}
@@ -668,7 +668,7 @@ pub(super) fn allocation_signing_get_doc() {}
 /// Documentation of the GET variant of the deallocation signing route (same handler as POST).
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/connections/{connectionId}/deallocations/signing", operation_id = "V1ClientDeallocationsSigningGetRoute", tag = "Client Allocations",
     params(("enterpriseId" = String, Path, min_length = 1), ("connectionId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The payload to sign", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 #[allow(dead_code)]
 pub(super) fn deallocation_signing_get_doc() {}

@@ -125,7 +125,7 @@ pub(super) async fn balances(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/balances", operation_id = "v1ClientBalancesGetRoute", tag = "Client Balances",
     params(("enterpriseId" = String, Path, min_length = 1), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query)),
-    responses((status = 200, description = "The client's balances", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The client's balances", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn client_balances(
     State(state): State<AppState>,
@@ -140,7 +140,7 @@ pub(super) async fn client_balances(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/balances", operation_id = "v1PartnerBalancesGetRoute", tag = "Partner Balances",
     params(("enterpriseId" = String, Path, min_length = 1), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("clientIds" = Option<Vec<uuid::Uuid>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("partnersConnectionIds" = Option<Vec<wire::NonEmptyString>>, Query)),
-    responses((status = 200, description = "The partner's balances", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "The partner's balances", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn partner_balances(
     State(state): State<AppState>,

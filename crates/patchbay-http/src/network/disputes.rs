@@ -386,7 +386,7 @@ pub(super) async fn of_settlement(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlements/{settlementId}/disputes", operation_id = "createClientSettlementDispute", tag = "Client Disputes",
     params(("enterpriseId" = String, Path, min_length = 1), ("settlementId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 422, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_dispute(
     State(state): State<AppState>,
@@ -400,7 +400,7 @@ pub(super) async fn create_dispute(
 
 #[utoipa::path(put, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlements/disputes/{disputeId}", operation_id = "updateClientSettlementDispute", tag = "Client Disputes",
     params(("enterpriseId" = String, Path, min_length = 1), ("disputeId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 422, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn update_dispute(
     State(state): State<AppState>,
@@ -414,7 +414,7 @@ pub(super) async fn update_dispute(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlements/disputes/{disputeId}/close", operation_id = "V1ClientSettlementDisputeClosurePostRoute", tag = "Client Disputes",
     params(("enterpriseId" = String, Path, min_length = 1), ("disputeId" = uuid::Uuid, Path)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 422, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 422, description = "Unprocessable", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn close_dispute(
     State(state): State<AppState>,
@@ -428,7 +428,7 @@ pub(super) async fn close_dispute(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlement/disputes", operation_id = "listClientSettlementDisputes", tag = "Client Disputes",
     params(("enterpriseId" = String, Path, min_length = 1), ("settlementIds" = Option<Vec<uuid::Uuid>>, Query), ("settledInSettlementIds" = Option<Vec<uuid::Uuid>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("closed" = Option<bool>, Query), ("disputeIds" = Option<Vec<uuid::Uuid>>, Query), ("disputeClosureIds" = Option<Vec<uuid::Uuid>>, Query), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$")),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_client_disputes(
     State(state): State<AppState>,
@@ -443,7 +443,7 @@ pub(super) async fn list_client_disputes(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlement/disputes", operation_id = "listPartnerSettlementDisputes", tag = "Partner Disputes",
     params(("enterpriseId" = String, Path, min_length = 1), ("settlementIds" = Option<Vec<uuid::Uuid>>, Query), ("settledInSettlementIds" = Option<Vec<uuid::Uuid>>, Query), ("connectionIds" = Option<Vec<uuid::Uuid>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("closed" = Option<bool>, Query), ("disputeIds" = Option<Vec<uuid::Uuid>>, Query), ("disputeClosureIds" = Option<Vec<uuid::Uuid>>, Query), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("settlementExternalIds" = Option<Vec<wire::NonEmptyString>>, Query), ("settledInSettlementExternalIds" = Option<Vec<wire::NonEmptyString>>, Query), ("showRetracted" = Option<bool>, Query), ("clientIds" = Option<Vec<uuid::Uuid>>, Query)),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_partner_disputes(
     State(state): State<AppState>,

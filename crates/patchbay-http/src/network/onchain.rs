@@ -385,7 +385,7 @@ pub(super) async fn trade_signing(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements/onchain", operation_id = "v1PartnerOnChainSettlementPostRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 202, description = "OK", body = wire::LedgerAnswer), (status = 200, body = wire::ErrorPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 202, description = "OK", body = wire::LedgerAnswer), (status = 200, description = "OK", body = wire::ErrorPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_onchain(
     State(state): State<AppState>,
@@ -399,7 +399,7 @@ pub(super) async fn create_onchain(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements/onchain/deposits", operation_id = "v1PartnerExtDepositsPostRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 201, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 201, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_deposits(
     State(state): State<AppState>,
@@ -413,7 +413,7 @@ pub(super) async fn create_deposits(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements/onchain/deposits/signing", operation_id = "v1PartnerExtDepositsSigningGetRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn deposits_signing_get(
     State(state): State<AppState>,
@@ -427,7 +427,7 @@ pub(super) async fn deposits_signing_get(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/trades/signing", operation_id = "v1PartnerTradesSigningGetRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn trade_signing_get(
     State(state): State<AppState>,

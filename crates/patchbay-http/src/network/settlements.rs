@@ -676,7 +676,7 @@ pub(super) async fn client_transfers(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements-signing", operation_id = "v1PartnerSettlementsSigningPostRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn settlement_signing_post(
     State(state): State<AppState>,
@@ -690,7 +690,7 @@ pub(super) async fn settlement_signing_post(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements-signing", operation_id = "v1PartnerSettlementSigningGetRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::SigningPayload), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn settlement_signing_get(
     State(state): State<AppState>,
@@ -704,7 +704,7 @@ pub(super) async fn settlement_signing_get(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements", operation_id = "v1PartnerSettlementsPostRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_settlement(
     State(state): State<AppState>,
@@ -718,7 +718,7 @@ pub(super) async fn create_settlement(
 
 #[utoipa::path(post, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements/nonReconciled", operation_id = "v1PartnerSettlementsNonReconciledPostRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1)), request_body = wire::LedgerAnswer,
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 409, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 409, description = "Conflict", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn create_non_reconciled(
     State(state): State<AppState>,
@@ -732,7 +732,7 @@ pub(super) async fn create_non_reconciled(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements", operation_id = "v1PartnerSettlementsGetRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("settlementIds" = Option<Vec<uuid::Uuid>>, Query), ("onlyShowDisputed" = Option<bool>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("partyConnectionIds" = Option<Vec<uuid::Uuid>>, Query), ("counterpartyConnectionIds" = Option<Vec<uuid::Uuid>>, Query), ("externalIds" = Option<Vec<wire::NonEmptyString>>, Query), ("createdOnOrAfter" = Option<String>, Query, format = DateTime), ("createdBefore" = Option<String>, Query, format = DateTime), ("updatedOnOrAfter" = Option<String>, Query, format = DateTime), ("updatedBefore" = Option<String>, Query, format = DateTime)),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_partner_settlements(
     State(state): State<AppState>,
@@ -747,7 +747,7 @@ pub(super) async fn list_partner_settlements(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/partners/settlements/{settlementId}", operation_id = "v1PartnerSettlementGetRoute", tag = "Partner Settlements",
     params(("enterpriseId" = String, Path, min_length = 1), ("settlementId" = uuid::Uuid, Path), ("sourceNetworkAccountIds" = Option<Vec<uuid::Uuid>>, Query), ("sourceTradingAccountIds" = Option<Vec<uuid::Uuid>>, Query), ("destinationNetworkAccountIds" = Option<Vec<uuid::Uuid>>, Query), ("destinationTradingAccountIds" = Option<Vec<uuid::Uuid>>, Query), ("currencies" = Option<Vec<wire::NonEmptyString>>, Query), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$")),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn get_partner_settlement(
     State(state): State<AppState>,
@@ -762,7 +762,7 @@ pub(super) async fn get_partner_settlement(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlements", operation_id = "v1ClientSettlementsGetRoute", tag = "Client Settlements",
     params(("enterpriseId" = String, Path, min_length = 1), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("settlementIds" = Option<Vec<uuid::Uuid>>, Query), ("onlyShowDisputed" = Option<bool>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("partyConnectionIds" = Option<Vec<uuid::Uuid>>, Query), ("counterpartyConnectionIds" = Option<Vec<uuid::Uuid>>, Query), ("statuses" = Option<Vec<String>>, Query)),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_client_settlements(
     State(state): State<AppState>,
@@ -777,7 +777,7 @@ pub(super) async fn list_client_settlements(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlements/{settlementId}", operation_id = "v1ClientSettlementGetRoute", tag = "Client Settlements",
     params(("enterpriseId" = String, Path, min_length = 1), ("settlementId" = uuid::Uuid, Path), ("currencies" = Option<Vec<wire::NonEmptyString>>, Query), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$")),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn get_client_settlement(
     State(state): State<AppState>,
@@ -792,7 +792,7 @@ pub(super) async fn get_client_settlement(
 
 #[utoipa::path(get, path = "/api/network/v1/enterprises/{enterpriseId}/clients/settlementTransfers", operation_id = "v1ClientSettlementTransfersGetRoute", tag = "Client Settlements",
     params(("enterpriseId" = String, Path, min_length = 1), ("pageNumber" = Option<String>, Query, pattern = "^[0-9]{1,9}$"), ("pageSize" = Option<String>, Query, pattern = "^([1-9][0-9]{0,2}|1000)$"), ("currencies" = Option<Vec<wire::NonEmptyString>>, Query), ("initiatedBy" = Option<Vec<wire::NonEmptyString>>, Query), ("partnerIds" = Option<Vec<uuid::Uuid>>, Query), ("settlementIds" = Option<Vec<uuid::Uuid>>, Query), ("settlementStatuses" = Option<Vec<String>>, Query), ("settlementTransferStatuses" = Option<Vec<String>>, Query), ("settlementUpdatedBefore" = Option<String>, Query, format = DateTime), ("settlementUpdatedOnOrAfter" = Option<String>, Query, format = DateTime), ("sortField" = Option<String>, Query), ("sortDirection" = Option<String>, Query)),
-    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, body = wire::ErrorPayload), (status = 401, body = wire::ErrorPayload), (status = 403, body = wire::ErrorPayload), (status = 404, body = wire::ErrorPayload), (status = 500, body = wire::ErrorPayload)),
+    responses((status = 200, description = "OK", body = wire::LedgerAnswer), (status = 400, description = "Invalid request", body = wire::ErrorPayload), (status = 401, description = "Not authorised", body = wire::ErrorPayload), (status = 403, description = "No OES licence or missing scope", body = wire::ErrorPayload), (status = 404, description = "Not found", body = wire::ErrorPayload), (status = 500, description = "Internal error", body = wire::ErrorPayload)),
     security(("bearer" = [])))]
 pub(super) async fn list_client_transfers(
     State(state): State<AppState>,
