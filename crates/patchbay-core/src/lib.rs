@@ -9,6 +9,7 @@ pub mod export;
 pub mod hashing;
 pub mod integrations;
 pub mod ledger;
+pub mod ledger_objects;
 pub mod network;
 pub mod ratelimit;
 pub mod seed;

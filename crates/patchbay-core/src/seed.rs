@@ -12,6 +12,9 @@ use serde_json::{Map, Value, json};
 
 use crate::hashing::token_hash;
 
+#[path = "seed_ledger.rs"]
+pub mod ledger_seed;
+
 /// A seed problem: the JSON path of the first bad value and what is wrong with it.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[error("{path}: {message}")]
@@ -49,6 +52,13 @@ pub struct NetworkSection {
     pub partners: Vec<NetPartner>,
     #[serde(default)]
     pub connections: Vec<NetConnection>,
+    /// Ledger objects in any state, for tests (seed_ledger.rs).
+    #[serde(default)]
+    pub allocations: Vec<ledger_seed::NetAllocation>,
+    #[serde(default)]
+    pub settlements: Vec<ledger_seed::NetSettlement>,
+    #[serde(default)]
+    pub disputes: Vec<ledger_seed::NetDispute>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -91,7 +101,7 @@ pub struct NetClient {
     /// Funds of the enterprise's trading account: `{currency: base units}`.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub funds: std::collections::BTreeMap<String, String>,
+    pub funds: std::collections::BTreeMap<String, ledger_seed::Funds>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -121,7 +131,7 @@ pub struct NetPartner {
     /// Funds of the partner's settlement account: `{currency: base units}`.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub funds: std::collections::BTreeMap<String, String>,
+    pub funds: std::collections::BTreeMap<String, ledger_seed::Funds>,
 }
 
 /// A currency a partner supports: its OFC currency and the currency backing it.
@@ -151,7 +161,7 @@ pub struct NetConnection {
     /// Funds already allocated to the connection's network account: `{currency: base units}`.
     #[serde(default)]
     #[schema(value_type = Object)]
-    pub funds: std::collections::BTreeMap<String, String>,
+    pub funds: std::collections::BTreeMap<String, ledger_seed::Funds>,
 }
 
 #[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
@@ -314,6 +324,8 @@ pub mod kind {
     pub const NET_CONNECTION: &str = "network.connection";
     /// Seeded funds of one ledger account in one currency (id `account|currency`).
     pub const NET_FUNDS: &str = "network.funds";
+    /// Seeded ledger rows (an allocation; a settlement with its transfers; a dispute).
+    pub const NET_LEDGER: &str = "network.ledger";
     /// A Network access token of BitGo's v2 form, kept sealed (it is the HMAC key),
     /// under tenant `network` and id = its SHA-256 in hex (what v2 clients send as bearer).
     pub const NET_ACCESS_TOKEN: &str = "network.access_token";
@@ -684,17 +696,25 @@ impl Planner {
         &mut self,
         p: &str,
         account: &crate::ledger::Account,
-        funds: &std::collections::BTreeMap<String, String>,
+        funds: &std::collections::BTreeMap<String, ledger_seed::Funds>,
     ) -> Result<(), SeedError> {
-        for (currency, amount) in funds {
+        for (currency, f) in funds {
             let at = format!("{p}.funds.{currency}");
             non_empty(&at, currency)?;
-            match crate::ledger::Amount::parse_signed(amount) {
-                Ok(a) if !a.is_negative() => {}
-                _ => return Err(SeedError::new(at, "must be a non-negative integer of base units, as a string")),
+            let (available, held) = f.parts();
+            for (what, amount) in [("available", available), ("held", held)] {
+                match crate::ledger::Amount::parse_signed(amount) {
+                    Ok(a) if !a.is_negative() => {}
+                    _ => {
+                        return Err(SeedError::new(
+                            format!("{at}{}", if f.is_pair() { format!(".{what}") } else { String::new() }),
+                            "must be a non-negative integer of base units, as a string",
+                        ));
+                    }
+                }
             }
             let id = format!("{}|{currency}", account.key());
-            let data = json!({"account": account.key(), "currency": currency, "available": amount});
+            let data = json!({"account": account.key(), "currency": currency, "available": available, "held": held});
             self.add(&at, Tenant::Known("network".into()), kind::NET_FUNDS, &id, data, None)?;
         }
         Ok(())
@@ -831,6 +851,8 @@ impl Planner {
             let account = crate::network::derived_uuid("networkAccount", &c.id);
             self.funds(&p, &crate::ledger::Account::Network(account), &c.funds)?;
         }
+        self.ledger(&n)?;
+        let total = total + n.allocations.len() + n.settlements.len() + n.disputes.len();
         self.out.counts.insert("network", total);
         Ok(())
     }

@@ -900,19 +900,49 @@ macro_rules! impl_store {
                         continue;
                     }
                     if rec.kind == kind::NET_FUNDS {
-                        // Seeded funds set the account's available amount (held funds untouched).
-                        let amount = crate::ledger::normalized(rec.data["available"].as_str().unwrap_or("0"));
+                        // Seeded funds set the account's balance in that currency.
+                        let amount = |k: &str| crate::ledger::normalized(rec.data[k].as_str().unwrap_or("0"));
                         sqlx::query(
                             "INSERT INTO net_balances (account, currency, available, held, version, updated_at) \
-                             VALUES ($1, $2, $3, '0', 1, $4) ON CONFLICT (account, currency) DO UPDATE SET \
-                             available = excluded.available, version = net_balances.version + 1, updated_at = excluded.updated_at",
+                             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (account, currency) DO UPDATE SET \
+                             available = excluded.available, held = excluded.held, \
+                             version = net_balances.version + 1, updated_at = excluded.updated_at",
                         )
                         .bind(rec.data["account"].as_str().unwrap_or_default())
                         .bind(rec.data["currency"].as_str().unwrap_or_default())
-                        .bind(amount)
+                        .bind(amount("available"))
+                        .bind(amount("held"))
                         .bind(now_ms)
                         .execute(&mut *tx)
                         .await?;
+                        continue;
+                    }
+                    if rec.kind == kind::NET_LEDGER {
+                        // Seeded ledger rows (an allocation; a settlement and its transfers; a dispute).
+                        for r in rec.data["rows"].as_array().into_iter().flatten() {
+                            let row = crate::ledger::row_from_json(r)?;
+                            sqlx::query(crate::ledger::UPSERT_ROW)
+                                .bind(&row.kind)
+                                .bind(&row.id)
+                                .bind(&row.client_tenant)
+                                .bind(&row.partner_tenant)
+                                .bind(&row.partner_id)
+                                .bind(&row.client_id)
+                                .bind(&row.connection_id)
+                                .bind(&row.parent_id)
+                                .bind(&row.subtype)
+                                .bind(&row.status)
+                                .bind(&row.currency)
+                                .bind(&row.external_id)
+                                .bind(&row.external_key)
+                                .bind(row.parties_text())
+                                .bind(row.flag)
+                                .bind(row.data.to_string())
+                                .bind(row.created_at)
+                                .bind(row.updated_at)
+                                .execute(&mut *tx)
+                                .await?;
+                        }
                         continue;
                     }
                     if rec.kind == kind::NET_CONNECTION {

@@ -195,6 +195,45 @@ pub(crate) fn list_query(kind: &str, f: &LedgerFilter, limit: i64, offset: i64) 
     (sql, binds)
 }
 
+/// A seeded row (`network.ledger` entries, patchbay-core's seed_ledger.rs), written over
+/// any row of the same kind and id.
+pub(crate) const UPSERT_ROW: &str = "INSERT INTO net_ledger (kind, id, client_tenant, partner_tenant, partner_id, \
+     client_id, connection_id, parent_id, subtype, status, currency, external_id, external_key, parties, flag, version, \
+     data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18) \
+     ON CONFLICT (kind, id) DO UPDATE SET client_tenant = excluded.client_tenant, partner_tenant = excluded.partner_tenant, \
+     partner_id = excluded.partner_id, client_id = excluded.client_id, connection_id = excluded.connection_id, \
+     parent_id = excluded.parent_id, subtype = excluded.subtype, status = excluded.status, currency = excluded.currency, \
+     external_id = excluded.external_id, external_key = excluded.external_key, parties = excluded.parties, \
+     flag = excluded.flag, version = net_ledger.version + 1, data = excluded.data, created_at = excluded.created_at, \
+     updated_at = excluded.updated_at";
+
+/// A row from its seeded JSON form.
+pub(crate) fn row_from_json(v: &Value) -> crate::Result<LedgerRow> {
+    let text = |k: &str| v[k].as_str().map(str::to_string);
+    let corrupt = || crate::StoreError::Corrupt(format!("seeded ledger row {v}"));
+    Ok(LedgerRow {
+        kind: text("kind").ok_or_else(corrupt)?,
+        id: text("id").ok_or_else(corrupt)?,
+        client_tenant: text("clientTenant"),
+        partner_tenant: text("partnerTenant").ok_or_else(corrupt)?,
+        partner_id: text("partnerId"),
+        client_id: text("clientId"),
+        connection_id: text("connectionId"),
+        parent_id: text("parentId"),
+        subtype: text("subtype"),
+        status: text("status").ok_or_else(corrupt)?,
+        currency: text("currency"),
+        external_id: text("externalId"),
+        external_key: text("externalKey"),
+        parties: v["parties"].as_array().into_iter().flatten().filter_map(|p| p.as_str().map(str::to_string)).collect(),
+        flag: v["flag"].as_bool().unwrap_or(false),
+        version: 1,
+        data: v["data"].clone(),
+        created_at: v["createdAt"].as_i64().ok_or_else(corrupt)?,
+        updated_at: v["updatedAt"].as_i64().ok_or_else(corrupt)?,
+    })
+}
+
 /// An amount as stored: canonical digits (`"007"` → `"7"`).
 pub(crate) fn normalized(s: &str) -> String {
     patchbay_core::ledger::Amount::parse_signed(s).map(|a| a.to_string()).unwrap_or_else(|_| "0".into())

@@ -745,3 +745,114 @@ both_backends!(the_partner_platform_is_told_of_each_step, |db| {
                 "status": "reserved"})
     );
 });
+
+both_backends!(seeded_ledger_objects_in_any_state, |db| {
+    const A1: &str = "a0000000-0000-4000-8000-000000000001";
+    const A2: &str = "a0000000-0000-4000-8000-000000000002";
+    const S1: &str = "50000000-0000-4000-8000-000000000001";
+    const S2: &str = "50000000-0000-4000-8000-000000000002";
+    const D1: &str = "d0000000-0000-4000-8000-000000000001";
+    let mut doc: Value = serde_json::from_str(&seed()).unwrap();
+    let n = &mut doc["network"];
+    // A reserved allocation holds its funds: the document says so in `funds`.
+    n["clients"][0]["funds"]["ofcusd"] = json!({"available": "900", "held": "100"});
+    n["allocations"] = json!([
+        {"id": A1, "connectionId": C1, "status": "reserved", "amount": {"currency": "ofcusd", "quantity": "100"},
+         "clientExternalId": "seeded-1", "createdAt": "2026-03-01T10:00:00Z"},
+        {"id": A2, "connectionId": C1, "type": "deallocation", "status": "released", "reason": "Limit reached",
+         "amount": {"currency": "ofcusd", "quantity": "5"}, "clientExternalId": "seeded-2"}
+    ]);
+    n["settlements"] = json!([
+        {"id": S1, "externalId": "seeded-settlement-1", "settlementAmounts": {C1: {"ofcusd": "-20"}}, "notes": "week 9",
+         "createdAt": "2026-03-02T00:00:00Z"},
+        {"id": S2, "externalId": "seeded-settlement-2", "status": "pending", "settlementType": "onchain",
+         "settlementAmounts": {C1: {"ofcusd": "30"}}}
+    ]);
+    n["disputes"] = json!([
+        {"id": D1, "settlementId": S1, "connectionId": C1, "expectedTransfers": {"ofcusd": "-15"}, "reason": "Too much",
+         "closed": true, "closureNotes": "Fine after all"}
+    ]);
+    let e = Env::with_seed(&db, doc.to_string()).await;
+
+    let g = e.get("alice-ro", &format!("/ent-client/clients/allocations/{A1}")).await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    bitgo_spec::check("GET", "/clients/allocations/{allocationId}", 200, &g.body);
+    assert_eq!(
+        (g.body["allocation"]["status"].as_str(), g.body["allocation"]["createdAt"].as_str()),
+        (Some("reserved"), Some("2026-03-01T10:00:00.000Z"))
+    );
+    let l = e.get("erin-rw", "/ent-partner/partners/allocations?statuses=released&types=deallocation").await;
+    assert_eq!(l.body["allocations"][0]["reason"], "Limit reached");
+    // The partner clears the seeded reservation: the held funds reach the network account.
+    let u = e
+        .send(
+            reqwest::Method::PUT,
+            "erin-rw",
+            "/ent-partner/partners/allocations",
+            &partner_update("allocation", A1, C1, "100", "cleared", "sn-seed"),
+        )
+        .await;
+    assert_eq!(u.status, 200, "{}", u.body);
+    let b = e.get("alice-ro", "/ent-client/clients/balances").await;
+    assert_eq!(balance(&b.body["balances"], "ofcusd"), s("900", "0"));
+    let acct1 = patchbay_core::network::derived_uuid("networkAccount", C1);
+    assert_eq!(balance(&b.body["networkBalances"][&acct1]["balances"], "ofcusd"), s("100", "0"));
+    // The same clientExternalId is taken by the seeded allocation.
+    let r = e
+        .send(
+            reqwest::Method::POST,
+            "alice-rw",
+            &format!("/ent-client/clients/connections/{C1}/allocations"),
+            &signed_step(C1, "ofcusd", "7", "seeded-1", "n-seeded", ALICE_KEY),
+        )
+        .await;
+    assert_eq!(r.status, 400, "{}", r.body);
+
+    // Seeded settlements, from both sides, with transfers and the closed dispute.
+    let g = e.get("erin-rw", &format!("/ent-partner/partners/settlements/{S1}")).await;
+    assert_eq!(g.status, 200, "{}", g.body);
+    bitgo_spec::check("GET", "/partners/settlements/{settlementId}", 200, &g.body);
+    assert_eq!(
+        (g.body["settlement"]["disputed"].clone(), g.body["settlement"]["notes"].clone()),
+        (json!(true), json!("week 9"))
+    );
+    assert_eq!(g.body["settlementTransfers"][0]["quantity"], "20");
+    assert_eq!(g.body["settlementDisputes"][0]["disputeClosure"]["notes"], "Fine after all");
+    let l = e.get("alice-ro", "/ent-client/clients/settlements").await;
+    bitgo_spec::check("GET", "/clients/settlements", 200, &l.body);
+    let dirs: Vec<(&str, &str)> = l.body["settlements"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| (s["status"].as_str().unwrap(), s["transferDirection"].as_str().unwrap()))
+        .collect();
+    assert_eq!(dirs, [("pending", "receive"), ("completed", "send")]); // by createdAt (S2 defaults to 2026-01-01)
+    let c = e
+        .send(
+            reqwest::Method::POST,
+            "alice-rw",
+            &format!("/ent-client/clients/settlements/disputes/{D1}/close"),
+            &signed_body(json!({"notes": "again", "nonce": "dn-seed"}), ALICE_KEY),
+        )
+        .await;
+    assert_eq!(c.status, 409, "{}", c.body);
+    // The seeded on-chain settlement completes with its deposit.
+    let dep = json!({"externalSettlementId": "seeded-settlement-2", "deposits": [{"currency": "ofcusd", "onChainTxId": "0xseed"}]});
+    let r = e
+        .send(
+            reqwest::Method::POST,
+            "erin-rw",
+            "/ent-partner/partners/settlements/onchain/deposits",
+            &signed_body(dep, ERIN_KEY),
+        )
+        .await;
+    assert_eq!(r.status, 201, "{}", r.body);
+    let b = e.get("alice-ro", "/ent-client/clients/balances").await;
+    assert_eq!(balance(&b.body["networkBalances"][&acct1]["balances"], "ofcusd"), s("130", "0"));
+    // A seeded object must name this document's connections and settlements.
+    let bad =
+        json!({"network": {"disputes": [{"id": D1, "settlementId": S2, "connectionId": C1, "expectedTransfers": {}}]}});
+    let a = call(e.http.post(format!("http://{}/admin/v1/seed", e.srv.addr)).bearer_auth(ADMIN).body(bad.to_string()))
+        .await;
+    assert_eq!((a.status, a.body["path"].as_str()), (422, Some("$.network.disputes[0].settlementId")), "{}", a.body);
+});

@@ -9,44 +9,13 @@
 //! - `PUT /partners/allocations` · `PUT /partners/deallocations`
 
 use patchbay_core::ledger::{self, AllocationAccounts, Amount, Direction, LedgerError, Status};
+use patchbay_core::ledger_objects::{AllocationFields, allocation_object};
 use patchbay_store::{Committed, LedgerCommit, LedgerFilter, LedgerRow};
 
 use super::book::{self, Book, MAX_TRIES, kinds};
 use super::*;
 
 const AWAITING_PARTNER: &str = "Awaiting the partner's confirmation.";
-
-/// The allocation object as every route renders it (`V1AllocationGetOutput`).
-#[allow(clippy::too_many_arguments)]
-fn allocation_json(
-    id: &str,
-    d: Direction,
-    conn: &NetConnection,
-    currency: &str,
-    q: Amount,
-    client_external_id: &str,
-    notes: Option<&str>,
-    initiated_by: &str,
-    now: i64,
-) -> Value {
-    let mut o = json!({
-        "id": id,
-        "amount": {"currency": currency, "quantity": q.to_string()},
-        "connectionId": conn.id,
-        "clientExternalId": client_external_id,
-        "initiatedBy": initiated_by,
-        "createdAt": timestamp(now),
-        "updatedAt": timestamp(now),
-        "retriable": false,
-        "reason": Value::Null,
-        "status": "reserved",
-        "type": d.as_str(),
-    });
-    if let Some(n) = notes {
-        o["notes"] = json!(n);
-    }
-    o
-}
 
 fn quantity_of(row: &LedgerRow) -> Amount {
     row.data["amount"]["quantity"].as_str().and_then(|q| Amount::parse_positive(q).ok()).unwrap_or_default()
@@ -149,17 +118,19 @@ pub(super) async fn create(
         } else {
             ledger::clear_now(d, &at, &r.currency, r.quantity)
         };
-        let mut obj = allocation_json(
-            &id,
-            d,
-            &conn,
-            &r.currency,
-            r.quantity,
-            &r.client_external_id,
-            r.notes.as_deref(),
-            caller.user_id(),
-            now,
-        );
+        let mut obj = allocation_object(&AllocationFields {
+            id: &id,
+            direction: d,
+            connection_id: &conn.id,
+            currency: &r.currency,
+            quantity: r.quantity,
+            client_external_id: &r.client_external_id,
+            notes: r.notes.as_deref(),
+            initiated_by: caller.user_id(),
+            status: Status::Reserved,
+            reason: None,
+            created_ms: now,
+        });
         let status = match book.apply(&moves) {
             Ok(()) if asynchronous => {
                 obj["reason"] = json!(AWAITING_PARTNER);

@@ -12,6 +12,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use patchbay_core::ledger::{self, Account, Amount, SettlementAmounts, Transfer};
+use patchbay_core::ledger_objects::{SettlementFields, TransferEnd, settlement_object, transfer_object};
 use patchbay_store::{Committed, LedgerCommit, LedgerFilter, LedgerRow};
 
 use super::book::{self, Book, MAX_TRIES, kinds};
@@ -214,30 +215,30 @@ pub(super) fn transfer_row(
 ) -> LedgerRow {
     let id = uuid::Uuid::new_v4().to_string();
     let settlement_id = settlement["id"].as_str().unwrap_or_default();
-    let mut data = json!({
-        "id": id,
-        "createdAt": timestamp(now),
-        "updatedAt": timestamp(now),
-        "currency": t.currency,
-        "settlementId": settlement_id,
-        "quantity": t.quantity.to_string(),
-        "txIds": [],
-        "status": status,
-        "usdValue": Value::Null,
-        "settlementStatus": settlement["status"],
-        "sourceTradingAccountId": names.trading(&t.source),
-        "sourceNetworkAccountId": AccountNames::id(&t.source),
-        "destinationTradingAccountId": names.trading(&t.destination),
-        "destinationNetworkAccountId": AccountNames::id(&t.destination),
-    });
-    if let Some(n) = settlement.get("notes") {
-        data["settlementNotes"] = n.clone();
-    }
+    let (source_trading, destination_trading) = (names.trading(&t.source), names.trading(&t.destination));
+    let name = |a: &Account| names.connection(a).map(|c| c.name.as_str());
+    let data = transfer_object(
+        &id,
+        settlement,
+        &t.currency,
+        t.quantity,
+        status,
+        &TransferEnd {
+            trading_account: &source_trading,
+            network_account: AccountNames::id(&t.source),
+            connection_name: name(&t.source),
+        },
+        &TransferEnd {
+            trading_account: &destination_trading,
+            network_account: AccountNames::id(&t.destination),
+            connection_name: name(&t.destination),
+        },
+        now,
+    );
     // Who may see it (`e:` the client enterprises, the connections) and which end is whose.
     let mut parties = Vec::new();
-    for (end, key, tag) in [(&t.source, "source", "src"), (&t.destination, "destination", "dst")] {
+    for (end, tag) in [(&t.source, "src"), (&t.destination, "dst")] {
         if let Some(c) = names.connection(end) {
-            data[format!("{key}ConnectionName")] = json!(c.name);
             parties.push(format!("e:{}", c.tenant));
             parties.push(format!("{tag}:{}", c.tenant));
             parties.push(c.id.clone());
@@ -356,27 +357,18 @@ pub(super) fn settlement_json(
     initiated_by: &str,
     now: i64,
 ) -> Value {
-    let mut s = json!({
-        "id": id,
-        "partnerId": partner.id,
-        "externalId": r.external_id,
-        "status": status,
-        "settlementType": kind,
-        "reconciled": reconciled,
-        "initiatedBy": initiated_by,
-        "createdAt": timestamp(now),
-        "updatedAt": timestamp(now),
-        "lossSLAAlertSent": false,
-        "gainSLAAlertSent": false,
-        "disputed": false,
-    });
-    if status == "completed" {
-        s["finalizedAt"] = json!(timestamp(now));
-    }
-    if let Some(n) = &r.notes {
-        s["notes"] = json!(n);
-    }
-    s
+    settlement_object(&SettlementFields {
+        id,
+        partner_id: &partner.id,
+        external_id: &r.external_id,
+        notes: r.notes.as_deref(),
+        settlement_type: kind,
+        status,
+        reconciled,
+        initiated_by,
+        reason: None,
+        created_ms: now,
+    })
 }
 
 /// An earlier settlement with the same externalId: the same request is answered
