@@ -235,6 +235,22 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
     assert!(banner.contains("curl -s"), "{banner}");
     assert!(banner.contains("alice-token-1") && banner.contains("bob-token-1") && banner.contains("key_demo_org_1"));
     assert!(banner.contains(patchbay::demo::DEMO_V2_TOKEN), "the demo prints its v2 token");
+    // The banner's signed ledger curls work as printed: allocate, then settle.
+    let joined = banner.replace("\\\n", " ");
+    let ledger_calls: Vec<(String, String, String)> = joined
+        .lines()
+        .map(str::trim)
+        .filter(|l| {
+            l.starts_with("curl -s -X POST") && (l.contains("/allocations ") || l.contains("/partners/settlements "))
+        })
+        .map(|l| {
+            let url = l.split_whitespace().nth(4).unwrap().to_string();
+            let token = l.split("Bearer ").nth(1).unwrap().split('\'').next().unwrap().to_string();
+            let body = l.split("-d '").nth(1).unwrap().trim_end_matches('\'').to_string();
+            (url, token, body)
+        })
+        .collect();
+    assert_eq!(ledger_calls.len(), 2, "{banner}");
     assert_eq!(reqwest::get(format!("{url}/healthz")).await.unwrap().status(), 200);
     let resp = reqwest::Client::new()
         .post(format!("{url}/admin/v1/seed"))
@@ -258,7 +274,23 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
     assert_eq!(conn.json::<Value>().await.unwrap()["connection"]["name"], "Desk 1");
     let list =
         http.get(format!("{net}/ent-exchange/partners/connections")).bearer_auth("erin-token-1").send().await.unwrap();
-    assert_eq!(list.json::<Value>().await.unwrap()["connections"].as_array().unwrap().len(), 1);
+    // Desk 1 (the asynchronous partner) and the instant partner's desk.
+    assert_eq!(list.json::<Value>().await.unwrap()["connections"].as_array().unwrap().len(), 2);
+    for (url, token, body) in &ledger_calls {
+        let r = http.post(url).bearer_auth(token).header("content-type", "application/json").body(body.clone());
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), 200, "{url}: {}", r.text().await.unwrap());
+    }
+    let b: Value = http
+        .get(format!("{net}/ent-acme/clients/balances"))
+        .bearer_auth("alice-token-1")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(b["balances"]["ofcusd"]["available"], "975000", "{b}");
     // Connect with the demo client's key; the built-in partner initialises the connection.
     let req = json!({"partnerId": "9a2b4c6d-8e0f-4a1b-8c3d-5e7f9a1b3c02", "name": "Desk 2", "nonce": "demo-2",
                      "connectionKey": {"schema": "token", "connectionToken": "tok-2"}});
