@@ -11,7 +11,7 @@ use patchbay_core::ledger::{self, DisputeError, DisputeState};
 use patchbay_store::{Committed, LedgerCommit, LedgerFilter, LedgerRow};
 
 use super::book::{self, MAX_TRIES, kinds};
-use super::settlements::visible_settlement;
+use super::settlement_views::visible_settlement;
 use super::*;
 
 const OPEN: &str = "open";

@@ -22,6 +22,7 @@ mod error;
 mod onchain;
 mod partners;
 mod render;
+mod settlement_views;
 mod settlements;
 mod vendor;
 
@@ -97,13 +98,13 @@ pub fn routes() -> Router<AppState> {
         )
         .route(
             &format!("{base}/partners/settlements"),
-            get(settlements::list_partner_settlements).post(settlements::create_settlement),
+            get(settlement_views::list_partner_settlements).post(settlements::create_settlement),
         )
         .route(&format!("{base}/partners/settlements/nonReconciled"), post(settlements::create_non_reconciled))
-        .route(&format!("{base}/partners/settlements/{{settlementId}}"), get(settlements::get_partner_settlement))
-        .route(&format!("{base}/clients/settlements"), get(settlements::list_client_settlements))
-        .route(&format!("{base}/clients/settlements/{{settlementId}}"), get(settlements::get_client_settlement))
-        .route(&format!("{base}/clients/settlementTransfers"), get(settlements::list_client_transfers))
+        .route(&format!("{base}/partners/settlements/{{settlementId}}"), get(settlement_views::get_partner_settlement))
+        .route(&format!("{base}/clients/settlements"), get(settlement_views::list_client_settlements))
+        .route(&format!("{base}/clients/settlements/{{settlementId}}"), get(settlement_views::get_client_settlement))
+        .route(&format!("{base}/clients/settlementTransfers"), get(settlement_views::list_client_transfers))
         .route(&format!("{base}/partners/settlements/onchain"), post(onchain::create_onchain))
         .route(&format!("{base}/partners/settlements/onchain/deposits"), post(onchain::create_deposits))
         .route(&format!("{base}/partners/settlements/onchain/deposits/signing"), get(onchain::deposits_signing_get))
@@ -147,9 +148,9 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("ErrorPayload");
           allocations::get_partner_allocation, allocations::update_allocation, allocations::update_deallocation,
           allocations::allocation_signing_get_doc, allocations::deallocation_signing_get_doc,
           settlements::settlement_signing_get, settlements::settlement_signing_post, settlements::create_settlement,
-          settlements::create_non_reconciled, settlements::list_partner_settlements,
-          settlements::get_partner_settlement, settlements::list_client_settlements,
-          settlements::get_client_settlement, settlements::list_client_transfers, onchain::create_onchain,
+          settlements::create_non_reconciled, settlement_views::list_partner_settlements,
+          settlement_views::get_partner_settlement, settlement_views::list_client_settlements,
+          settlement_views::get_client_settlement, settlement_views::list_client_transfers, onchain::create_onchain,
           onchain::create_deposits, onchain::deposits_signing_get, onchain::trade_signing_get,
           disputes::create_dispute, disputes::update_dispute, disputes::close_dispute,
           disputes::list_client_disputes, disputes::list_partner_disputes),
