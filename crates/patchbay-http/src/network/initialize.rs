@@ -98,25 +98,32 @@ pub async fn load_or_create(
     from_record(&rec, vault)
 }
 
+/// The `X-BitGo-Signature` key of a job handler that calls partners: loaded (or made)
+/// on first use, then kept.
+#[derive(Default)]
+pub struct KeptKey(tokio::sync::OnceCell<Arc<JwtKey>>);
+
+impl KeptKey {
+    pub async fn get(&self, state: &AppState) -> Result<Arc<JwtKey>, StoreError> {
+        self.0
+            .get_or_try_init(|| async {
+                load_or_create(&state.store, &state.vault, state.clock.now_ms()).await.map(Arc::new)
+            })
+            .await
+            .cloned()
+    }
+}
+
 /// The job handler for [`super::INITIALIZE_JOB`].
 pub struct PartnerInitializer {
     state: AppState,
     outbound: Outbound,
-    key: tokio::sync::OnceCell<Arc<JwtKey>>,
+    key: KeptKey,
 }
 
 impl PartnerInitializer {
     pub fn new(state: AppState, outbound: Outbound) -> Arc<Self> {
-        Arc::new(Self { state, outbound, key: tokio::sync::OnceCell::new() })
-    }
-
-    async fn key(&self) -> Result<Arc<JwtKey>, StoreError> {
-        self.key
-            .get_or_try_init(|| async {
-                load_or_create(&self.state.store, &self.state.vault, self.state.clock.now_ms()).await.map(Arc::new)
-            })
-            .await
-            .cloned()
+        Arc::new(Self { state, outbound, key: KeptKey::default() })
     }
 }
 
@@ -161,7 +168,7 @@ impl JobHandler for PartnerInitializer {
             body[k] = v.clone();
         }
         let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-        let jwt = self.key().await.map_err(retry)?.sign(self.state.clock.now_ms(), &bytes);
+        let jwt = self.key.get(&self.state).await.map_err(retry)?.sign(self.state.clock.now_ms(), &bytes);
         let req = self
             .outbound
             .request(reqwest::Method::POST, &format!("{callback}/bitgo/v1/connections"))

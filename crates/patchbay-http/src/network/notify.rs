@@ -11,11 +11,11 @@ use std::sync::Arc;
 use async_trait::async_trait;
 use patchbay_core::seed::kind;
 use patchbay_store::worker::{JobError, JobHandler};
-use patchbay_store::{Job, NetSide, StoreError};
+use patchbay_store::{Job, NetSide};
 use serde_json::json;
 
 use super::book::kinds;
-use super::initialize::{JwtKey, load_or_create};
+use super::initialize::KeptKey;
 use crate::AppState;
 use crate::outbound::Outbound;
 
@@ -27,21 +27,12 @@ pub const MAX_ATTEMPTS: i64 = 10;
 pub struct PartnerNotifier {
     state: AppState,
     outbound: Outbound,
-    key: tokio::sync::OnceCell<Arc<JwtKey>>,
+    key: KeptKey,
 }
 
 impl PartnerNotifier {
     pub fn new(state: AppState, outbound: Outbound) -> Arc<Self> {
-        Arc::new(Self { state, outbound, key: tokio::sync::OnceCell::new() })
-    }
-
-    async fn key(&self) -> Result<Arc<JwtKey>, StoreError> {
-        self.key
-            .get_or_try_init(|| async {
-                load_or_create(&self.state.store, &self.state.vault, self.state.clock.now_ms()).await.map(Arc::new)
-            })
-            .await
-            .cloned()
+        Arc::new(Self { state, outbound, key: KeptKey::default() })
     }
 }
 
@@ -90,7 +81,7 @@ impl JobHandler for PartnerNotifier {
             "status": row.status,
         });
         let bytes = serde_json::to_vec(&body).expect("JSON values serialise");
-        let jwt = self.key().await.map_err(retry)?.sign(self.state.clock.now_ms(), &bytes);
+        let jwt = self.key.get(&self.state).await.map_err(retry)?.sign(self.state.clock.now_ms(), &bytes);
         let req = self
             .outbound
             .request(reqwest::Method::POST, &format!("{callback}/bitgo/v1/{path}"))
