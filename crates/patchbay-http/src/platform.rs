@@ -94,6 +94,7 @@ const PUBLIC_ROUTES: &[&str] = &[
     "/export/authorize",
     "/v1/openapi.json",
     "/v1/connector",
+    "/v1/health",
     "/admin/v1/openapi.json",
 ];
 

@@ -34,7 +34,7 @@ fn check(doc: &Value, operations: usize) {
 fn every_face_is_documented() {
     check(&patchbay_http::network::openapi_json(), 44);
     check(&document::<ExportApi>(), 9);
-    check(&patchbay_http::integrations::openapi_json(), 16);
+    check(&patchbay_http::integrations::openapi_json(), 24);
     check(&document::<AdminApi>(), 3);
 }
 

@@ -1938,6 +1938,28 @@ macro_rules! impl_store {
                 Ok((out, total))
             }
 
+            async fn in_get_event(&self, tenant: &str, id: &str, customer: Option<&str>) -> Result<Option<InEvent>> {
+                let row = sqlx::query(
+                    "SELECT tenant, id, name, data, customer_id, ts FROM in_events \
+                     WHERE tenant = $1 AND id = $2 AND ($3 IS NULL OR customer_id = $3)",
+                )
+                .bind(tenant)
+                .bind(id)
+                .bind(customer)
+                .fetch_optional(&self.pool)
+                .await?;
+                let Some(row) = row else { return Ok(None) };
+                let data: String = row.try_get("data")?;
+                Ok(Some(InEvent {
+                    tenant: row.try_get("tenant")?,
+                    id: row.try_get("id")?,
+                    name: row.try_get("name")?,
+                    data: parse_json(&data, "event data")?,
+                    customer_id: row.try_get("customer_id")?,
+                    ts: row.try_get("ts")?,
+                }))
+            }
+
             async fn in_insert_event(&self, event: &InEvent, jobs: &[NewJob]) -> Result<()> {
                 let mut tx = self.pool.begin_with($begin).await?;
                 insert_event!(&mut *tx, event);

@@ -523,6 +523,8 @@ pub trait Store: Send + Sync + 'static {
         offset: i64,
     ) -> Result<(Vec<InCustomerRow>, i64)>;
     async fn in_insert_event(&self, event: &InEvent, jobs: &[NewJob]) -> Result<()>;
+    /// One event of an organisation (of one customer when given).
+    async fn in_get_event(&self, tenant: &str, id: &str, customer: Option<&str>) -> Result<Option<InEvent>>;
     /// Events newest first (`ts` desc, then `id`), with the filtered total.
     async fn in_list_events(
         &self,

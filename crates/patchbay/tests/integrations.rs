@@ -823,3 +823,109 @@ fn receiver_recipe(secret: &str, header: &str, body: &[u8]) -> String {
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     String::from_utf8(out.stdout).unwrap().trim().to_string()
 }
+
+both_backends!(health_status_template_webhook_events_and_magic_links, |db| {
+    let e = env(&db).await;
+    // Health, without credentials; its echo returns the body.
+    let a = call(e.http.get(format!("http://{}/v1/health", e.srv.addr))).await;
+    assert_eq!((a.status, a.body.clone()), (200, json!({"ok": true})));
+    let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/health", &json!({"ping": [1, "two"]})).await;
+    assert_eq!((a.status, a.body.clone()), (200, json!({"ping": [1, "two"]})));
+    let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/health", &json!([1])).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+    let a = call(e.http.post(format!("http://{}/v1/health", e.srv.addr)).bearer_auth("key_org_a")).await;
+    assert_eq!(a.status, 400, "the body is required: {}", a.body);
+
+    // Connector status: every catalogue connector, with the organisation's connections.
+    let a = e.get("key_org_a", "/v1/connector-status").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let list = a.body["list"].as_array().unwrap();
+    assert_eq!(a.body["numTotalConnectors"].as_i64(), Some(list.len() as i64));
+    let github = list.iter().find(|i| i["name"] == "github").unwrap();
+    assert_eq!(
+        (github["hasConnectionForOrg"].clone(), github["hasDefaultCredentials"].clone()),
+        (json!(true), json!(true))
+    );
+    let zendesk_like = list.iter().find(|i| i["hasConnectionForOrg"] == false).unwrap();
+    assert_eq!(zendesk_like["complete"], false);
+    assert!(a.body["numWithConnectionForOrg"].as_i64().unwrap() >= 1);
+    assert_eq!(e.get("nope", "/v1/connector-status").await.status, 401);
+
+    // The AI message template for a customer.
+    let a = e.get("key_org_a", "/v1/ai/message_template?customer_id=cus_1&use_environment_variables=true").await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["language"], "javascript");
+    let t = a.body["template"].as_str().unwrap();
+    assert!(
+        t.contains("process.env.OPENINT_API_KEY") && t.contains("\"cus_1\"") && t.contains("include_secrets=true"),
+        "{t}"
+    );
+    assert_eq!(e.get("key_org_a", "/v1/ai/message_template?customer_id=cus_nobody").await.status, 404);
+    assert_eq!(e.get("key_org_a", "/v1/ai/message_template?customer_id=cus_1&language=python").await.status, 400);
+    assert_eq!(e.get("key_org_a", "/v1/ai/message_template").await.status, 400);
+
+    // A connector's webhook is recorded as an event (credentials left out), found by id.
+    let a = call(
+        e.http
+            .post(format!("http://{}/v1/webhook/github?delivery=7", e.srv.addr))
+            .bearer_auth("key_org_a")
+            .header("x-github-event", "push")
+            .json(&json!({"ref": "refs/heads/main"})),
+    )
+    .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!(a.body["status"], "ok");
+    let id = a.body["info"]["event_id"].as_str().unwrap().to_string();
+    let ev = e.get("key_org_a", &format!("/v1/event/{id}")).await;
+    assert_eq!(ev.status, 200, "{}", ev.body);
+    assert_eq!(ev.body["name"], "webhook.received");
+    assert_eq!(ev.body["data"]["body"], json!({"ref": "refs/heads/main"}));
+    assert_eq!(ev.body["data"]["query"], json!({"delivery": "7"}));
+    assert_eq!(ev.body["data"]["headers"]["x-github-event"], "push");
+    assert!(ev.body["data"]["headers"].get("authorization").is_none());
+    assert_eq!(e.get("key_org_b", &format!("/v1/event/{id}")).await.status, 404, "another organisation's");
+    assert_eq!(e.get("key_cus_1", &format!("/v1/event/{id}")).await.status, 404, "not the customer's");
+    let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/webhook/not-a-connector", &json!({})).await;
+    assert_eq!(a.status, 400, "{}", a.body);
+
+    // Events created by the caller.
+    let a = e
+        .send(
+            reqwest::Method::POST,
+            "key_cus_1",
+            "/v1/event",
+            &json!({"event": {"name": "pageview", "data": {"path": "/x"}}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert_eq!((a.body["name"].clone(), a.body["customer_id"].clone()), (json!("pageview"), json!("cus_1")));
+    let got = e.get("key_cus_1", &format!("/v1/event/{}", a.body["id"].as_str().unwrap())).await;
+    assert_eq!(got.body, a.body);
+    for bad in [
+        json!({}),
+        json!({"event": {"name": "made.up", "data": {}}}),
+        json!({"event": {"name": "pageview"}}),
+        json!({"event": {"name": "pageview", "data": []}}),
+    ] {
+        let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/event", &bad).await;
+        assert_eq!((a.status, a.body["code"].as_str()), (400, Some("BAD_REQUEST")), "{bad}");
+    }
+
+    // The magic link: createToken's link alone, org keys only.
+    let a = e
+        .send(
+            reqwest::Method::POST,
+            "key_org_a",
+            "/v1/customer/cus_1/magic-link",
+            &json!({"connect_options": {"view": "manage"}}),
+        )
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let url = a.body["magic_link_url"].as_str().unwrap();
+    assert!(url.contains("/connect?token=") && url.ends_with("&view=manage"), "{url}");
+    assert_eq!(a.body.as_object().unwrap().len(), 1);
+    assert_eq!(
+        e.send(reqwest::Method::POST, "key_cus_1", "/v1/customer/cus_1/magic-link", &json!({})).await.status,
+        403
+    );
+});

@@ -3,6 +3,7 @@
 //! has_next_page}`; credentials are kept fresh by [`refresh`].
 
 pub mod refresh;
+mod status;
 pub mod webhook;
 pub mod wire;
 
@@ -158,7 +159,13 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/connector-config/{id}", get(get_config).put(update_config).delete(delete_config))
         .route("/v1/customer", get(list_customers).put(upsert_customer))
         .route("/v1/customer/{customer_id}/token", post(create_token))
-        .route("/v1/event", get(list_events))
+        .route("/v1/event", get(list_events).post(status::create_event))
+        .route("/v1/event/{id}", get(status::get_event))
+        .route("/v1/health", get(status::health).post(status::health_echo))
+        .route("/v1/connector-status", get(status::connector_status))
+        .route("/v1/ai/message_template", get(status::message_template))
+        .route("/v1/webhook/{connector_name}", post(status::handle_webhook))
+        .route("/v1/customer/{customer_id}/magic-link", post(create_magic_link))
         .route("/v1/viewer", get(viewer))
         .route("/v1/openapi.json", get(openapi_document))
 }
@@ -1195,7 +1202,33 @@ async fn create_token(
     Path(customer): Path<String>,
     body: Result<Bytes, BytesRejection>,
 ) -> InResult {
-    let viewer = authenticate(&state, &headers).await?;
+    typed(customer_link(&state, &headers, &customer, body).await?)
+}
+
+/// OpenInt's `createMagicLink`: the link of a customer token (the same options as `createToken`).
+#[utoipa::path(post, path = "/v1/customer/{customer_id}/magic-link", operation_id = "createMagicLink", tag = "Customers",
+    params(("customer_id" = String, Path, pattern = "^[^/\\u0000]{1,256}$")), request_body(content = Option<wire::CreateToken>),
+    responses((status = 200, description = "The magic link", body = wire::MagicLink), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Org admin only", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)),
+    security(("bearer" = [])))]
+async fn create_magic_link(
+    State(state): State<AppState>,
+    Headers(headers): Headers,
+    Path(customer): Path<String>,
+    body: Result<Bytes, BytesRejection>,
+) -> InResult {
+    let t = customer_link(&state, &headers, &customer, body).await?;
+    typed(wire::MagicLink { magic_link_url: t.magic_link_url })
+}
+
+/// A customer token and its magic link (`createToken`, `createMagicLink`).
+async fn customer_link(
+    state: &AppState,
+    headers: &HeaderMap,
+    customer: &str,
+    body: Result<Bytes, BytesRejection>,
+) -> Result<wire::Token, InError> {
+    let (state, customer) = (state.clone(), customer.to_string());
+    let viewer = authenticate(&state, headers).await?;
     let org = viewer.org_only()?.to_string();
     if !customer_id_ok(&customer) {
         return Err(InError::issue(&["customer_id"], "customer_id must be 1-256 characters without '/' or NUL"));
@@ -1252,7 +1285,7 @@ async fn create_token(
             link.append_pair(k, &s);
         }
     }
-    typed(wire::Token {
+    Ok(wire::Token {
         token,
         magic_link_url: format!("{}/connect?{}", base.trim_end_matches('/'), link.finish()),
         api_key,
@@ -1390,8 +1423,10 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("Error");
     info(title = "Patchbay — OpenInt v1 API", description = "OpenInt v1 connections, connectors and customers, wire-compatible."),
     paths(get_connection, list_connections, create_connection, delete_connection, check_connection, list_connectors,
           list_configs, get_config, create_config, update_config, delete_config, create_token, upsert_customer,
-          list_customers, list_events, viewer),
-    components(schemas(RefreshPolicy, ExpandConnector, ExpandSchemas, ExpandConfig, wire::ConnectorName)),
+          list_customers, list_events, viewer, create_magic_link, status::health, status::health_echo,
+          status::connector_status, status::message_template, status::handle_webhook, status::get_event,
+          status::create_event),
+    components(schemas(RefreshPolicy, ExpandConnector, ExpandSchemas, ExpandConfig, wire::ConnectorName, wire::TemplateLanguage)),
     modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
 pub struct IntegrationsApi;

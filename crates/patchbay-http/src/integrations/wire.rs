@@ -330,3 +330,120 @@ pub enum ConnectorName {
     #[schema(rename = "github")]
     Github,
 }
+
+/// `GET /health`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Health {
+    pub ok: bool,
+}
+
+/// One connector in `GET /connector-status`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorStatusItem {
+    pub name: String,
+    pub has_connection_for_org: bool,
+    pub is_healthy_for_org: bool,
+    /// The organisation has a connector config for it.
+    pub has_default_credentials: bool,
+    /// Connected and healthy.
+    pub complete: bool,
+}
+
+/// `GET /connector-status`.
+#[derive(Debug, Serialize, ToSchema)]
+#[serde(rename_all = "camelCase")]
+pub struct ConnectorStatus {
+    pub list: Vec<ConnectorStatusItem>,
+    pub num_total_connectors: i64,
+    pub num_with_connection_for_org: i64,
+    pub num_healthy_for_org: i64,
+    pub num_with_default_credentials: i64,
+    pub num_complete: i64,
+}
+
+/// `GET /ai/message_template`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MessageTemplate {
+    pub language: String,
+    pub template: String,
+}
+
+/// `POST /webhook/{connector_name}`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct WebhookReceived {
+    /// `ok` or `error`.
+    pub status: String,
+    #[schema(value_type = Object)]
+    pub info: Value,
+}
+
+/// `POST /customer/{customer_id}/magic-link`.
+#[derive(Debug, Serialize, ToSchema)]
+pub struct MagicLink {
+    pub magic_link_url: String,
+}
+
+/// The languages of `GET /ai/message_template`.
+#[derive(Debug, ToSchema)]
+#[allow(dead_code)]
+#[schema(rename_all = "lowercase")]
+pub enum TemplateLanguage {
+    Javascript,
+}
+
+/// The event names `POST /event` accepts (OpenInt's `createEvent` body union).
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub enum EventName {
+    #[serde(rename = "debug.debug")]
+    DebugDebug,
+    #[serde(rename = "webhook.received")]
+    WebhookReceived,
+    #[serde(rename = "db.user-created")]
+    DbUserCreated,
+    #[serde(rename = "db.user-deleted")]
+    DbUserDeleted,
+    #[serde(rename = "db.connection-created")]
+    DbConnectionCreated,
+    #[serde(rename = "db.connection-deleted")]
+    DbConnectionDeleted,
+    #[serde(rename = "user.signin")]
+    UserSignin,
+    #[serde(rename = "user.signout")]
+    UserSignout,
+    #[serde(rename = "connect.session-started")]
+    ConnectSessionStarted,
+    #[serde(rename = "connect.session-cancelled")]
+    ConnectSessionCancelled,
+    #[serde(rename = "connect.session-succeeded")]
+    ConnectSessionSucceeded,
+    #[serde(rename = "connect.session-errored")]
+    ConnectSessionErrored,
+    #[serde(rename = "connect.connection-connected")]
+    ConnectConnectionConnected,
+    #[serde(rename = "api.token-copied")]
+    ApiTokenCopied,
+    #[serde(rename = "api.graphql-request")]
+    ApiGraphqlRequest,
+    #[serde(rename = "api.rest-request")]
+    ApiRestRequest,
+    #[serde(rename = "pageview")]
+    Pageview,
+}
+
+/// One event to record.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct EventInput {
+    pub name: EventName,
+    #[schema(value_type = Object)]
+    pub data: serde_json::Map<String, Value>,
+}
+
+/// `POST /event`.
+#[derive(Debug, Deserialize, ToSchema)]
+#[allow(dead_code)]
+pub struct CreateEvent {
+    pub event: EventInput,
+}
