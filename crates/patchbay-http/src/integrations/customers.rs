@@ -111,10 +111,9 @@ pub(super) async fn customer_link(
     customer: &str,
     body: Result<Bytes, BytesRejection>,
 ) -> Result<wire::Token, InError> {
-    let (state, customer) = (state.clone(), customer.to_string());
-    let viewer = authenticate(&state, headers).await?;
+    let viewer = authenticate(state, headers).await?;
     let org = viewer.org_only()?.to_string();
-    if !customer_id_ok(&customer) {
+    if !customer_id_ok(customer) {
         return Err(InError::issue(&["customer_id"], "customer_id must be 1-256 characters without '/' or NUL"));
     }
     let body = body_object(body)?;
@@ -136,7 +135,7 @@ pub(super) async fn customer_link(
         role: "customer".into(),
         sub: format!("{org}/{customer}"),
         org_id: Some(org.clone()),
-        customer_id: Some(customer.clone()),
+        customer_id: Some(customer.to_string()),
         connect_options: connect_options.clone(),
         exp: now + validity,
         iat: now,

@@ -403,8 +403,13 @@ impl<'a> Query<'a> {
     }
 }
 
+/// The request body, or the framework's refusal of it (too large) in this face's shape.
+fn body_bytes(body: Result<Bytes, BytesRejection>) -> Result<Bytes, InError> {
+    body.map_err(|r| InError::new(r.status(), "PAYLOAD_TOO_LARGE", r.body_text()))
+}
+
 fn body_object(body: Result<Bytes, BytesRejection>) -> Result<Map<String, Value>, InError> {
-    let bytes = body.map_err(|r| InError::new(r.status(), "PAYLOAD_TOO_LARGE", r.body_text()))?;
+    let bytes = body_bytes(body)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Ok(Map::new()); // an empty body is {}
     }

@@ -41,7 +41,7 @@ pub(super) async fn health(State(state): State<AppState>) -> InResult {
     request_body(content = Object, description = "Any JSON object (required)"),
     responses((status = 200, description = "The body, echoed", body = Object), (status = 400, description = "Invalid input", body = wire::Error), (status = 500, description = "Internal error", body = wire::Error)))]
 pub(super) async fn health_echo(body: Result<Bytes, BytesRejection>) -> InResult {
-    let bytes = body.map_err(|r| InError::bad_request(r.body_text()))?;
+    let bytes = body_bytes(body)?;
     if bytes.iter().all(u8::is_ascii_whitespace) {
         return Err(InError::bad_request("A JSON object body is required"));
     }
@@ -165,7 +165,7 @@ pub(super) async fn handle_webhook(
     if connector(&name).is_none() {
         return Err(InError::issue(&["connector_name"], format!("Unknown connector {name:?}")));
     }
-    let bytes = body.map_err(|r| InError::bad_request(r.body_text()))?;
+    let bytes = body_bytes(body)?;
     let payload = if bytes.iter().all(u8::is_ascii_whitespace) {
         Value::Null
     } else {
