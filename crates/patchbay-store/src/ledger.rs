@@ -195,17 +195,35 @@ pub(crate) fn list_query(kind: &str, f: &LedgerFilter, limit: i64, offset: i64) 
     (sql, binds)
 }
 
+/// The statements of a commit, one text for both backends' paths.
+macro_rules! insert_row_head {
+    () => {
+        "INSERT INTO net_ledger (kind, id, client_tenant, partner_tenant, partner_id, client_id, connection_id, \
+         parent_id, subtype, status, currency, external_id, external_key, parties, flag, version, data, created_at, \
+         updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18)"
+    };
+}
+pub(crate) const INSERT_NONCE: &str = "INSERT INTO net_nonces (scope, nonce, created_at) VALUES ($1, $2, $3)";
+pub(crate) const INSERT_BALANCE: &str =
+    "INSERT INTO net_balances (account, currency, available, held, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)";
+pub(crate) const UPDATE_BALANCE: &str = "UPDATE net_balances SET available = $1, held = $2, version = version + 1, \
+     updated_at = $3 WHERE account = $4 AND currency = $5 AND version = $6";
+pub(crate) const INSERT_ROW: &str = insert_row_head!();
+pub(crate) const UPDATE_ROW: &str = "UPDATE net_ledger SET status = $1, flag = $2, parent_id = $3, data = $4, \
+     updated_at = $5, version = version + 1, subtype = $9 WHERE kind = $6 AND id = $7 AND version = $8";
+
 /// A seeded row (`network.ledger` entries, patchbay-core's seed_ledger.rs), written over
 /// any row of the same kind and id.
-pub(crate) const UPSERT_ROW: &str = "INSERT INTO net_ledger (kind, id, client_tenant, partner_tenant, partner_id, \
-     client_id, connection_id, parent_id, subtype, status, currency, external_id, external_key, parties, flag, version, \
-     data, created_at, updated_at) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15, 1, $16, $17, $18) \
-     ON CONFLICT (kind, id) DO UPDATE SET client_tenant = excluded.client_tenant, partner_tenant = excluded.partner_tenant, \
-     partner_id = excluded.partner_id, client_id = excluded.client_id, connection_id = excluded.connection_id, \
-     parent_id = excluded.parent_id, subtype = excluded.subtype, status = excluded.status, currency = excluded.currency, \
-     external_id = excluded.external_id, external_key = excluded.external_key, parties = excluded.parties, \
-     flag = excluded.flag, version = net_ledger.version + 1, data = excluded.data, created_at = excluded.created_at, \
-     updated_at = excluded.updated_at";
+pub(crate) const UPSERT_ROW: &str = concat!(
+    insert_row_head!(),
+    " ON CONFLICT (kind, id) DO UPDATE SET client_tenant = excluded.client_tenant, \
+     partner_tenant = excluded.partner_tenant, partner_id = excluded.partner_id, client_id = excluded.client_id, \
+     connection_id = excluded.connection_id, parent_id = excluded.parent_id, subtype = excluded.subtype, \
+     status = excluded.status, currency = excluded.currency, external_id = excluded.external_id, \
+     external_key = excluded.external_key, parties = excluded.parties, flag = excluded.flag, \
+     version = net_ledger.version + 1, data = excluded.data, created_at = excluded.created_at, \
+     updated_at = excluded.updated_at"
+);
 
 /// A row from its seeded JSON form.
 pub(crate) fn row_from_json(v: &Value) -> crate::Result<LedgerRow> {
@@ -265,11 +283,7 @@ pub(crate) fn outcome_of(name: &str) -> Option<Committed> {
 pub(crate) fn ledger_commit_sqlite(tx: &rusqlite::Connection, c: &LedgerCommit) -> Result<Committed> {
     use crate::readers::{execute, is_unique_violation};
     for (scope, nonce) in &c.nonces {
-        match execute(
-            tx,
-            "INSERT INTO net_nonces (scope, nonce, created_at) VALUES ($1, $2, $3)",
-            &[scope, nonce, &c.now_ms],
-        ) {
+        match execute(tx, INSERT_NONCE, &[scope, nonce, &c.now_ms]) {
             Ok(_) => {}
             Err(e) if is_unique_violation(&e) => return Ok(Committed::NonceUsed),
             Err(e) => return Err(e),
@@ -277,16 +291,11 @@ pub(crate) fn ledger_commit_sqlite(tx: &rusqlite::Connection, c: &LedgerCommit) 
     }
     for b in &c.balances {
         let r = if b.expected_version == 0 {
-            execute(
-                tx,
-                "INSERT INTO net_balances (account, currency, available, held, version, updated_at) VALUES ($1, $2, $3, $4, 1, $5)",
-                &[&b.account, &b.currency, &b.available, &b.held, &c.now_ms],
-            )
+            execute(tx, INSERT_BALANCE, &[&b.account, &b.currency, &b.available, &b.held, &c.now_ms])
         } else {
             execute(
                 tx,
-                "UPDATE net_balances SET available = $1, held = $2, version = version + 1, updated_at = $3 \
-                 WHERE account = $4 AND currency = $5 AND version = $6",
+                UPDATE_BALANCE,
                 &[&b.available, &b.held, &c.now_ms, &b.account, &b.currency, &b.expected_version],
             )
         };
@@ -303,10 +312,7 @@ pub(crate) fn ledger_commit_sqlite(tx: &rusqlite::Connection, c: &LedgerCommit) 
         let r = match expected {
             None => execute(
                 tx,
-                &format!(
-                    "INSERT INTO net_ledger ({LEDGER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, \
-                     $14, $15, 1, $16, $17, $18)"
-                ),
+                INSERT_ROW,
                 &[
                     &row.kind,
                     &row.id,
@@ -330,8 +336,7 @@ pub(crate) fn ledger_commit_sqlite(tx: &rusqlite::Connection, c: &LedgerCommit) 
             ),
             Some(v) => execute(
                 tx,
-                "UPDATE net_ledger SET status = $1, flag = $2, parent_id = $3, data = $4, updated_at = $5, \
-                 version = version + 1, subtype = $9 WHERE kind = $6 AND id = $7 AND version = $8",
+                UPDATE_ROW,
                 &[&row.status, &row.flag, &row.parent_id, &data, &row.updated_at, &row.kind, &row.id, v, &row.subtype],
             ),
         };
@@ -482,13 +487,15 @@ macro_rules! impl_ledger {
                     });
                     return match done.await {
                         Ok(()) => Ok(Committed::Done),
-                        Err(StoreError::Conflict(name)) if outcome_of(name).is_some() => Ok(outcome_of(name).expect("checked")),
+                        Err(StoreError::Conflict(name)) if outcome_of(name).is_some() => {
+                            Ok(outcome_of(name).expect("checked"))
+                        }
                         Err(e) => Err(e),
                     };
                 }
                 let mut tx = self.pool.begin_with($begin).await?;
                 for (scope, nonce) in &c.nonces {
-                    let r = sqlx::query("INSERT INTO net_nonces (scope, nonce, created_at) VALUES ($1, $2, $3)")
+                    let r = sqlx::query(crate::ledger::INSERT_NONCE)
                         .bind(scope)
                         .bind(nonce)
                         .bind(c.now_ms)
@@ -502,30 +509,24 @@ macro_rules! impl_ledger {
                 }
                 for b in &c.balances {
                     let r = if b.expected_version == 0 {
-                        sqlx::query(
-                            "INSERT INTO net_balances (account, currency, available, held, version, updated_at) \
-                             VALUES ($1, $2, $3, $4, 1, $5)",
-                        )
-                        .bind(&b.account)
-                        .bind(&b.currency)
-                        .bind(&b.available)
-                        .bind(&b.held)
-                        .bind(c.now_ms)
-                        .execute(&mut *tx)
-                        .await
+                        sqlx::query(crate::ledger::INSERT_BALANCE)
+                            .bind(&b.account)
+                            .bind(&b.currency)
+                            .bind(&b.available)
+                            .bind(&b.held)
+                            .bind(c.now_ms)
+                            .execute(&mut *tx)
+                            .await
                     } else {
-                        sqlx::query(
-                            "UPDATE net_balances SET available = $1, held = $2, version = version + 1, updated_at = $3 \
-                             WHERE account = $4 AND currency = $5 AND version = $6",
-                        )
-                        .bind(&b.available)
-                        .bind(&b.held)
-                        .bind(c.now_ms)
-                        .bind(&b.account)
-                        .bind(&b.currency)
-                        .bind(b.expected_version)
-                        .execute(&mut *tx)
-                        .await
+                        sqlx::query(crate::ledger::UPDATE_BALANCE)
+                            .bind(&b.available)
+                            .bind(&b.held)
+                            .bind(c.now_ms)
+                            .bind(&b.account)
+                            .bind(&b.currency)
+                            .bind(b.expected_version)
+                            .execute(&mut *tx)
+                            .await
                     };
                     match r {
                         Ok(done) if done.rows_affected() == 1 => {}
@@ -539,11 +540,7 @@ macro_rules! impl_ledger {
                     let data = row.data.to_string();
                     let r = match expected {
                         None => {
-                            let q = format!(
-                                "INSERT INTO net_ledger ({LEDGER_COLS}) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, \
-                                 $11, $12, $13, $14, $15, 1, $16, $17, $18)"
-                            );
-                            sqlx::query(&q)
+                            sqlx::query(crate::ledger::INSERT_ROW)
                                 .bind(&row.kind)
                                 .bind(&row.id)
                                 .bind(&row.client_tenant)
@@ -565,21 +562,20 @@ macro_rules! impl_ledger {
                                 .execute(&mut *tx)
                                 .await
                         }
-                        Some(v) => sqlx::query(
-                            "UPDATE net_ledger SET status = $1, flag = $2, parent_id = $3, data = $4, updated_at = $5, \
-                             version = version + 1, subtype = $9 WHERE kind = $6 AND id = $7 AND version = $8",
-                        )
-                        .bind(&row.status)
-                        .bind(row.flag)
-                        .bind(&row.parent_id)
-                        .bind(&data)
-                        .bind(row.updated_at)
-                        .bind(&row.kind)
-                        .bind(&row.id)
-                        .bind(*v)
-                        .bind(&row.subtype)
-                        .execute(&mut *tx)
-                        .await,
+                        Some(v) => {
+                            sqlx::query(crate::ledger::UPDATE_ROW)
+                                .bind(&row.status)
+                                .bind(row.flag)
+                                .bind(&row.parent_id)
+                                .bind(&data)
+                                .bind(row.updated_at)
+                                .bind(&row.kind)
+                                .bind(&row.id)
+                                .bind(*v)
+                                .bind(&row.subtype)
+                                .execute(&mut *tx)
+                                .await
+                        }
                     };
                     match r {
                         Ok(done) if done.rows_affected() == 1 => {}
