@@ -129,7 +129,7 @@ pub(super) async fn customer_link(
             })?,
     };
     let connect_options = optional_object(&body, "connect_options")?;
-    let (_, api_key) = ensure_customer(&state, &org, &customer, None).await?;
+    let (_, api_key) = ensure_customer(state, &org, customer, None).await?;
     let now = state.clock.now_ms() / 1000;
     let claims = Claims {
         role: "customer".into(),
@@ -140,7 +140,7 @@ pub(super) async fn customer_link(
         exp: now + validity,
         iat: now,
     };
-    let key = token_secret(&state).await?;
+    let key = token_secret(state).await?;
     let token = jsonwebtoken::encode(&Header::new(Algorithm::HS256), &claims, &EncodingKey::from_secret(&key))
         .map_err(|e| InError::from(StoreError::Corrupt(e.to_string())))?;
     let base = state
