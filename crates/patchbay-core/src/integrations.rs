@@ -12,11 +12,15 @@ const CATALOGUE: &str = include_str!("../connectors/catalogue.json");
 
 #[derive(Debug, Clone, Deserialize)]
 pub struct OAuthDef {
+    /// May hold placeholders (`${connection_settings.x}`, `{{baseURLs.api}}`): see [`render_url`].
     pub authorization_request_url: String,
     pub token_request_url: String,
     pub scope_separator: String,
     /// `body` (client_id/client_secret form fields) or `header` (HTTP Basic).
     pub client_auth: String,
+    /// Upstream's extra authorise/token parameters, as data.
+    #[serde(default)]
+    pub params_config: Option<Value>,
     pub required_scopes: Vec<String>,
     pub openint_default_scopes: Vec<String>,
     pub openint_allowed_scopes: Vec<String>,
@@ -38,27 +42,27 @@ pub struct ApiKeyDef {
 }
 
 #[derive(Debug, Clone, Deserialize)]
-#[serde(untagged)]
-pub enum AuthDef {
-    OAuth2(OAuthDef),
-    ApiKey(ApiKeyDef),
+struct RawSchemas {
+    connector_config: Value,
+    connection_settings: Value,
 }
 
 #[derive(Debug, Clone, Deserialize)]
 struct RawConnector {
     name: String,
     display_name: String,
-    stage: String,
+    stage: Option<String>,
     platforms: Vec<String>,
     auth_type: String,
-    auth: AuthDef,
-    #[serde(default)]
-    connection_settings_extra: BTreeMap<String, Value>,
+    confirmed: bool,
+    oauth: Option<OAuthDef>,
+    api_key: Option<ApiKeyDef>,
+    schemas: RawSchemas,
 }
 
 #[derive(Debug, Deserialize)]
 struct RawCatalogue {
-    schemas: BTreeMap<String, BTreeMap<String, Value>>,
+    aliases: BTreeMap<String, String>,
     connectors: Vec<RawConnector>,
 }
 
@@ -66,10 +70,13 @@ struct RawCatalogue {
 pub struct Connector {
     pub name: String,
     pub display_name: String,
-    pub stage: String,
+    pub stage: Option<String>,
     pub platforms: Vec<String>,
     pub auth_type: String,
-    pub auth: AuthDef,
+    /// Whether upstream's source gave this connector's auth definition.
+    pub confirmed: bool,
+    oauth: Option<OAuthDef>,
+    api_key: Option<ApiKeyDef>,
     /// All seven schema keys, as served.
     pub schemas: Value,
     config_validator: jsonschema::Validator,
@@ -102,16 +109,10 @@ fn issues(v: &jsonschema::Validator, value: &Value, prefix: &[&str]) -> Vec<Issu
 
 impl Connector {
     pub fn oauth(&self) -> Option<&OAuthDef> {
-        match &self.auth {
-            AuthDef::OAuth2(o) => Some(o),
-            AuthDef::ApiKey(_) => None,
-        }
+        self.oauth.as_ref()
     }
     pub fn api_key(&self) -> Option<&ApiKeyDef> {
-        match &self.auth {
-            AuthDef::ApiKey(a) => Some(a),
-            AuthDef::OAuth2(_) => None,
-        }
+        self.api_key.as_ref()
     }
     pub fn validate_config(&self, config: &Value, prefix: &[&str]) -> Vec<Issue> {
         issues(&self.config_validator, config, prefix)
@@ -121,25 +122,16 @@ impl Connector {
     }
 }
 
-fn build(raw: RawConnector, templates: &BTreeMap<String, BTreeMap<String, Value>>) -> Connector {
-    let kind = if raw.auth_type == "OAUTH2" { "oauth2" } else { "api_key" };
-    let t = &templates[kind];
-    let config = t["connector_config"].clone();
-    let mut settings = t["connection_settings"].clone();
-    for (k, v) in &raw.connection_settings_extra {
-        settings["properties"][k] = v.clone();
-        if kind == "oauth2" {
-            settings["properties"]["oauth"]["properties"]["credentials"]["properties"][k] = v.clone();
-        }
-    }
-    let empty = json!({"type": "object", "additionalProperties": false});
+fn build(raw: RawConnector) -> Connector {
+    let RawSchemas { connector_config: config, connection_settings: settings } = raw.schemas;
+    let open = json!({"type": "object"});
     let schemas = json!({
         "connector_config": config,
         "connection_settings": settings,
-        "integration_data": empty,
-        "webhook_input": empty,
-        "pre_connect_input": empty,
-        "connect_input": empty,
+        "integration_data": open,
+        "webhook_input": open,
+        "pre_connect_input": open,
+        "connect_input": open,
         "connect_output": settings,
     });
     let config_validator = jsonschema::validator_for(&config).expect("catalogue schemas compile");
@@ -150,26 +142,123 @@ fn build(raw: RawConnector, templates: &BTreeMap<String, BTreeMap<String, Value>
         stage: raw.stage,
         platforms: raw.platforms,
         auth_type: raw.auth_type,
-        auth: raw.auth,
+        confirmed: raw.confirmed,
+        oauth: raw.oauth,
+        api_key: raw.api_key,
         schemas,
         config_validator,
         settings_validator,
     }
 }
 
-/// The catalogue, ordered by name.
-pub fn catalogue() -> &'static [Connector] {
-    static C: OnceLock<Vec<Connector>> = OnceLock::new();
+struct Loaded {
+    connectors: Vec<Connector>,
+    aliases: BTreeMap<String, String>,
+}
+
+fn loaded() -> &'static Loaded {
+    static C: OnceLock<Loaded> = OnceLock::new();
     C.get_or_init(|| {
         let raw: RawCatalogue = serde_json::from_str(CATALOGUE).expect("connectors/catalogue.json is valid");
-        let mut out: Vec<Connector> = raw.connectors.into_iter().map(|c| build(c, &raw.schemas)).collect();
-        out.sort_by(|a, b| a.name.cmp(&b.name));
-        out
+        let mut connectors: Vec<Connector> = raw.connectors.into_iter().map(build).collect();
+        connectors.sort_by(|a, b| a.name.cmp(&b.name));
+        Loaded { connectors, aliases: raw.aliases }
     })
 }
 
+/// The catalogue (upstream's connectors), ordered by name.
+pub fn catalogue() -> &'static [Connector] {
+    &loaded().connectors
+}
+
+/// Names Patchbay used before it carried upstream's catalogue, and the upstream
+/// connector each stands for.
+pub fn aliases() -> &'static BTreeMap<String, String> {
+    &loaded().aliases
+}
+
+/// A connector by its upstream name or a documented alias.
 pub fn connector(name: &str) -> Option<&'static Connector> {
-    catalogue().iter().find(|c| c.name == name)
+    let all = catalogue();
+    let name = aliases().get(name).map(String::as_str).unwrap_or(name);
+    all.binary_search_by(|c| c.name.as_str().cmp(name)).ok().map(|i| &all[i])
+}
+
+/// Fills a URL template's placeholders, as upstream writes them:
+/// `${connection_settings.<key>}` and `{{connectionSettings.<key>}}` from the
+/// connection's settings, `${connector_config.<key>}` / `{{connectorConfig.<key>}}`
+/// from the connector config, and `{{baseURLs.api}}` from `base_api`. A
+/// placeholder without a value is an error naming it; so is a value that would
+/// change the URL's structure (`/`, `?`, `#`, `@` or whitespace inside a host-like part).
+pub fn render_url(template: &str, settings: &Value, config: &Value, base_api: Option<&str>) -> Result<String, String> {
+    let mut out = String::with_capacity(template.len());
+    let mut rest = template;
+    loop {
+        let dollar = rest.find("${");
+        let braces = rest.find("{{");
+        let (start, open, close) = match (dollar, braces) {
+            (None, None) => break,
+            (Some(d), Some(b)) if b < d => (b, 2, "}}"),
+            (Some(d), _) => (d, 2, "}"),
+            (None, Some(b)) => (b, 2, "}}"),
+        };
+        out.push_str(&rest[..start]);
+        let after = &rest[start + open..];
+        let end = after.find(close).ok_or_else(|| format!("unclosed placeholder in {template:?}"))?;
+        let key = after[..end].trim();
+        let value = match key.split_once('.') {
+            Some(("baseURLs", "api")) => base_api.map(|b| b.trim_end_matches('/').to_string()),
+            Some(("connection_settings" | "connectionSettings", k)) => lookup(settings, k),
+            Some(("connector_config" | "connectorConfig", k)) => lookup(config, k),
+            _ => None,
+        }
+        .ok_or_else(|| format!("the URL needs {key}, which is not set"))?;
+        if key != "baseURLs.api"
+            && value.chars().any(|c| matches!(c, '/' | '?' | '#' | '@' | '\\') || c.is_whitespace())
+        {
+            return Err(format!("{key} must not contain '/', '?', '#', '@', '\\' or whitespace"));
+        }
+        out.push_str(&value);
+        rest = &after[end + close.len()..];
+    }
+    out.push_str(rest);
+    Ok(out)
+}
+
+fn lookup(v: &Value, dotted: &str) -> Option<String> {
+    let mut cur = v;
+    for part in dotted.split('.') {
+        cur = cur.get(part)?;
+    }
+    match cur {
+        Value::String(s) if !s.is_empty() => Some(s.clone()),
+        Value::Number(n) => Some(n.to_string()),
+        _ => None,
+    }
+}
+
+/// Whether a connector-config key names a secret (a client secret, an API key, a
+/// token, a password, a private key or certificate): customers never see those.
+fn is_secret_key(key: &str) -> bool {
+    let k: String = key.chars().filter(|c| c.is_ascii_alphanumeric()).collect::<String>().to_ascii_lowercase();
+    k.contains("secret")
+        || k.contains("password")
+        || k.contains("private")
+        || k.ends_with("apikey")
+        || k.ends_with("token")
+        || k == "cert"
+        || k == "key"
+}
+
+/// A connector config as a customer may see it: every secret-named key removed, at any depth.
+pub fn public_config(config: &Value) -> Value {
+    match config {
+        Value::Object(m) => Value::Object(
+            m.iter().filter(|(k, _)| !is_secret_key(k)).map(|(k, v)| (k.clone(), public_config(v))).collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(public_config).collect()),
+        other => other.clone(),
+    }
 }
 
 /// `<prefix>_<connector>_<ULID>`.
@@ -191,22 +280,58 @@ pub fn connector_of_id(id: &str) -> Option<&str> {
     (!name.is_empty()).then_some(name)
 }
 
+/// The catalogue name of the connector a `conn_…` / `ccfg_…` id names (aliases resolved).
+pub fn connector_name_of_id(id: &str) -> Option<&'static str> {
+    connector_of_id(id).and_then(connector).map(|c| c.name.as_str())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
 
     #[test]
-    fn catalogue_has_real_providers_with_schemas() {
+    fn customers_see_configs_without_secrets() {
+        let config = json!({
+            "oauth": {"client_id": "cid", "client_secret": "cs", "scopes": ["a"], "redirect_uri": null},
+            "apiKey": "k", "developer_secret": "d", "accessToken": "t", "proxy": {"url": "u", "cert": "c"},
+            "envName": "sandbox", "clientId": "x", "clientSecret": "y", "publicToken": "p", "token": "z"
+        });
+        assert_eq!(
+            public_config(&config),
+            json!({"oauth": {"client_id": "cid", "scopes": ["a"], "redirect_uri": null},
+                   "proxy": {"url": "u"}, "envName": "sandbox", "clientId": "x"})
+        );
+        assert_eq!(public_config(&json!({})), json!({}));
+    }
+
+    #[test]
+    fn catalogue_is_upstreams_171_connectors_with_their_auth() {
         let all = catalogue();
-        assert!(all.len() >= 30, "{}", all.len());
+        assert_eq!(all.len(), 171);
         let gh = connector("github").unwrap();
         let o = gh.oauth().unwrap();
+        assert_eq!(o.authorization_request_url, "https://github.com/login/oauth/authorize");
         assert_eq!(o.token_request_url, "https://github.com/login/oauth/access_token");
         assert_eq!(connector("slack").unwrap().oauth().unwrap().scope_separator, ",");
+        assert_eq!(connector("pennylane").unwrap().oauth().unwrap().scope_separator, "+");
         assert_eq!(connector("notion").unwrap().oauth().unwrap().client_auth, "header");
-        assert_eq!(connector("openai").unwrap().api_key().unwrap().verification.endpoint, "/models");
+        assert_eq!(
+            connector("acme-apikey").unwrap().api_key().unwrap().verification.endpoint,
+            "/acme-apikey/authorize"
+        );
+        assert_eq!(connector("airtable").unwrap().auth_type, "CUSTOM");
+        assert!(connector("airtable").unwrap().oauth().is_none());
+        // Documented aliases resolve to the upstream connector; removed names are gone.
+        assert_eq!(connector("google-sheets").unwrap().name, "google-sheet");
+        assert_eq!(connector("microsoft-sharepoint").unwrap().name, "sharepoint");
+        for gone in ["openai", "resend", "sendgrid", "mailgun", "microsoft-teams", "nope"] {
+            assert!(connector(gone).is_none(), "{gone}");
+        }
+        let oauth2 = all.iter().filter(|c| c.auth_type == "OAUTH2").count();
+        assert_eq!(oauth2, 142);
         for c in all {
             assert!(!c.name.contains('_'), "{}", c.name);
+            assert_eq!(c.auth_type == "OAUTH2", c.oauth().is_some(), "{}", c.name);
             for k in [
                 "connector_config",
                 "connection_settings",
@@ -222,6 +347,29 @@ mod tests {
     }
 
     #[test]
+    fn url_templates_fill_from_settings_config_and_base() {
+        let settings = json!({"subdomain": "acme", "n": 7});
+        let config = json!({"region": "eu"});
+        let t = "https://${connection_settings.subdomain}.api.accelo.com/oauth2/v0/token";
+        assert_eq!(render_url(t, &settings, &config, None).unwrap(), "https://acme.api.accelo.com/oauth2/v0/token");
+        assert_eq!(
+            render_url("{{baseURLs.api}}/acme-oauth2/token", &settings, &config, Some("http://127.0.0.1:9/")).unwrap(),
+            "http://127.0.0.1:9/acme-oauth2/token"
+        );
+        assert_eq!(
+            render_url("https://{{connectorConfig.region}}.x/{{connectionSettings.n}}", &settings, &config, None)
+                .unwrap(),
+            "https://eu.x/7"
+        );
+        assert_eq!(render_url("https://plain/x", &json!({}), &json!({}), None).unwrap(), "https://plain/x");
+        let e = render_url(t, &json!({}), &config, None).unwrap_err();
+        assert!(e.contains("connection_settings.subdomain"), "{e}");
+        assert!(render_url(t, &json!({"subdomain": "evil.com/x?"}), &config, None).is_err());
+        assert!(render_url("{{baseURLs.api}}/t", &settings, &config, None).is_err());
+        assert!(render_url("https://${connection_settings.x", &settings, &config, None).is_err());
+    }
+
+    #[test]
     fn validation_reports_paths() {
         let gh = connector("github").unwrap();
         assert!(
@@ -230,18 +378,12 @@ mod tests {
         );
         let bad = gh.validate_config(&json!({"oauth": {"client_id": 5}}), &["config"]);
         assert!(bad.iter().any(|i| i.path == ["config", "oauth", "client_id"]), "{bad:?}");
-        assert!(bad.iter().any(|i| i.path == ["config", "oauth"] && i.message.contains("client_secret")), "{bad:?}");
         let s = gh.validate_settings(&json!({"oauth": {"credentials": {}}}), &[]);
-        assert_eq!(s.len(), 1);
-        let sf = connector("salesforce").unwrap();
-        assert!(
-            sf.validate_settings(
-                &json!({"oauth": {"credentials": {"access_token": "x"}}, "instance_url": "https://x"}),
-                &[]
-            )
-            .is_empty()
-        );
-        let ak = connector("openai").unwrap();
+        assert!(s.iter().any(|i| i.message.contains("access_token")), "{s:?}");
+        let accelo = connector("accelo").unwrap();
+        let missing = accelo.validate_settings(&json!({"oauth": {"credentials": {"access_token": "x"}}}), &[]);
+        assert!(missing.iter().any(|i| i.message.contains("subdomain")), "{missing:?}");
+        let ak = connector("acme-apikey").unwrap();
         assert!(ak.validate_settings(&json!({"api_key": "sk"}), &[]).is_empty());
         assert!(!ak.validate_settings(&json!({"apiKey": "sk"}), &[]).is_empty());
     }

@@ -229,6 +229,10 @@ pub struct ExSimulate {
 /// Results a simulated export may end with.
 pub const SIMULATED_RESULTS: &[&str] = &["Success", "Error", "PartialSuccess", "Skipped", "Cancelled", "TimedOut"];
 
+/// The credential face of connector-gateway identities (`X-Replit-Token`): kept apart
+/// from `integrations` API keys, so an identity is never accepted as a bearer key.
+pub const GATEWAY_FACE: &str = "integrations-gateway";
+
 #[derive(Debug, Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields, rename_all = "camelCase")]
 pub struct IntegrationsSection {
@@ -249,6 +253,10 @@ pub struct InOrganization {
     pub name: String,
     pub api_key: Option<String>,
     pub webhook_url: Option<String>,
+    /// Identities accepted as `X-Replit-Token: repl <identity>` (or `depl <identity>`)
+    /// for the whole organisation (connector-gateway clients).
+    #[serde(default)]
+    pub replit_identities: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -260,6 +268,10 @@ pub struct InCustomer {
     #[schema(value_type = Object)]
     #[serde(default)]
     pub metadata: Map<String, Value>,
+    /// Identities accepted as `X-Replit-Token: repl <identity>` (or `depl <identity>`)
+    /// for this customer only.
+    #[serde(default)]
+    pub replit_identities: Vec<String>,
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -337,6 +349,8 @@ pub mod kind {
     pub const IN_CUSTOMER: &str = "integrations.customer";
     pub const IN_CCFG: &str = "integrations.connector_config";
     pub const IN_CONNECTION: &str = "integrations.connection";
+    /// The repls a connection is assigned to (OpenInt v2 assignments), by connection id.
+    pub const IN_ASSIGNMENT: &str = "integrations.assignment";
 }
 
 /// Where a record's tenant key comes from.
@@ -923,7 +937,12 @@ impl Planner {
             self.add(&p, tenant.clone(), IN_ORG, &o.id, json!({"name": o.name, "webhookUrl": o.webhook_url}), None)?;
             self.out.credential_owners.push(("integrations", "organization", o.id.clone()));
             if let Some(k) = &o.api_key {
-                self.credential(&format!("{p}.apiKey"), "integrations", "organization", &o.id, tenant, k, &[])?;
+                self.credential(&format!("{p}.apiKey"), "integrations", "organization", &o.id, tenant.clone(), k, &[])?;
+            }
+            self.out.credential_owners.push((GATEWAY_FACE, "organization", o.id.clone()));
+            for (j, ident) in o.replit_identities.iter().enumerate() {
+                let path = format!("{p}.replitIdentities[{j}]");
+                self.credential(&path, GATEWAY_FACE, "organization", &o.id, tenant.clone(), ident, &[])?;
             }
         }
         for (i, c) in s.customers.iter().enumerate() {
@@ -949,7 +968,12 @@ impl Planner {
                         "API keys must not contain '.' (dotted tokens are JWTs)",
                     ));
                 }
-                self.credential(&format!("{p}.apiKey"), "integrations", "customer", &rid, tenant, k, &[])?;
+                self.credential(&format!("{p}.apiKey"), "integrations", "customer", &rid, tenant.clone(), k, &[])?;
+            }
+            self.out.credential_owners.push((GATEWAY_FACE, "customer", rid.clone()));
+            for (j, ident) in c.replit_identities.iter().enumerate() {
+                let path = format!("{p}.replitIdentities[{j}]");
+                self.credential(&path, GATEWAY_FACE, "customer", &rid, tenant.clone(), ident, &[])?;
             }
         }
         for (i, c) in s.connector_configs.iter().enumerate() {
@@ -964,7 +988,8 @@ impl Planner {
                     format!("{:?} is not a known connector", c.connector_name),
                 ));
             };
-            if crate::integrations::connector_of_id(&c.id) != Some(c.connector_name.as_str()) {
+            // An alias (docs/compatibility.md) names its upstream connector, in the id too.
+            if crate::integrations::connector_name_of_id(&c.id) != Some(connector.name.as_str()) {
                 return Err(SeedError::new(
                     format!("{p}.id"),
                     format!("must look like ccfg_{}_<suffix>", c.connector_name),
@@ -974,7 +999,7 @@ impl Planner {
                 let at = issue.path.iter().map(|s| format!(".{s}")).collect::<String>();
                 return Err(SeedError::new(format!("{p}.config{at}"), issue.message));
             }
-            self.ccfg_connectors.insert(c.id.clone(), c.connector_name.clone());
+            self.ccfg_connectors.insert(c.id.clone(), connector.name.clone());
             if let Some(o) = &c.overrides {
                 if let Some(u) = &o.token_url {
                     url_field(&format!("{p}.overrides.tokenUrl"), u)?;
@@ -986,7 +1011,7 @@ impl Planner {
                     url_field(&format!("{p}.overrides.baseUrl"), u)?;
                 }
             }
-            let data = json!({"orgId": c.org_id, "connectorName": c.connector_name,
+            let data = json!({"orgId": c.org_id, "connectorName": connector.name,
                 "displayName": c.display_name, "disabled": c.disabled, "metadata": {},
                 "overrides": c.overrides.as_ref().map(|o| json!({"tokenUrl": o.token_url, "authorizeUrl": o.authorize_url, "baseUrl": o.base_url}))});
             self.add(&p, tenant, IN_CCFG, &c.id, data, Some(Value::Object(c.config.clone())))?;
@@ -1013,7 +1038,10 @@ impl Planner {
                 None => non_empty(&format!("{p}.customerId"), &c.customer_id)?,
             }
             one_of(&format!("{p}.status"), &c.status, &["healthy", "disconnected", "error", "manual", "unknown"])?;
-            let conn_connector = crate::integrations::connector_of_id(&c.id).unwrap_or_default().to_string();
+            let conn_connector = crate::integrations::connector_name_of_id(&c.id)
+                .or_else(|| crate::integrations::connector_of_id(&c.id))
+                .unwrap_or_default()
+                .to_string();
             if let Some(name) = self.ccfg_connectors.get(&c.connector_config_id) {
                 if &conn_connector != name {
                     return Err(SeedError::new(format!("{p}.id"), format!("must look like conn_{name}_<suffix>")));

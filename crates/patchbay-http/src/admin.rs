@@ -52,6 +52,19 @@ fn seed_error(e: &SeedError) -> Response {
         .into_response()
 }
 
+/// Whether the request carries `Authorization: Bearer <expected>` (compared in constant time).
+pub(crate) fn presents_admin_token(expected: &str, headers: &HeaderMap) -> bool {
+    let presented = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    presented.is_some_and(|p| {
+        // Compare digests: no early exit, no length leak.
+        Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
+    })
+}
+
 /// Checks `Authorization: Bearer <admin token>` and the admin rate limit; 404 when
 /// the admin API is disabled.
 fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
@@ -60,16 +73,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
             Face::Admin.error(StatusCode::NOT_FOUND, "The admin API is disabled (no admin token is configured).")
         );
     };
-    let presented = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
-        .map(str::trim);
-    let ok = presented.is_some_and(|p| {
-        // Compare digests in constant time: no early exit, no length leak.
-        Sha256::digest(p.as_bytes()).ct_eq(&Sha256::digest(expected.as_bytes())).into()
-    });
-    if ok {
+    if presents_admin_token(expected, headers) {
         // Every admin route counts against the admin face's limit.
         state.rate_limit(Face::Admin, "admin")
     } else {

@@ -195,7 +195,7 @@ impl Face {
             Face::Network
         } else if path.starts_with("/export/") || path == "/export" {
             Face::Export
-        } else if path.starts_with("/v1/") {
+        } else if path.starts_with("/v1/") || path.starts_with("/v2/") || path.starts_with("/api/v2/") {
             Face::Integrations
         } else {
             Face::Admin

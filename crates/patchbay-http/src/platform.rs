@@ -94,6 +94,8 @@ const PUBLIC_ROUTES: &[&str] = &[
     "/export/authorize",
     "/v1/openapi.json",
     "/v1/connector",
+    "/v2/connector",
+    "/api/v2/connector",
     "/v1/health",
     "/admin/v1/openapi.json",
 ];
@@ -263,7 +265,8 @@ where
         // A refusal sent before the body is read leaves it on the wire: say the connection closes.
         let refused = refused.map(|r| if has_body { closing(r) } else { r });
         // Only a presented credential that fails is a failed authentication (not a missing one).
-        let presented = req.headers().contains_key(header::AUTHORIZATION);
+        let presented = req.headers().contains_key(header::AUTHORIZATION)
+            || req.headers().contains_key(crate::integrations::REPLIT_TOKEN);
         type Boxed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
         let handled = match refused {
             Some(resp) => Either::Left(Either::Left(std::future::ready(Ok(resp)))),

@@ -34,7 +34,8 @@ fn check(doc: &Value, operations: usize) {
 fn every_face_is_documented() {
     check(&patchbay_http::network::openapi_json(), 44);
     check(&document::<ExportApi>(), 9);
-    check(&patchbay_http::integrations::openapi_json(), 24);
+    // v1's 24 operations, the 10 of them v2 serves too, and v2's assignments and organisations.
+    check(&patchbay_http::integrations::openapi_json(), 38);
     check(&document::<AdminApi>(), 3);
 }
 
@@ -42,7 +43,11 @@ fn every_face_is_documented() {
 fn integrations_document_lists_the_catalogue() {
     let doc = patchbay_http::integrations::openapi_json();
     let names = doc["components"]["schemas"]["ConnectorName"]["enum"].as_array().unwrap();
-    assert!(names.len() >= 30);
+    assert_eq!(names.len(), 171);
+    for path in ["/v2/connection", "/v2/connection/{id}/assignment/{repl_id}", "/v2/organization/{org_id}"] {
+        assert!(doc["paths"][path].is_object(), "{path}");
+    }
+    assert_eq!(doc["paths"]["/v2/connection"]["get"]["operationId"], "listConnectionsV2");
     let data = doc["components"]["schemas"]["ConnectionData"]["oneOf"].as_array().unwrap();
     assert_eq!(data.len(), names.len());
     let github = data.iter().find(|d| d["properties"]["connector_name"]["enum"][0] == "github").unwrap();

@@ -284,6 +284,18 @@ fn in_filter_sql(f: &InFilter, binds: &mut Vec<Bind>, index: &SearchIndex) -> St
         binds.push(Bind::Text(c.clone()));
         sql.push_str(&format!(" AND connector_config_id = ${}", binds.len()));
     }
+    match f.ids.as_deref() {
+        None => {}
+        Some([]) => sql.push_str(" AND 1 = 0"),
+        Some(ids) => {
+            let mut marks = Vec::with_capacity(ids.len());
+            for id in ids {
+                binds.push(Bind::Text(id.clone()));
+                marks.push(format!("${}", binds.len()));
+            }
+            sql.push_str(&format!(" AND id IN ({})", marks.join(", ")));
+        }
+    }
     if let Some(q) = f.search.as_deref().filter(|q| !q.is_empty()) {
         if let SearchIndex::Candidates(rowids) = index {
             binds.push(Bind::Text(serde_json::to_string(rowids).expect("integers serialise")));
@@ -2369,7 +2381,10 @@ macro_rules! impl_in_seed {
                 let candidate = InConnection {
                     tenant: tenant.to_string(),
                     id: rec.id.clone(),
-                    connector_name: patchbay_core::integrations::connector_of_id(&rec.id).unwrap_or_default().to_string(),
+                    connector_name: patchbay_core::integrations::connector_name_of_id(&rec.id)
+                        .or_else(|| patchbay_core::integrations::connector_of_id(&rec.id))
+                        .unwrap_or_default()
+                        .to_string(),
                     connector_config_id: text("connectorConfigId").unwrap_or_default(),
                     customer_id: text("customerId"),
                     integration_id: None,

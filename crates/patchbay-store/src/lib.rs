@@ -342,6 +342,9 @@ pub struct InFilter {
     pub customer_id: Option<String>,
     pub connector_config_id: Option<String>,
     pub search: Option<String>,
+    /// Only these connection ids (`connection_ids`, or those assigned to a `repl_id`);
+    /// an empty set matches nothing.
+    pub ids: Option<Vec<String>>,
 }
 
 /// An Integrations event.

@@ -180,10 +180,19 @@ async fn provider_token(body: String) -> Response {
     .into_response()
 }
 
-/// The built-in API-key verification endpoint (`/openai/models`).
+/// The built-in API-key verification endpoint of `acme-apikey` (`/acme-apikey/authorize`,
+/// the key as the Basic password, as upstream's definition says).
 async fn provider_models(headers: HeaderMap) -> StatusCode {
-    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some("Bearer demo-openai-key") => StatusCode::OK,
+    use base64::Engine;
+    let password = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()));
+    match password.as_deref() {
+        Some("demo-api-key") => StatusCode::OK,
         _ => StatusCode::UNAUTHORIZED,
     }
 }
@@ -192,7 +201,7 @@ async fn provider_models(headers: HeaderMap) -> StatusCode {
 pub async fn spawn_provider() -> anyhow::Result<String> {
     let app = axum::Router::new()
         .route("/token", axum::routing::post(provider_token))
-        .route("/openai/models", axum::routing::get(provider_models));
+        .route("/acme-apikey/authorize", axum::routing::get(provider_models));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -288,7 +297,7 @@ Try:
   # Integrations, seed 003: get a connection; its expired token is refreshed by the demo provider
   curl -s '{url}/v1/connection/conn_github_01JDEMO000000000000000000?include_secrets=true' -H 'Authorization: Bearer key_demo_org_1'
   curl -s '{url}/v1/connection?limit=10' -H 'Authorization: Bearer key_demo_org_1'
-  curl -s -X POST {url}/v1/connection/conn_openai_01JDEMO000000000000000000/check -H 'Authorization: Bearer key_cus_demo_1'
+  curl -s -X POST {url}/v1/connection/conn_acme-apikey_01JDEMO000000000000000000/check -H 'Authorization: Bearer key_cus_demo_1'
   # Admin: apply more seed
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'

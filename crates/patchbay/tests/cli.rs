@@ -373,7 +373,7 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
     assert_eq!(c["status"], "healthy", "{c}");
     assert!(c["settings"]["oauth"]["credentials"]["access_token"].as_str().unwrap().starts_with("demo-at-"));
     let check: Value = http
-        .post(format!("{url}/v1/connection/conn_openai_01JDEMO000000000000000000/check"))
+        .post(format!("{url}/v1/connection/conn_acme-apikey_01JDEMO000000000000000000/check"))
         .bearer_auth("key_cus_demo_1")
         .send()
         .await

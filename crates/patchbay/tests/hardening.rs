@@ -317,16 +317,16 @@ both_backends!(ipv6_forms_of_refused_addresses_are_refused_on_the_token_and_api_
             "connectorConfigs": [
                 {"id": format!("ccfg_github_{i}"), "orgId": "org_s", "connectorName": "github",
                  "config": {"oauth": {"client_id": "c", "client_secret": "s"}}, "overrides": {"tokenUrl": format!("{base}/token")}},
-                {"id": format!("ccfg_openai_{i}"), "orgId": "org_s", "connectorName": "openai", "overrides": {"baseUrl": base}}],
+                {"id": format!("ccfg_acme-apikey_{i}"), "orgId": "org_s", "connectorName": "acme-apikey", "overrides": {"baseUrl": base}}],
             "connections": [
                 {"id": format!("conn_github_{i}"), "connectorConfigId": format!("ccfg_github_{i}"), "customerId": "cus_1",
                  "settings": {"oauth": {"credentials": {"access_token": "a", "refresh_token": "r", "expires_at": expired}}}},
-                {"id": format!("conn_openai_{i}"), "connectorConfigId": format!("ccfg_openai_{i}"), "customerId": "cus_1",
+                {"id": format!("conn_acme-apikey_{i}"), "connectorConfigId": format!("ccfg_acme-apikey_{i}"), "customerId": "cus_1",
                  "settings": {"api_key": "k"}}]}});
         let a = call(http.post(u("/admin/v1/seed")).bearer_auth(ADMIN).body(doc.to_string())).await;
         assert_eq!(a.status, 200, "{host}: {}", a.body);
         for (conn, what) in
-            [(format!("conn_github_{i}"), "Token refresh"), (format!("conn_openai_{i}"), "API key verification")]
+            [(format!("conn_github_{i}"), "Token refresh"), (format!("conn_acme-apikey_{i}"), "API key verification")]
         {
             let a =
                 call(http.post(u(&format!("/v1/connection/{conn}/check"))).bearer_auth("key_org_s").json(&json!({})))

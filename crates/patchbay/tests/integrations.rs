@@ -63,10 +63,19 @@ async fn token(State(p): State<Provider>, headers: HeaderMap, body: String) -> R
     }
 }
 
+/// acme-apikey's verification: the key is the Basic password (upstream's `header_basic_password`).
 async fn verify(headers: HeaderMap) -> StatusCode {
-    match headers.get("authorization").and_then(|v| v.to_str().ok()) {
-        Some("Bearer good-key") => StatusCode::OK,
-        Some("Bearer flaky-key") => StatusCode::SERVICE_UNAVAILABLE,
+    use base64::Engine;
+    let password = headers
+        .get("authorization")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b| base64::engine::general_purpose::STANDARD.decode(b).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|pair| pair.split_once(':').map(|(_, p)| p.to_string()));
+    match password.as_deref() {
+        Some("good-key") => StatusCode::OK,
+        Some("flaky-key") => StatusCode::SERVICE_UNAVAILABLE,
         _ => StatusCode::UNAUTHORIZED,
     }
 }
@@ -81,7 +90,7 @@ async fn provider() -> (Provider, String) {
     let p = Provider::default();
     let app = axum::Router::new()
         .route("/token", axum::routing::post(token))
-        .route("/models", axum::routing::get(verify))
+        .route("/acme-apikey/authorize", axum::routing::get(verify))
         .route("/hooks", axum::routing::post(webhook))
         .with_state(p.clone());
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -104,7 +113,7 @@ const C_500: &str = "conn_github_01JFIVEHUNDRED000000000000E";
 const C_FRESH: &str = "conn_github_01JFRESH00000000000000000F";
 const C_NOTION: &str = "conn_notion_01JNOTION0000000000000000G";
 const C_GONE: &str = "conn_github_01JGONE000000000000000000H";
-const C_KEY: &str = "conn_openai_01JKEY0000000000000000000J";
+const C_KEY: &str = "conn_acme-apikey_01JKEY0000000000000000000J";
 const C_FORM: &str = "conn_github_01JFORM000000000000000000K";
 const C_SLOW: &str = "conn_github_01JSLOW000000000000000000L";
 const C_B: &str = "conn_github_01JORGB000000000000000000M";
@@ -129,7 +138,7 @@ fn seed(url: &str) -> String {
              "overrides": {"tokenUrl": format!("{url}/token")}},
             {"id": "ccfg_notion_01JA", "orgId": "org_a", "connectorName": "notion",
              "config": {"oauth": {"client_id": "ncid", "client_secret": "nsecret"}}, "overrides": {"tokenUrl": format!("{url}/token")}},
-            {"id": "ccfg_openai_01JA", "orgId": "org_a", "connectorName": "openai", "overrides": {"baseUrl": url}},
+            {"id": "ccfg_acme-apikey_01JA", "orgId": "org_a", "connectorName": "acme-apikey", "overrides": {"baseUrl": url}},
             {"id": "ccfg_github_01JB", "orgId": "org_b", "connectorName": "github",
              "config": {"oauth": {"client_id": "b", "client_secret": "b"}}}
         ],
@@ -142,7 +151,7 @@ fn seed(url: &str) -> String {
             conn(C_FRESH, "ccfg_github_01JA", "cus_1", creds("rt-rotate-fresh", 86_400)),
             conn(C_NOTION, "ccfg_notion_01JA", "cus_1", creds("rt-keep", -60)),
             gone,
-            conn(C_KEY, "ccfg_openai_01JA", "cus_2", json!({"api_key": "good-key"})),
+            conn(C_KEY, "ccfg_acme-apikey_01JA", "cus_2", json!({"api_key": "good-key"})),
             conn(C_FORM, "ccfg_github_01JA", "cus_1", creds("rt-form", -60)),
             conn(C_SLOW, "ccfg_github_01JA", "cus_1", creds("rt-slow", -60)),
             conn(C_B, "ccfg_github_01JB", "cus_1", creds("rt-keep", -60))
@@ -410,11 +419,11 @@ both_backends!(list_connections_envelope_filters_and_order, |db| {
     let names = |a: &Answer| -> Vec<String> {
         a.body["items"].as_array().unwrap().iter().map(|i| i["connector_name"].as_str().unwrap().to_string()).collect()
     };
-    let a = e.get("key_org_a", "/v1/connection?connector_names=notion,openai").await;
+    let a = e.get("key_org_a", "/v1/connection?connector_names=notion,acme-apikey").await;
     let mut n = names(&a);
     n.sort();
-    assert_eq!(n, ["notion", "openai"]);
-    let a = e.get("key_org_a", "/v1/connection?connector_names=notion&connector_names=openai").await;
+    assert_eq!(n, ["acme-apikey", "notion"]);
+    let a = e.get("key_org_a", "/v1/connection?connector_names=notion&connector_names=acme-apikey").await;
     assert_eq!(a.body["total"], 2);
     assert_eq!(e.get("key_org_a", "/v1/connection?customer_id=cus_2").await.body["total"], 3);
     assert_eq!(e.get("key_org_a", "/v1/connection?connector_config_id=ccfg_notion_01JA").await.body["total"], 1);
@@ -514,8 +523,8 @@ both_backends!(create_check_delete_and_events, |db| {
     .await;
     assert_eq!((a.status, a.body["code"].as_str()), (400, Some("PARSE_ERROR")));
     // API-key connections are checked against their verification endpoint.
-    let key = json!({"connector_config_id": "ccfg_openai_01JA", "customer_id": "cus_7", "check_connection": true,
-                     "data": {"connector_name": "openai", "settings": {"api_key": "bad-key"}}});
+    let key = json!({"connector_config_id": "ccfg_acme-apikey_01JA", "customer_id": "cus_7", "check_connection": true,
+                     "data": {"connector_name": "acme-apikey", "settings": {"api_key": "bad-key"}}});
     let a = e.send(reqwest::Method::POST, "key_org_a", "/v1/connection", &key).await;
     assert_eq!(
         (a.body["status"].as_str(), a.body["status_message"].as_str()),
@@ -592,10 +601,15 @@ both_backends!(connectors_and_connector_configs, |db| {
     let gh = a.body["items"].as_array().unwrap().iter().find(|c| c["id"] == "ccfg_github_01JA").unwrap().clone();
     assert_eq!(gh["config"]["oauth"]["client_id"], "cid");
     assert_eq!(gh["connection_count"], 9);
+    // A customer gets what the spec requires, without the organisation's secrets.
     let a = e.get("key_cus_1", "/v1/connector-config/ccfg_github_01JA").await;
+    let stamp = a.body["created_at"].clone();
+    assert!(stamp.as_str().is_some_and(|t| t.ends_with('Z')), "{}", a.body);
     assert_eq!(
         a.body,
-        json!({"id": "ccfg_github_01JA", "connector_name": "github", "org_id": "org_a", "display_name": "GitHub", "disabled": false})
+        json!({"id": "ccfg_github_01JA", "connector_name": "github", "org_id": "org_a", "display_name": "GitHub",
+               "disabled": false, "metadata": {}, "created_at": stamp, "updated_at": stamp,
+               "config": {"oauth": {"client_id": "cid", "scopes": ["repo"]}}})
     );
     let a = e.get("key_org_a", "/v1/connector-config/ccfg_github_01JB").await;
     assert_eq!((a.status, a.body), (404, err("NOT_FOUND", "Connector config with ID \"ccfg_github_01JB\" not found")));
@@ -605,10 +619,10 @@ both_backends!(connectors_and_connector_configs, |db| {
             reqwest::Method::POST,
             "key_org_a",
             "/v1/connector-config",
-            &json!({"connector_name": "slack", "config": {"oauth": {"client_id": "s"}}}),
+            &json!({"connector_name": "slack", "config": {"oauth": {"client_id": "s", "scopes": "chat:write"}}}),
         )
         .await;
-    assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["config", "oauth"])));
+    assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["config", "oauth", "scopes"])));
     let a =
         e.send(reqwest::Method::POST, "key_org_a", "/v1/connector-config", &json!({"connector_name": "nosuch"})).await;
     assert_eq!(a.status, 400);
@@ -780,7 +794,7 @@ both_backends!(schemathesis_findings_stay_fixed, |db| {
         .send(reqwest::Method::POST, "key_org_a", "/v1/customer/cus_1/token", &json!({"validity_in_seconds": 3600.5}))
         .await;
     assert_eq!(a.status, 400);
-    // `config: null` is not an object.
+    // `config` is optional and may be null (OpenInt's spec): an empty config is stored.
     let a = e
         .send(
             reqwest::Method::POST,
@@ -789,7 +803,20 @@ both_backends!(schemathesis_findings_stay_fixed, |db| {
             &json!({"connector_name": "stripe", "config": null}),
         )
         .await;
-    assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["config"])));
+    assert_eq!(
+        (a.status, a.body["config"].clone(), a.body["connector_name"].clone()),
+        (200, json!({}), json!("stripe"))
+    );
+    // When given, it is checked against the connector's schema.
+    let a = e
+        .send(
+            reqwest::Method::POST,
+            "key_org_a",
+            "/v1/connector-config",
+            &json!({"connector_name": "github", "config": {"oauth": {"client_id": 5}}}),
+        )
+        .await;
+    assert_eq!((a.status, a.body["issues"][0]["path"].clone()), (400, json!(["config", "oauth", "client_id"])));
     // Unknown connector names are rejected on config lists too.
     let a = e.get("key_org_a", "/v1/connector-config?connector_names=github,nosuch").await;
     assert_eq!(a.status, 400);

@@ -19,22 +19,19 @@ pub(super) fn config_json(
         org_id: rec.tenant.clone(),
         display_name: d["displayName"].as_str().map(str::to_string),
         disabled: d["disabled"].as_bool().unwrap_or(false),
-        metadata: None,
-        created_at: None,
-        updated_at: None,
-        config: None,
+        metadata: Some(d["metadata"].clone()).filter(|m| m.is_object()),
+        created_at: timestamp(rec.created_at),
+        updated_at: timestamp(rec.updated_at),
+        // Customers get what the spec requires, with the organisation's secrets left out.
+        config: match (config, customer) {
+            (Some(c), false) => c.clone(),
+            (Some(c), true) => catalog::public_config(c),
+            (None, _) => json!({}),
+        },
         connector: None,
         connection_count: None,
         connector_name: name.clone(),
     };
-    if customer {
-        // Customers see only these columns (upstream's column grants).
-        return out;
-    }
-    out.metadata = Some(d["metadata"].clone()).filter(|m| m.is_object());
-    out.created_at = Some(timestamp(rec.created_at));
-    out.updated_at = Some(timestamp(rec.updated_at));
-    out.config = Some(config.cloned().unwrap_or(json!({})));
     if let Some(c) = connector(&name) {
         if expand.iter().any(|e| e == "connector.schemas") {
             out.connector = Some(connector_wire(c, true));
@@ -55,7 +52,7 @@ pub(super) async fn render_config(
     expand: &[String],
 ) -> Result<wire::ConnectorConfig, InError> {
     let customer = viewer.customer().is_some();
-    let config = if customer { None } else { rec.open_secret(&state.vault)? };
+    let config = rec.open_secret(&state.vault)?;
     let count = if expand.iter().any(|e| e == "connection_count") {
         Some(state.store.in_count_by_config(&rec.tenant, &rec.id).await?)
     } else {
@@ -78,10 +75,7 @@ pub(super) async fn list_configs(
     let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let expand = q.expand(CONFIG_EXPANDS)?;
-    let names = q.list("connector_names");
-    if let Some(bad) = names.iter().find(|n| connector(n).is_none()) {
-        return Err(InError::issue(&["connector_names"], format!("{bad:?} is not a known connector")));
-    }
+    let names = connector_names(&q)?;
     let search = q.one("search_query").map(str::to_lowercase);
     let mut all = state.store.list_records(&org, kind::IN_CCFG).await?;
     all.retain(|r| {
@@ -148,14 +142,18 @@ pub(super) async fn create_config(
         .ok_or_else(|| InError::issue(&["connector_name"], "connector_name is required"))?;
     let c = connector(&name)
         .ok_or_else(|| InError::issue(&["connector_name"], format!("{name:?} is not a known connector")))?;
-    if body.get("config") == Some(&Value::Null) {
-        return Err(InError::issue(&["config"], "config must be an object"));
-    }
-    let config = optional_object(&body, "config")?.unwrap_or(json!({}));
-    let issues = c.validate_config(&config, &["config"]);
-    if !issues.is_empty() {
-        return Err(InError::invalid(issues));
-    }
+    let name = c.name.clone();
+    // Optional and free-form on the wire; checked against the connector's schema when given.
+    let config = match optional_object(&body, "config")? {
+        Some(config) => {
+            let issues = c.validate_config(&config, &["config"]);
+            if !issues.is_empty() {
+                return Err(InError::invalid(issues));
+            }
+            config
+        }
+        None => json!({}),
+    };
     let rec = RecordWrite {
         tenant: org,
         kind: kind::IN_CCFG.into(),

@@ -161,6 +161,8 @@ pub(super) async fn get_connection(
 #[utoipa::path(get, path = "/v1/connection", operation_id = "listConnections", tag = "Connections",
     params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("connector_names" = Option<Vec<wire::ConnectorName>>, Query, style = Form, explode = false), ("customer_id" = Option<String>, Query),
            ("connector_config_id" = Option<String>, Query, pattern = "^ccfg_"), ("search_query" = Option<String>, Query),
+           ("connection_ids" = Option<Vec<String>>, Query, style = Form, explode = false, description = "Only these connections"),
+           ("repl_id" = Option<String>, Query, description = "Only connections assigned to this repl"),
            ("include_secrets" = Option<bool>, Query), ("refresh_policy" = Option<RefreshPolicy>, Query),
            ("expand" = Option<Vec<ExpandConnector>>, Query, style = Form, explode = false)),
     responses((status = 200, description = "A page of connections", body = wire::ConnectionPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
@@ -176,10 +178,7 @@ pub(super) async fn list_connections(
     let include = q.boolean("include_secrets")?;
     let policy = q.refresh_policy("none")?;
     let expand = !q.expand(&["connector"])?.is_empty();
-    let names = q.list("connector_names");
-    if let Some(bad) = names.iter().find(|n| connector(n).is_none()) {
-        return Err(InError::issue(&["connector_names"], format!("{bad:?} is not a known connector")));
-    }
+    let names = connector_names(&q)?;
     let ccfg = q.one("connector_config_id").map(str::to_string);
     if ccfg.as_ref().is_some_and(|c| !c.starts_with("ccfg_")) {
         return Err(InError::issue(&["connector_config_id"], "connector_config_id must start with ccfg_"));
@@ -188,11 +187,27 @@ pub(super) async fn list_connections(
         Some(c) => Some(c.to_string()),
         None => q.one("customer_id").map(str::to_string),
     };
+    let mut ids = None;
+    if q.one("connection_ids").is_some() {
+        let given = q.list("connection_ids");
+        if let Some(bad) = given.iter().find(|id| check_conn_id(id).is_err()) {
+            return Err(InError::issue(&["connection_ids"], format!("{bad:?} is not a connection id (conn_…)")));
+        }
+        ids = Some(given);
+    }
+    if let Some(repl) = q.one("repl_id") {
+        let assigned = v2::assigned_to(&state, &org, repl).await?;
+        ids = Some(match ids {
+            Some(given) => given.into_iter().filter(|id| assigned.contains(id)).collect(),
+            None => assigned,
+        });
+    }
     let filter = InFilter {
         connector_names: names,
         customer_id: customer,
         connector_config_id: ccfg,
         search: q.one("search_query").map(str::to_string),
+        ids,
     };
     let (rows, total) = state.store.in_list_connections(&org, &filter, limit, offset).await?;
     let need = need_for(&state, &policy);
@@ -288,12 +303,13 @@ pub(super) async fn create_connection(
         .get_record(&org, kind::IN_CCFG, &ccfg_id)
         .await?
         .ok_or_else(|| InError::not_found(format!("Connector config with ID \"{ccfg_id}\" not found")))?;
+    let c = connector(&name)
+        .ok_or_else(|| InError::issue(&["data", "connector_name"], format!("{name:?} is not a known connector")))?;
+    let name = c.name.clone();
     let expected = ccfg.data["connectorName"].as_str().unwrap_or_default();
     if expected != name {
         return Err(InError::bad_request(format!("Connector name mismatch: expected {expected}, got {name}")));
     }
-    let c = connector(&name)
-        .ok_or_else(|| InError::issue(&["data", "connector_name"], format!("{name:?} is not a known connector")))?;
     let mut settings = data.as_ref().and_then(|d| d.get("settings")).cloned().unwrap_or(json!({}));
     let issues = c.validate_settings(&settings, &["data", "settings"]);
     if !issues.is_empty() {
@@ -372,6 +388,8 @@ pub(super) async fn delete_connection(
     if !state.store.in_delete_connection(&conn.tenant, &conn.id, viewer.customer(), &ev, &jobs).await? {
         return Err(InError::not_found("Connection not found"));
     }
+    // Its repl assignments go with it (a later failure leaves only an unreachable record).
+    state.store.delete_record(&conn.tenant, kind::IN_ASSIGNMENT, &conn.id).await?;
     typed(wire::Deleted { id: conn.id.clone() })
 }
 

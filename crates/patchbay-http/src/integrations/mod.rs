@@ -7,6 +7,7 @@ mod connections;
 mod customers;
 pub mod refresh;
 mod status;
+mod v2;
 pub mod webhook;
 pub mod wire;
 
@@ -174,6 +175,8 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/customer/{customer_id}/magic-link", post(create_magic_link))
         .route("/v1/viewer", get(viewer))
         .route("/v1/openapi.json", get(openapi_document))
+        .nest("/v2", v2::routes())
+        .nest("/api/v2", v2::routes())
 }
 
 // ---------------------------------------------------------------- viewer --
@@ -276,8 +279,60 @@ struct Claims {
     iat: i64,
 }
 
+/// The connector-gateway credential header: `repl <identity>` or `depl <identity>`.
+pub const REPLIT_TOKEN: &str = "x-replit-token";
+
+/// The principal a credential row names.
+fn viewer_of(cred: &Credential) -> Result<Viewer, InError> {
+    match cred.principal_kind.as_str() {
+        "organization" => Ok(Viewer::Org { org: cred.principal_id.clone() }),
+        _ => {
+            let (org, customer) =
+                cred.principal_id.split_once('/').ok_or_else(|| InError::unauthorized("Invalid API key"))?;
+            Ok(Viewer::Customer { org: org.into(), customer: customer.into() })
+        }
+    }
+}
+
+/// `X-Replit-Token: repl <identity>` (or `depl`): the identity as the seed maps it.
+async fn gateway_viewer(state: &AppState, raw: &axum::http::HeaderValue) -> Result<Viewer, InError> {
+    let invalid =
+        || InError::unauthorized("Invalid X-Replit-Token: expected \"repl <identity>\" or \"depl <identity>\"");
+    let value = raw.to_str().map_err(|_| invalid())?;
+    let identity = value
+        .strip_prefix("repl ")
+        .or_else(|| value.strip_prefix("depl "))
+        .map(str::trim)
+        .filter(|i| !i.is_empty())
+        .ok_or_else(invalid)?;
+    let cred = state
+        .store
+        .find_credential(identity)
+        .await?
+        .filter(|c| c.face == patchbay_core::seed::GATEWAY_FACE)
+        .ok_or_else(|| InError::unauthorized("Unknown X-Replit-Token identity"))?;
+    viewer_of(&cred)
+}
+
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
-    let Some(raw) = headers.get(header::AUTHORIZATION) else { return Ok(Viewer::Anon) };
+    let viewer = credentials_of(state, headers).await?;
+    if let Err(resp) = state.rate_limit(Face::Integrations, &viewer.principal()) {
+        return Err(InError {
+            raw: Some(resp),
+            ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
+        });
+    }
+    Ok(viewer)
+}
+
+/// The caller named by `Authorization` (an API key or a token), else by `X-Replit-Token`.
+async fn credentials_of(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
+    let Some(raw) = headers.get(header::AUTHORIZATION) else {
+        return match headers.get(REPLIT_TOKEN) {
+            Some(v) => gateway_viewer(state, v).await,
+            None => Ok(Viewer::Anon),
+        };
+    };
     let token = raw
         .to_str()
         .ok()
@@ -292,14 +347,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, I
             .await?
             .filter(|c| c.face == "integrations")
             .ok_or_else(|| InError::unauthorized("Invalid API key"))?;
-        match cred.principal_kind.as_str() {
-            "organization" => Viewer::Org { org: cred.principal_id.clone() },
-            _ => {
-                let (org, customer) =
-                    cred.principal_id.split_once('/').ok_or_else(|| InError::unauthorized("Invalid API key"))?;
-                Viewer::Customer { org: org.into(), customer: customer.into() }
-            }
-        }
+        viewer_of(&cred)?
     } else {
         let key = token_secret(state).await?;
         let mut validation = Validation::new(Algorithm::HS256);
@@ -318,12 +366,6 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, I
             other => return Err(InError::unauthorized(format!("Invalid token: unsupported role {other:?}"))),
         }
     };
-    if let Err(resp) = state.rate_limit(Face::Integrations, &viewer.principal()) {
-        return Err(InError {
-            raw: Some(resp),
-            ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
-        });
-    }
     Ok(viewer)
 }
 
@@ -403,6 +445,18 @@ impl<'a> Query<'a> {
             Err(InError::issue(&["refresh_policy"], "refresh_policy must be one of none, force, auto"))
         }
     }
+}
+
+/// `connector_names`: catalogue names (aliases resolved to upstream's); an unknown one is a 400.
+fn connector_names(q: &Query) -> Result<Vec<String>, InError> {
+    q.list("connector_names")
+        .iter()
+        .map(|n| {
+            connector(n)
+                .map(|c| c.name.clone())
+                .ok_or_else(|| InError::issue(&["connector_names"], format!("{n:?} is not a known connector")))
+        })
+        .collect()
 }
 
 /// The request body, or the framework's refusal of it (too large) in this face's shape.
@@ -490,13 +544,15 @@ pub async fn emit_jobs(state: &AppState, e: &InEvent) -> Result<Vec<NewJob>, InE
 // ------------------------------------------------------------ connectors --
 
 #[utoipa::path(get, path = "/v1/connector", operation_id = "listConnectors", tag = "Connectors",
-    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("expand" = Option<Vec<ExpandSchemas>>, Query, style = Form, explode = false)),
+    params(("limit" = Option<i64>, Query, minimum = 0, maximum = 3000, description = "Default 50"), ("offset" = Option<i64>, Query, minimum = 0), ("expand" = Option<Vec<ExpandSchemas>>, Query, style = Form, explode = false), ("connector_name" = Option<String>, Query, description = "Only this connector")),
     responses((status = 200, description = "The connector catalogue", body = wire::ConnectorPage), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)))]
 async fn list_connectors(RawQuery(q): RawQuery) -> InResult {
     let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let schemas = !q.expand(&["schemas"])?.is_empty();
-    let all = catalog::catalogue();
+    let name = q.one("connector_name").map(|n| connector(n).map(|c| c.name.as_str()).unwrap_or(n));
+    let all: Vec<&catalog::Connector> =
+        catalog::catalogue().iter().filter(|c| name.is_none_or(|n| c.name == n)).collect();
     let items = all.iter().skip(offset as usize).take(limit as usize).map(|c| connector_wire(c, schemas)).collect();
     typed(wire::ConnectorPage::new(items, all.len() as i64, limit, offset))
 }
@@ -601,13 +657,14 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("Error");
 /// The Integrations face's OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Patchbay — OpenInt v1 API", description = "OpenInt v1 connections, connectors and customers, wire-compatible."),
+    info(title = "Patchbay — OpenInt v1 and v2 API", description = "OpenInt v1 and v2 connections, connectors, connector configs, customers and assignments, wire-compatible."),
     paths(get_connection, list_connections, create_connection, delete_connection, check_connection, list_connectors,
           configs::list_configs, configs::get_config, configs::create_config, configs::update_config,
           configs::delete_config, customers::create_token, customers::upsert_customer, customers::list_customers,
           list_events, viewer, customers::create_magic_link, status::health, status::health_echo,
           status::connector_status, status::message_template, status::handle_webhook, status::get_event,
-          status::create_event),
+          status::create_event, v2::list_assignments, v2::assign_connection, v2::delete_assignment,
+          v2::upsert_organization),
     components(schemas(RefreshPolicy, ExpandConnector, ExpandSchemas, ExpandConfig, wire::ConnectorName, wire::TemplateLanguage)),
     modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
@@ -618,6 +675,18 @@ pub struct IntegrationsApi;
 /// of a new connector config (its JSON Schemas).
 pub fn openapi_json() -> Value {
     let mut doc = crate::openapi::document::<IntegrationsApi>();
+    // The v1 operations v2 serves too, under their v2 paths (operation ids end in V2).
+    for (v1, v2) in v2::SHARED_PATHS {
+        let mut item = doc["paths"][*v1].clone();
+        if let Some(ops) = item.as_object_mut() {
+            for op in ops.values_mut() {
+                if let Some(id) = op.get("operationId").and_then(Value::as_str) {
+                    op["operationId"] = json!(format!("{id}V2"));
+                }
+            }
+        }
+        doc["paths"][*v2] = item;
+    }
     let all = catalog::catalogue();
     let names: Vec<&str> = all.iter().map(|c| c.name.as_str()).collect();
     let schemas = &mut doc["components"]["schemas"];

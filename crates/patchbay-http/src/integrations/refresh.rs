@@ -97,7 +97,17 @@ pub async fn check(
         let Some(key) = settings["api_key"].as_str() else {
             return Outcome::status("error", "The connection has no api_key".into());
         };
-        let base = cfg.and_then(|c| c.overrides["baseUrl"].as_str()).unwrap_or(&api.base_url).trim_end_matches('/');
+        let override_base = cfg.and_then(|c| c.overrides["baseUrl"].as_str());
+        let config = cfg.map(|c| &c.config).unwrap_or(&Value::Null);
+        let base = match patchbay_core::integrations::render_url(
+            override_base.unwrap_or(&api.base_url),
+            settings,
+            config,
+            override_base,
+        ) {
+            Ok(b) => b.trim_end_matches('/').to_string(),
+            Err(e) => return Outcome::status("error", format!("API key verification failed: {e}")),
+        };
         let method = if api.verification.method.eq_ignore_ascii_case("POST") {
             reqwest::Method::POST
         } else {
@@ -141,7 +151,13 @@ pub async fn check(
         };
     };
     let config = cfg.map(|c| &c.config["oauth"]).cloned().unwrap_or(Value::Null);
-    let token_url = cfg.and_then(|c| c.overrides["tokenUrl"].as_str()).unwrap_or(&oauth.token_request_url).to_string();
+    let template = cfg.and_then(|c| c.overrides["tokenUrl"].as_str()).unwrap_or(&oauth.token_request_url);
+    let base_api = cfg.and_then(|c| c.overrides["baseUrl"].as_str());
+    let cfg_value = cfg.map(|c| &c.config).unwrap_or(&Value::Null);
+    let token_url = match patchbay_core::integrations::render_url(template, settings, cfg_value, base_api) {
+        Ok(u) => u,
+        Err(e) => return Outcome::status("error", format!("Token refresh failed: {e}")),
+    };
     let client_id = config["client_id"].as_str().unwrap_or_default().to_string();
     let client_secret = config["client_secret"].as_str().unwrap_or_default().to_string();
     let mut form: Vec<(&str, &str)> = vec![("grant_type", "refresh_token"), ("refresh_token", refresh_token)];

@@ -94,8 +94,10 @@ pub struct Connector {
     pub name: String,
     pub display_name: String,
     pub logo_url: String,
-    #[schema(value_type = Stage)]
-    pub stage: String,
+    /// Absent where upstream gives a connector no stage.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Stage>)]
+    pub stage: Option<String>,
     pub platforms: Vec<String>,
     #[schema(value_type = AuthType)]
     pub auth_type: String,
@@ -114,7 +116,7 @@ pub struct Connector {
     pub schemas: Option<Value>,
 }
 
-/// A connector config (customers see only id, connector_name, org_id, display_name, disabled).
+/// A connector config (customers see its `config` without secrets).
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ConnectorConfig {
     #[schema(pattern = "^ccfg_")]
@@ -126,15 +128,12 @@ pub struct ConnectorConfig {
     #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(value_type = Object)]
     pub metadata: Option<Value>,
-    #[serde(skip_serializing_if = "Option::is_none")]
     #[schema(format = DateTime)]
-    pub created_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub created_at: String,
     #[schema(format = DateTime)]
-    pub updated_at: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: String,
     #[schema(value_type = Object)]
-    pub config: Option<Value>,
+    pub config: Value,
     #[serde(skip_serializing_if = "Option::is_none")]
     pub connector: Option<Connector>,
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -199,6 +198,22 @@ pub struct CheckResult {
 #[derive(Debug, Serialize, ToSchema)]
 pub struct Deleted {
     pub id: String,
+}
+
+/// The repls a connection is assigned to (v2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct Assignments {
+    /// The id of the connection, starts with `conn_`
+    pub id: String,
+    pub assignments: Vec<String>,
+}
+
+/// The answer of an organisation upsert (v2).
+#[derive(Debug, Serialize, ToSchema)]
+pub struct OrganizationUpserted {
+    pub id: String,
+    /// Whether this call created the organisation.
+    pub created: bool,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
