@@ -261,6 +261,23 @@ pub fn public_config(config: &Value) -> Value {
     }
 }
 
+/// Copies an OAuth connection's `oauth.credentials.access_token` and `expires_at` to
+/// the top of its settings, where connector-gateway clients read them
+/// (`settings.access_token`, `settings.expires_at`); a stale top-level `expires_at`
+/// goes when the credentials no longer carry one. Settings without OAuth
+/// credentials are left as they are.
+pub fn mirror_credentials(settings: &mut Value) {
+    let creds = &settings["oauth"]["credentials"];
+    let Some(token) = creds["access_token"].as_str().map(str::to_string) else { return };
+    let expires_at = creds.get("expires_at").filter(|v| v.is_string()).cloned();
+    let Some(top) = settings.as_object_mut() else { return };
+    top.insert("access_token".into(), Value::String(token));
+    match expires_at {
+        Some(at) => top.insert("expires_at".into(), at),
+        None => top.remove("expires_at"),
+    };
+}
+
 /// `<prefix>_<connector>_<ULID>`.
 pub fn new_id(prefix: &str, connector: &str) -> String {
     format!("{prefix}_{connector}_{}", ulid::Ulid::new())
@@ -288,6 +305,20 @@ pub fn connector_name_of_id(id: &str) -> Option<&'static str> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_are_mirrored_where_gateway_clients_read_them() {
+        let mut s = json!({"oauth": {"credentials": {"access_token": "a", "expires_at": "2026-01-01T00:00:00.000Z"}}});
+        mirror_credentials(&mut s);
+        assert_eq!(s["access_token"], "a");
+        assert_eq!(s["expires_at"], "2026-01-01T00:00:00.000Z");
+        s["oauth"]["credentials"] = json!({"access_token": "b"});
+        mirror_credentials(&mut s);
+        assert_eq!((s["access_token"].as_str(), s.get("expires_at")), (Some("b"), None));
+        let mut key = json!({"api_key": "k"});
+        mirror_credentials(&mut key);
+        assert_eq!(key, json!({"api_key": "k"}));
+    }
 
     #[test]
     fn customers_see_configs_without_secrets() {

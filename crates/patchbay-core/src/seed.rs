@@ -1058,7 +1058,9 @@ impl Planner {
             }
             let data = json!({"connectorConfigId": c.connector_config_id, "customerId": c.customer_id,
                 "displayName": c.display_name, "status": c.status, "metadata": c.metadata});
-            self.add(&p, tenant, IN_CONNECTION, &c.id, data, Some(Value::Object(c.settings.clone())))?;
+            let mut settings = Value::Object(c.settings.clone());
+            crate::integrations::mirror_credentials(&mut settings);
+            self.add(&p, tenant, IN_CONNECTION, &c.id, data, Some(settings))?;
         }
         self.out.counts.insert("integrations", total);
         Ok(())

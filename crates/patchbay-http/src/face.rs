@@ -248,6 +248,16 @@ fn export_code(status: StatusCode) -> &'static str {
     }
 }
 
+/// The absolute base URL for links: the configured public one, else the request's
+/// `Host` under this server's scheme (`https` on a TLS port).
+pub fn base_url(config: &crate::state::HttpConfig, headers: &axum::http::HeaderMap) -> String {
+    if let Some(b) = &config.public_base_url {
+        return b.trim_end_matches('/').to_string();
+    }
+    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
+    format!("{}://{host}", if config.tls { "https" } else { "http" })
+}
+
 /// tRPC error code names, as OpenInt returns them.
 fn trpc_code(status: StatusCode) -> &'static str {
     match status.as_u16() {

@@ -14,6 +14,9 @@ pub mod outbound;
 pub mod platform;
 pub mod server;
 pub mod state;
+pub mod tls;
+
+pub use rustls;
 
 pub use face::Face;
 pub use state::{AppState, HttpConfig};

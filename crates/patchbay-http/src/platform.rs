@@ -266,7 +266,7 @@ where
         let refused = refused.map(|r| if has_body { closing(r) } else { r });
         // Only a presented credential that fails is a failed authentication (not a missing one).
         let presented = req.headers().contains_key(header::AUTHORIZATION)
-            || req.headers().contains_key(crate::integrations::REPLIT_TOKEN);
+            || crate::integrations::replit_token(req.headers()).is_some();
         type Boxed = Pin<Box<dyn Future<Output = Result<Response, Infallible>> + Send>>;
         let handled = match refused {
             Some(resp) => Either::Left(Either::Left(std::future::ready(Ok(resp)))),

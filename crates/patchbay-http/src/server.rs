@@ -1,5 +1,7 @@
-//! The HTTP/1.1 connection loop (in place of `axum::serve`, which keeps each
-//! connection to itself): at most `max_connections` at once, each cut off when
+//! The connection loop (in place of `axum::serve`, which keeps each connection
+//! to itself): HTTP/1.1 on a plain port; on a TLS port (rustls), HTTP/2 or
+//! HTTP/1.1 as ALPN agrees, the handshake due within `header_read_timeout`.
+//! At most `max_connections` at once, each cut off when
 //! a request head does not arrive within `header_read_timeout` (the first one
 //! counted from the connection's start, later ones from their first byte) or
 //! when it sits idle between requests for `idle_timeout`. Every request carries
@@ -20,7 +22,7 @@ use axum::extract::ConnectInfo;
 use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
-use tokio::net::{TcpListener, TcpStream};
+use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
@@ -47,13 +49,16 @@ impl Default for ConnLimits {
     }
 }
 
-/// Serves `app` on `listener` until `shutdown`, then waits for the open connections.
+/// Serves `app` on `listener` (over TLS with `tls`) until `shutdown`, then waits
+/// for the open connections.
 pub async fn serve(
     listener: TcpListener,
     app: Router,
     limits: ConnLimits,
+    tls: Option<Arc<rustls::ServerConfig>>,
     shutdown: CancellationToken,
 ) -> io::Result<()> {
+    let acceptor = tls.map(tokio_rustls::TlsAcceptor::from);
     let permits = Arc::new(Semaphore::new(limits.max_connections.max(1)));
     let connections = TaskTracker::new();
     loop {
@@ -79,8 +84,31 @@ pub async fn serve(
         let _ = stream.set_nodelay(true);
         let app = app.clone();
         let shutdown = shutdown.clone();
+        let acceptor = acceptor.clone();
         connections.spawn(async move {
-            connection(stream, remote, app, limits, shutdown).await;
+            match acceptor {
+                None => connection(stream, remote, app, limits, shutdown, false).await,
+                Some(acceptor) => {
+                    let handshake = tokio::select! {
+                        _ = shutdown.cancelled() => None,
+                        r = tokio::time::timeout(limits.header_read_timeout, acceptor.accept(stream)) => match r {
+                            Ok(Ok(tls)) => Some(tls),
+                            Ok(Err(e)) => {
+                                tracing::debug!(%remote, error = %e, "TLS handshake failed");
+                                None
+                            }
+                            Err(_) => {
+                                tracing::debug!(%remote, "TLS handshake not completed in time");
+                                None
+                            }
+                        },
+                    };
+                    if let Some(tls) = handshake {
+                        let h2 = tls.get_ref().1.alpn_protocol() == Some(b"h2");
+                        connection(tls, remote, app, limits, shutdown, h2).await;
+                    }
+                }
+            }
             drop(permit);
         });
     }
@@ -90,14 +118,19 @@ pub async fn serve(
     Ok(())
 }
 
-async fn connection(
-    stream: TcpStream,
+/// Serves one connection (HTTP/2 when `h2`, else HTTP/1.1) until it ends, is cut off
+/// by the time-outs, or drains at shutdown.
+async fn connection<S>(
+    stream: S,
     remote: SocketAddr,
     app: Router,
     limits: ConnLimits,
     shutdown: CancellationToken,
-) {
-    let activity = Arc::new(Activity::new());
+    h2: bool,
+) where
+    S: AsyncRead + AsyncWrite + Unpin + Send + 'static,
+{
+    let activity = Arc::new(Activity::new(h2));
     let io = TokioIo::new(Watched {
         inner: stream,
         activity: activity.clone(),
@@ -109,6 +142,14 @@ async fn connection(
     let service = hyper::service::service_fn(move |mut req: hyper::Request<Incoming>| {
         requests.request_started();
         req.extensions_mut().insert(ConnectInfo(remote));
+        // HTTP/2 carries the host as `:authority`: give it to the routes as `Host`,
+        // which links and the host check read.
+        if !req.headers().contains_key(hyper::header::HOST)
+            && let Some(value) =
+                req.uri().authority().and_then(|a| hyper::header::HeaderValue::from_str(a.as_str()).ok())
+        {
+            req.headers_mut().insert(hyper::header::HOST, value);
+        }
         let handled = app.clone().call(req);
         let requests = requests.clone();
         async move {
@@ -120,34 +161,46 @@ async fn connection(
             )
         }
     });
-    // No hyper timer: the time-outs are this loop's, so that the idle time between
-    // requests and the time a head takes can differ.
-    let conn = hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service);
-    tokio::pin!(conn);
     let mut tick = tokio::time::interval(
         limits.header_read_timeout.min(limits.idle_timeout).div_f64(4.0).max(Duration::from_millis(50)),
     );
-    let mut draining = false;
-    loop {
-        tokio::select! {
-            r = conn.as_mut() => {
-                if let Err(e) = r {
-                    tracing::debug!(%remote, error = %e, "connection ended with an error");
+    // No hyper timer: the time-outs are this loop's, so that the idle time between
+    // requests and the time a head takes can differ.
+    macro_rules! drive {
+        ($conn:expr) => {{
+            let conn = $conn;
+            tokio::pin!(conn);
+            let mut draining = false;
+            loop {
+                tokio::select! {
+                    r = conn.as_mut() => {
+                        if let Err(e) = r {
+                            tracing::debug!(%remote, error = %e, "connection ended with an error");
+                        }
+                        return;
+                    }
+                    _ = shutdown.cancelled(), if !draining => {
+                        // Finish the requests in hand (if any), then close.
+                        conn.as_mut().graceful_shutdown();
+                        draining = true;
+                    }
+                    _ = tick.tick() => {
+                        if let Some(why) = activity.overdue(&limits) {
+                            tracing::debug!(%remote, why, "closing connection");
+                            return; // dropping the connection closes the socket
+                        }
+                    }
                 }
-                return;
             }
-            _ = shutdown.cancelled(), if !draining => {
-                // Finish the request in hand (if any), then close.
-                conn.as_mut().graceful_shutdown();
-                draining = true;
-            }
-            _ = tick.tick() => {
-                if let Some(why) = activity.overdue(&limits) {
-                    tracing::debug!(%remote, why, "closing connection");
-                    return; // dropping the connection closes the socket
-                }
-            }
-        }
+        }};
+    }
+    if h2 {
+        drive!(
+            hyper::server::conn::http2::Builder::new(hyper_util::rt::TokioExecutor::new())
+                .serve_connection(io, service)
+        )
+    } else {
+        drive!(hyper::server::conn::http1::Builder::new().keep_alive(true).serve_connection(io, service))
     }
 }
 
@@ -163,10 +216,13 @@ struct Activity {
     /// Answers the service has produced (ever). The first write after each is its head;
     /// a head written while none is owed is hyper's own (a request it could not parse).
     answered: AtomicUsize,
+    /// HTTP/2: frames between requests (pings, settings, window updates) begin no head;
+    /// only the first request is due from the start, then the idle rule holds.
+    h2: bool,
 }
 
 impl Activity {
-    fn new() -> Self {
+    fn new(h2: bool) -> Self {
         // The first head is due from the connection's start.
         Self {
             opened: Instant::now(),
@@ -174,6 +230,7 @@ impl Activity {
             in_flight: AtomicUsize::new(0),
             head_started: AtomicU64::new(1),
             answered: AtomicUsize::new(0),
+            h2,
         }
     }
 
@@ -190,7 +247,8 @@ impl Activity {
         self.last_io.store(now, Ordering::Relaxed);
         // Bytes between requests begin a head (or are what a client sends after an
         // answer it did not wait for); both must become a request in time.
-        self.in_flight.load(Ordering::Acquire) == 0
+        !self.h2
+            && self.in_flight.load(Ordering::Acquire) == 0
             && self.head_started.compare_exchange(0, now + 1, Ordering::AcqRel, Ordering::Relaxed).is_ok()
     }
 
@@ -274,8 +332,8 @@ impl Drop for Tracked {
 /// service, and hyper answers it with an empty 400. That answer is recognised
 /// here (a response head while the service owes none) and replaced by the same
 /// status with the error body of the face whose path the request line names.
-struct Watched {
-    inner: TcpStream,
+struct Watched<S> {
+    inner: S,
     activity: Arc<Activity>,
     /// The start of the head being read (its request line), for the face.
     head: Vec<u8>,
@@ -288,7 +346,7 @@ struct Watched {
 /// How much of a head is kept to find its request line.
 const HEAD_KEPT: usize = 2048;
 
-impl Watched {
+impl<S: AsyncRead + AsyncWrite + Unpin> Watched<S> {
     /// Whether `first` is hyper's own error head; if so the replacement is queued.
     fn replace_own_error(&mut self, first: &[u8]) -> bool {
         if first.is_empty() {
@@ -359,7 +417,7 @@ fn own_error_answer(status: u16, head: &[u8]) -> Vec<u8> {
     .into_bytes()
 }
 
-impl AsyncRead for Watched {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncRead for Watched<S> {
     fn poll_read(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<io::Result<()>> {
         let before = buf.filled().len();
         let r = Pin::new(&mut self.inner).poll_read(cx, buf);
@@ -377,7 +435,7 @@ impl AsyncRead for Watched {
     }
 }
 
-impl AsyncWrite for Watched {
+impl<S: AsyncRead + AsyncWrite + Unpin> AsyncWrite for Watched<S> {
     fn poll_write(mut self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &[u8]) -> Poll<io::Result<usize>> {
         std::task::ready!(self.poll_replacement(cx))?;
         if self.replace_own_error(buf) {
@@ -446,7 +504,7 @@ mod tests {
     #[test]
     fn the_first_head_is_due_from_the_start_then_idle_and_head_rules_alternate() {
         let l = limits();
-        let a = Activity::new();
+        let a = Activity::new(false);
         assert_eq!(a.overdue_at(0, &l), None);
         assert_eq!(a.overdue_at(100, &l), None);
         assert_eq!(a.overdue_at(101, &l), Some("request head not received in time"), "nothing sent at all");

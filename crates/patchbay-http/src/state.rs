@@ -24,6 +24,8 @@ pub struct HttpConfig {
     pub admin_token: Option<String>,
     /// The externally visible base URL for absolute links (else taken from `Host`).
     pub public_base_url: Option<String>,
+    /// Whether the server listens with TLS (links taken from `Host` are then `https`).
+    pub tls: bool,
     /// Export face: data directory and exporters.
     pub export: crate::export::exporter::ExportSettings,
     /// Integrations face: refresh timing.
@@ -41,6 +43,7 @@ impl Default for HttpConfig {
             auth_failure_limit: None,
             admin_token: None,
             public_base_url: None,
+            tls: false,
             export: Default::default(),
             integrations: Default::default(),
             outbound: Default::default(),

@@ -117,7 +117,11 @@ store_test!(seed_upserts_idempotently, |store, _url| {
     let conn = store.in_get_connection("org_demo", "conn_github_1").await.unwrap().unwrap();
     let aad = patchbay_store::Record::aad("org_demo", kind::IN_CONNECTION, "conn_github_1");
     let settings: serde_json::Value = serde_json::from_slice(&vault().open(&conn.settings, &aad).unwrap()).unwrap();
-    assert_eq!(settings, json!({"oauth": {"credentials": {"access_token": "PLAINTEXT-ACCESS-TOKEN"}}}));
+    // The seed mirrors the token where connector-gateway clients read it.
+    assert_eq!(
+        settings,
+        json!({"access_token": "PLAINTEXT-ACCESS-TOKEN", "oauth": {"credentials": {"access_token": "PLAINTEXT-ACCESS-TOKEN"}}})
+    );
     assert_eq!((conn.connector_name.as_str(), conn.customer_id.as_deref(), conn.version), ("github", Some("cus_1"), 1));
     // The same document again changes nothing.
     apply(&store, DOC, 2_000).await.unwrap();

@@ -78,6 +78,10 @@ pub fn redact_url(url: &str) -> String {
 /// A running server.
 pub struct Running {
     pub addr: SocketAddr,
+    /// `https` on a TLS port, else `http`.
+    pub scheme: &'static str,
+    /// With `tls.self_signed`: the CA certificate clients trust (PEM).
+    pub tls_ca: Option<std::path::PathBuf>,
     pub state: AppState,
     pub outbound: Outbound,
     shutdown: CancellationToken,
@@ -128,6 +132,7 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     }
     let state = AppState::new(backend.store.clone(), backend.vault, clock.clone(), config.http());
     let outbound = state.outbound.clone();
+    let (tls, tls_ca) = tls_config(config)?;
     let listener =
         tokio::net::TcpListener::bind(&config.listen).await.with_context(|| format!("binding {}", config.listen))?;
     let addr = listener.local_addr().context("local address")?;
@@ -155,14 +160,67 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     let stop = shutdown.clone();
     let limits = config.conn_limits();
     let handle = tokio::spawn(async move {
-        let served = patchbay_http::server::serve(listener, app, limits, stop).await;
+        let served = patchbay_http::server::serve(listener, app, limits, tls, stop).await;
         // Workers finish the job in hand, then stop; so does the refresher.
         while workers.join_next().await.is_some() {}
         let _ = refresher.await;
         served.context("HTTP server")
     });
-    tracing::info!(%addr, "listening");
-    Ok(Running { addr, state, outbound, shutdown, handle, grace: Duration::from_secs(config.shutdown_grace_secs) })
+    let scheme = if config.tls.enabled() { "https" } else { "http" };
+    tracing::info!(%addr, scheme, "listening");
+    Ok(Running {
+        addr,
+        scheme,
+        tls_ca,
+        state,
+        outbound,
+        shutdown,
+        handle,
+        grace: Duration::from_secs(config.shutdown_grace_secs),
+    })
+}
+
+/// The TLS configuration the settings ask for, and (self-signed) where the CA was written.
+fn tls_config(
+    config: &Config,
+) -> anyhow::Result<(Option<Arc<patchbay_http::rustls::ServerConfig>>, Option<std::path::PathBuf>)> {
+    use patchbay_http::tls;
+    let t = &config.tls;
+    if t.self_signed {
+        let public_host = config
+            .public_base_url
+            .as_deref()
+            .and_then(|u| reqwest::Url::parse(u).ok())
+            .and_then(|u| u.host_str().map(|h| h.trim_start_matches('[').trim_end_matches(']').to_string()));
+        let made = tls::self_signed(&tls::hosts_for(&config.listen, public_host.as_deref()))?;
+        let dir = config.data_dir().join("tls");
+        std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+        let ca = dir.join("ca.pem");
+        std::fs::write(&ca, &made.ca_pem).with_context(|| format!("writing {}", ca.display()))?;
+        std::fs::write(dir.join("cert.pem"), &made.chain_pem).context("writing the certificate")?;
+        write_private(&dir.join("key.pem"), made.key_pem.as_bytes()).context("writing the private key")?;
+        let server = tls::server_config(made.chain_pem.as_bytes(), made.key_pem.as_bytes())?;
+        return Ok((Some(server), Some(ca)));
+    }
+    match (&t.cert_file, &t.key_file) {
+        (Some(cert), Some(key)) => {
+            let cert_pem = std::fs::read(cert).with_context(|| format!("reading tls.cert_file {}", cert.display()))?;
+            let key_pem = std::fs::read(key).with_context(|| format!("reading tls.key_file {}", key.display()))?;
+            let server = tls::server_config(&cert_pem, &key_pem).context("tls.cert_file / tls.key_file")?;
+            Ok((Some(server), None))
+        }
+        _ => Ok((None, None)),
+    }
+}
+
+/// Writes a file only its owner may read (a private key).
+fn write_private(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create(true).truncate(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    options.open(path)?.write_all(bytes)
 }
 
 #[cfg(test)]

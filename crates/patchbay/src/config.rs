@@ -108,6 +108,25 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     pub export: ExportSection,
     pub integrations: IntegrationsSettings,
+    pub tls: TlsSection,
+}
+
+/// HTTPS on the listen address: a certificate chain and key (PEM), or a
+/// self-signed one made at start-up.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct TlsSection {
+    pub cert_file: Option<PathBuf>,
+    pub key_file: Option<PathBuf>,
+    /// Make a throw-away CA and certificate for the listen address at start-up, written
+    /// to `<data_dir>/tls/` (`ca.pem` is what clients trust); `serve --tls-self-signed`.
+    pub self_signed: bool,
+}
+
+impl TlsSection {
+    pub fn enabled(&self) -> bool {
+        self.self_signed || self.cert_file.is_some() || self.key_file.is_some()
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
@@ -141,6 +160,7 @@ impl Default for Config {
             data_dir: None,
             export: ExportSection::default(),
             integrations: IntegrationsSettings::default(),
+            tls: TlsSection::default(),
         }
     }
 }
@@ -187,6 +207,13 @@ impl Config {
         if self.jobs.workers == 0 {
             anyhow::bail!("jobs.workers must be at least 1");
         }
+        let t = &self.tls;
+        if !t.self_signed && t.cert_file.is_some() != t.key_file.is_some() {
+            anyhow::bail!("tls.cert_file and tls.key_file go together: give both, or neither");
+        }
+        if t.self_signed && t.cert_file.is_some() {
+            anyhow::bail!("tls.self_signed makes its own certificate: leave tls.cert_file and tls.key_file unset");
+        }
         Ok(())
     }
 
@@ -198,6 +225,7 @@ impl Config {
             auth_failure_limit: Some(self.auth_failure_limit).filter(|q| q.per_second > 0),
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             public_base_url: self.public_base_url.clone().filter(|u| !u.is_empty()),
+            tls: self.tls.enabled(),
             export: ExportSettings {
                 data_dir: self.data_dir(),
                 exporters: self.export.exporters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),

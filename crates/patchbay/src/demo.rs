@@ -76,6 +76,8 @@ pub fn demo_config(
 pub struct DemoPartner {
     pub patchbay_url: Arc<OnceLock<String>>,
     pub admin_token: Arc<OnceLock<String>>,
+    /// With `demo --tls`: the CA (PEM) that Patchbay's certificate chains to.
+    pub patchbay_ca: Arc<OnceLock<Vec<u8>>>,
     key: Arc<tokio::sync::OnceCell<jsonwebtoken::DecodingKey>>,
 }
 
@@ -84,7 +86,13 @@ impl DemoPartner {
         self.key
             .get_or_try_init(|| async {
                 let url = format!("{}/admin/v1/network/signing-key", self.patchbay_url.get().ok_or(())?);
-                let pem = reqwest::Client::new()
+                let mut client = reqwest::Client::builder();
+                if let Some(ca) = self.patchbay_ca.get() {
+                    client = client.add_root_certificate(reqwest::Certificate::from_pem(ca).map_err(|_| ())?);
+                }
+                let pem = client
+                    .build()
+                    .map_err(|_| ())?
                     .get(url)
                     .bearer_auth(self.admin_token.get().ok_or(())?)
                     .send()
@@ -148,6 +156,7 @@ async fn partner_ledger(State(p): State<DemoPartner>, headers: HeaderMap, body: 
 pub async fn spawn_partner() -> anyhow::Result<(DemoPartner, String)> {
     let partner = DemoPartner {
         patchbay_url: Arc::new(OnceLock::new()),
+        patchbay_ca: Arc::new(OnceLock::new()),
         admin_token: Arc::new(OnceLock::new()),
         key: Arc::new(tokio::sync::OnceCell::new()),
     };

@@ -40,6 +40,10 @@ enum Command {
         /// Seed document to apply at start-up.
         #[arg(long)]
         seed: Option<PathBuf>,
+        /// Serve HTTPS with a throw-away CA and certificate made for the listen address
+        /// (written to <data_dir>/tls/; clients trust ca.pem).
+        #[arg(long)]
+        tls_self_signed: bool,
     },
     /// Serve demo data from a temporary database, with the admin API enabled.
     Demo {
@@ -51,6 +55,10 @@ enum Command {
         /// database made for the purpose).
         #[arg(long)]
         database_url: Option<String>,
+        /// Serve HTTPS (HTTP/2 and HTTP/1.1) with a self-signed certificate; the banner
+        /// names the CA file to trust.
+        #[arg(long)]
+        tls: bool,
     },
     /// Apply the embedded database migrations and exit.
     Migrate {
@@ -131,7 +139,7 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
     match command {
-        Command::Serve { listen, database_url, seed } => {
+        Command::Serve { listen, database_url, seed, tls_self_signed } => {
             if let Some(l) = listen {
                 config.listen = l;
             }
@@ -141,14 +149,23 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             if seed.is_some() {
                 config.seed = seed;
             }
+            if tls_self_signed {
+                config.tls.self_signed = true;
+            }
             let signals = Signals::install()?;
             let running = app::start(config, Registry::new()).await?;
-            say(&format!("patchbay listening on http://{}", running.addr));
+            say(&format!("patchbay listening on {}://{}", running.scheme, running.addr));
+            if let Some(ca) = &running.tls_ca {
+                say(&format!("clients trust the self-signed CA at {} (e.g. NODE_EXTRA_CA_CERTS)", ca.display()));
+            }
             serve_until_signal(running, signals).await
         }
-        Command::Demo { listen, database_url } => {
+        Command::Demo { listen, database_url, tls } => {
             if let Some(l) = listen {
                 config.listen = l;
+            }
+            if tls {
+                config.tls.self_signed = true;
             }
             let dir = tempfile::Builder::new().prefix("patchbay-demo-").tempdir().map_err(anyhow::Error::from)?;
             let (partner, partner_url) = demo::spawn_partner().await?;
@@ -157,10 +174,19 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
                 demo::demo_config(config, dir.path(), database_url.as_deref(), &partner_url, &provider_url)?;
             let signals = Signals::install()?;
             let running = app::start(&demo_config, Registry::new()).await?;
-            let url = format!("http://{}", running.addr);
+            let url = format!("{}://{}", running.scheme, running.addr);
             let _ = partner.patchbay_url.set(url.clone());
             let _ = partner.admin_token.set(token.clone());
+            if let Some(ca) = running.tls_ca.as_ref().and_then(|p| std::fs::read(p).ok()) {
+                let _ = partner.patchbay_ca.set(ca);
+            }
             say(&demo::banner(&url, &token, dir.path(), database_url.as_deref(), &partner_url, &provider_url));
+            if let Some(ca) = &running.tls_ca {
+                say(&format!(
+                    "HTTPS: trust the demo's CA with curl --cacert {0}, or NODE_EXTRA_CA_CERTS={0} for Node",
+                    ca.display()
+                ));
+            }
             let r = serve_until_signal(running, signals).await;
             drop(dir);
             r

@@ -260,13 +260,9 @@ fn is_uuid(s: &str) -> bool {
     s.len() == 36 && uuid::Uuid::try_parse(s).is_ok()
 }
 
-/// The absolute base URL for links: the configured one, else from `Host`.
+/// The absolute base URL for links (crate::face::base_url).
 fn base_url(state: &AppState, headers: &HeaderMap) -> String {
-    if let Some(b) = &state.config.public_base_url {
-        return b.trim_end_matches('/').to_string();
-    }
-    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost");
-    format!("http://{host}")
+    crate::face::base_url(&state.config, headers)
 }
 
 /// Query parameters by lower-cased name (first value wins).

@@ -143,6 +143,7 @@ pub(super) async fn get_connection(
     let viewer = authenticate(&state, &headers).await?;
     let q = Query::parse(q.as_deref())?;
     let include = q.boolean("include_secrets")?;
+    // With secrets, tokens expiring within the margin are refreshed unless told otherwise (as get).
     let policy = q.refresh_policy("auto")?;
     let expand = q.expand(&["connector"])?;
     let conn = visible(&state, &viewer, &id).await?;
@@ -176,7 +177,8 @@ pub(super) async fn list_connections(
     let q = Query::parse(q.as_deref())?;
     let (limit, offset) = q.page()?;
     let include = q.boolean("include_secrets")?;
-    let policy = q.refresh_policy("none")?;
+    // With secrets, tokens expiring within the margin are refreshed unless told otherwise (as get).
+    let policy = q.refresh_policy("auto")?;
     let expand = !q.expand(&["connector"])?.is_empty();
     let names = connector_names(&q)?;
     let ccfg = q.one("connector_config_id").map(str::to_string);
@@ -322,9 +324,7 @@ pub(super) async fn create_connection(
     {
         settings["oauth"]["credentials"]["expires_at"] = json!(timestamp(now + secs * 1000));
     }
-    if let Some(token) = settings["oauth"]["credentials"]["access_token"].as_str().map(str::to_string) {
-        settings["access_token"] = json!(token);
-    }
+    catalog::mirror_credentials(&mut settings);
     let (status, message, settings) = if check_first {
         let cfg = refresh::load_config(&state, &org, &ccfg_id).await?;
         let o = refresh::check(&state, c, cfg.as_ref(), &settings, Need::ExpiringWithin(0), None).await;

@@ -148,10 +148,7 @@ pub(super) async fn customer_link(
         .integrations
         .connect_base_url
         .clone()
-        .or_else(|| state.config.public_base_url.clone())
-        .unwrap_or_else(|| {
-            format!("http://{}", headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
-        });
+        .unwrap_or_else(|| crate::face::base_url(&state.config, headers));
     let mut link = form_urlencoded::Serializer::new(String::new());
     link.append_pair("token", &token);
     if let Some(Value::Object(o)) = &connect_options {

@@ -281,6 +281,13 @@ struct Claims {
 
 /// The connector-gateway credential header: `repl <identity>` or `depl <identity>`.
 pub const REPLIT_TOKEN: &str = "x-replit-token";
+/// The same header as the published gateway snippets spell it (`X_REPLIT_TOKEN`).
+pub const REPLIT_TOKEN_UNDERSCORED: &str = "x_replit_token";
+
+/// The gateway credential header, under either spelling.
+pub fn replit_token(headers: &HeaderMap) -> Option<&axum::http::HeaderValue> {
+    headers.get(REPLIT_TOKEN).or_else(|| headers.get(REPLIT_TOKEN_UNDERSCORED))
+}
 
 /// The principal a credential row names.
 fn viewer_of(cred: &Credential) -> Result<Viewer, InError> {
@@ -328,7 +335,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, I
 /// The caller named by `Authorization` (an API key or a token), else by `X-Replit-Token`.
 async fn credentials_of(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
     let Some(raw) = headers.get(header::AUTHORIZATION) else {
-        return match headers.get(REPLIT_TOKEN) {
+        return match replit_token(headers) {
             Some(v) => gateway_viewer(state, v).await,
             None => Ok(Viewer::Anon),
         };

@@ -236,7 +236,7 @@ pub async fn check(
     }
     let mut new_settings = settings.clone();
     new_settings["oauth"]["credentials"] = new_creds;
-    new_settings["access_token"] = parsed["access_token"].clone();
+    patchbay_core::integrations::mirror_credentials(&mut new_settings);
     Outcome::healthy(Some(new_settings))
 }
 

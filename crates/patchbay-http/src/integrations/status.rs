@@ -129,9 +129,7 @@ pub(super) async fn message_template(
     if !known {
         return Err(InError::not_found(format!("Customer {customer} not found")));
     }
-    let base = state.config.public_base_url.clone().unwrap_or_else(|| {
-        format!("http://{}", headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or("localhost"))
-    });
+    let base = crate::face::base_url(&state.config, &headers);
     let (base_expr, key_expr) = if env {
         ("process.env.OPENINT_BASE_URL".to_string(), "process.env.OPENINT_API_KEY".to_string())
     } else {
