@@ -281,6 +281,7 @@ Demo principals (from the built-in seed):
   Export       (iTwin)       Authorization: Bearer bob-token-1     iTwin 5e1f2a3b-4c5d-4e6f-8a7b-9c0d1e2f3a04
   Integrations (OpenInt)     Authorization: Bearer key_demo_org_1  organisation org_demo
                              Authorization: Bearer key_cus_demo_1  customer cus_1
+                             X-Replit-Token: repl demo-repl-identity  customer cus_1 (connector gateway)
 
 Try:
   curl -s {url}/healthz
@@ -307,6 +308,8 @@ Try:
   curl -s '{url}/v1/connection/conn_github_01JDEMO000000000000000000?include_secrets=true' -H 'Authorization: Bearer key_demo_org_1'
   curl -s '{url}/v1/connection?limit=10' -H 'Authorization: Bearer key_demo_org_1'
   curl -s -X POST {url}/v1/connection/conn_acme-apikey_01JDEMO000000000000000000/check -H 'Authorization: Bearer key_cus_demo_1'
+  # Integrations v2 as a connector-gateway client reads it (items[0].settings.access_token, .expires_at)
+  curl -s '{url}/api/v2/connection?include_secrets=true&connector_names=github' -H 'X-Replit-Token: repl demo-repl-identity'
   # Admin: apply more seed
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'

@@ -382,6 +382,19 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
         .await
         .unwrap();
     assert_eq!(check["status"], "healthy", "{check}");
+    // The banner's connector-gateway read: the demo customer's GitHub token, mirrored on top.
+    let gw: Value = http
+        .get(format!("{url}/api/v2/connection?include_secrets=true&connector_names=github"))
+        .header("X-Replit-Token", "repl demo-repl-identity")
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let settings = &gw["items"][0]["settings"];
+    assert_eq!(settings["access_token"], settings["oauth"]["credentials"]["access_token"], "{gw}");
+    assert!(settings["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{gw}");
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }

@@ -172,3 +172,37 @@ both_backends!(https_http2_and_a_gateway_client_reading_fresh_tokens, |db| {
     assert!(plain.is_err() || plain.is_ok_and(|r| !r.status().is_success()));
     srv.shutdown().await.unwrap();
 });
+
+/// `tls.cert_file` / `tls.key_file`: a chain and key from PEM files; one without the
+/// other, or unreadable PEM, stops the start with the reason.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_from_pem_files() {
+    let db = patchbay_store::testing::TestDb::sqlite();
+    let dir = tempfile::tempdir().unwrap();
+    let made = patchbay_http::tls::self_signed(&["localhost".to_string()]).unwrap();
+    let (cert, key) = (dir.path().join("chain.pem"), dir.path().join("key.pem"));
+    std::fs::write(&cert, &made.chain_pem).unwrap();
+    std::fs::write(&key, &made.key_pem).unwrap();
+    let mut c = common::config(&db, None);
+    c.tls.cert_file = Some(cert.clone());
+    c.tls.key_file = Some(key.clone());
+    let srv = patchbay::start(&c, Registry::new()).await.unwrap();
+    assert_eq!((srv.scheme, srv.tls_ca.is_none()), ("https", true));
+    let client = reqwest::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(made.ca_pem.as_bytes()).unwrap())
+        .build()
+        .unwrap();
+    let r = client.get(format!("https://localhost:{}/healthz", srv.addr.port())).send().await.unwrap();
+    assert_eq!((r.status().as_u16(), r.version()), (200, reqwest::Version::HTTP_2));
+    srv.shutdown().await.unwrap();
+
+    let mut half = common::config(&db, None);
+    half.tls.cert_file = Some(cert.clone());
+    let e = patchbay::start(&half, Registry::new()).await.err().expect("a certificate without its key is refused");
+    assert!(format!("{e:#}").contains("tls.cert_file and tls.key_file go together"), "{e:#}");
+    let mut bad = common::config(&db, None);
+    bad.tls.cert_file = Some(key.clone());
+    bad.tls.key_file = Some(key);
+    let e = patchbay::start(&bad, Registry::new()).await.err().expect("a key is not a certificate");
+    assert!(format!("{e:#}").contains("no certificate"), "{e:#}");
+}

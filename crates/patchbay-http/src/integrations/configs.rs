@@ -143,17 +143,13 @@ pub(super) async fn create_config(
     let c = connector(&name)
         .ok_or_else(|| InError::issue(&["connector_name"], format!("{name:?} is not a known connector")))?;
     let name = c.name.clone();
-    // Optional and free-form on the wire; checked against the connector's schema when given.
-    let config = match optional_object(&body, "config")? {
-        Some(config) => {
-            let issues = c.validate_config(&config, &["config"]);
-            if !issues.is_empty() {
-                return Err(InError::invalid(issues));
-            }
-            config
-        }
-        None => json!({}),
-    };
+    // Optional (or null) on the wire: an absent config is {}. Either way it must satisfy the
+    // connector's schema, so a connector whose config has required fields needs them.
+    let config = optional_object(&body, "config")?.unwrap_or(json!({}));
+    let issues = c.validate_config(&config, &["config"]);
+    if !issues.is_empty() {
+        return Err(InError::invalid(issues));
+    }
     let rec = RecordWrite {
         tenant: org,
         kind: kind::IN_CCFG.into(),

@@ -409,6 +409,18 @@ impl<'a> Query<'a> {
     fn list(&self, k: &str) -> Vec<String> {
         self.all(k).flat_map(|v| v.split(',')).map(str::trim).filter(|s| !s.is_empty()).map(str::to_string).collect()
     }
+    /// A list parameter whose items are values of an enum or ids: an empty item
+    /// (`expand=`, `connector_names=a,,b`) is refused rather than ignored.
+    fn strict_list(&self, k: &str) -> Result<Vec<String>, InError> {
+        let mut out = Vec::new();
+        for item in self.all(k).flat_map(|v| v.split(',')).map(str::trim) {
+            if item.is_empty() {
+                return Err(InError::issue(&[k], format!("{k} must not have an empty item")));
+            }
+            out.push(item.to_string());
+        }
+        Ok(out)
+    }
     /// Strict booleans: `true`/`1` and `false`/`0`; `all`/`basic`/`none` for old clients.
     fn boolean(&self, k: &str) -> Result<bool, InError> {
         match self.one(k) {
@@ -438,7 +450,7 @@ impl<'a> Query<'a> {
         Ok((limit, offset))
     }
     fn expand(&self, allowed: &[&str]) -> Result<Vec<String>, InError> {
-        let e = self.list("expand");
+        let e = self.strict_list("expand")?;
         if let Some(bad) = e.iter().find(|x| !allowed.contains(&x.as_str())) {
             return Err(InError::issue(&["expand"], format!("expand {bad:?} is not one of {}", allowed.join(", "))));
         }
@@ -456,7 +468,7 @@ impl<'a> Query<'a> {
 
 /// `connector_names`: catalogue names (aliases resolved to upstream's); an unknown one is a 400.
 fn connector_names(q: &Query) -> Result<Vec<String>, InError> {
-    q.list("connector_names")
+    q.strict_list("connector_names")?
         .iter()
         .map(|n| {
             connector(n)
@@ -710,10 +722,14 @@ pub fn openapi_json() -> Value {
         "description": "A new connector config, discriminated by connector_name",
         "oneOf": all.iter().map(|c| {
             let config = &c.schemas["connector_config"];
+            // Optional and nullable unless the connector's config has required fields.
             let mut required = vec!["connector_name"];
-            if config.get("required").is_some() {
+            let config = if config.get("required").is_some() {
                 required.push("config");
-            }
+                config.clone()
+            } else {
+                json!({"anyOf": [config, {"type": "null"}]})
+            };
             json!({
                 "type": "object",
                 "required": required,

@@ -141,7 +141,7 @@ fn check_org_id(org_id: &str) -> Result<(), InError> {
 }
 
 #[utoipa::path(put, path = "/v2/organization/{org_id}", operation_id = "upsertOrganization", tag = "Organizations",
-    params(("org_id" = String, Path, description = "The organisation's id")),
+    params(("org_id" = String, Path, pattern = "^[!-~]{1,128}$", description = "The organisation's id: 1 to 128 visible ASCII characters")),
     responses((status = 200, description = "The organisation, and whether this call created it", body = wire::OrganizationUpserted), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden: an organisation's key may upsert only itself", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
 pub(super) async fn upsert_organization(
     State(state): State<AppState>,
