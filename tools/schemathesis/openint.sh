@@ -17,32 +17,9 @@ cd "$(dirname "$0")/../.."
 BIN="${1:-target/debug/patchbay}"
 EXAMPLES="${2:-30}"
 PORT="${SCHEMATHESIS_PORT:-18803}"
-BASE="http://127.0.0.1:$PORT"
-ST="${ST:-$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')}"
-
-DB="${SCHEMATHESIS_DATABASE_URL:-}"
-if [ -n "$DB" ]; then
-  name="${DB##*/}"
-  psql -q "${DB%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\""
-fi
-
-WORK="$(mktemp -d)"
-LOG="$WORK/server.log"
-# Negative runs send many malformed requests from one address: keep the failed-authentication
-# limit out of the way (tested on its own in crates/patchbay/tests/hardening.rs).
-PATCHBAY_AUTH_FAILURE_LIMIT__PER_SECOND=0 "$BIN" demo --listen "127.0.0.1:$PORT" ${DB:+--database-url "$DB"} >"$LOG" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
-up=0
-for _ in $(seq 1 100); do
-  if curl -sf "$BASE/healthz" >/dev/null 2>&1; then up=1; break; fi
-  sleep 0.1
-done
-if [ "$up" != 1 ]; then
-  echo "== the demo server did not come up on $BASE:"
-  cat "$LOG"
-  exit 1
-fi
+# shellcheck source=tools/schemathesis/demo.sh
+. tools/schemathesis/demo.sh
+start_demo
 
 echo "== schemathesis: OpenInt's own spec (tools/vendor-specs/openint-openapi.json) against /v1, $EXAMPLES examples per operation"
 # The demo organisation's key is not a secret: --output-sanitize false keeps it in the printed

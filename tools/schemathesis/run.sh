@@ -11,26 +11,9 @@ cd "$(dirname "$0")/../.."
 BIN="${1:-target/debug/patchbay}"
 EXAMPLES="${2:-40}"
 PORT="${SCHEMATHESIS_PORT:-18765}"
-BASE="http://127.0.0.1:$PORT"
-# The console script lives beside the Python that pip installed it for.
-ST="${ST:-$(python3 -c 'import os, sys; print(os.path.join(os.path.dirname(sys.executable), "st"))')}"
-
-DB="${SCHEMATHESIS_DATABASE_URL:-}"
-if [ -n "$DB" ]; then
-  name="${DB##*/}"
-  psql -q "${DB%/*}/postgres" -c "DROP DATABASE IF EXISTS \"$name\"" -c "CREATE DATABASE \"$name\""
-fi
-
-LOG="$(mktemp)"
-# Negative runs send hundreds of wrong tokens from one address: the failed-authentication
-# limit would answer them 429 (tested on its own in crates/patchbay/tests/hardening.rs).
-PATCHBAY_AUTH_FAILURE_LIMIT__PER_SECOND=0 "$BIN" demo --listen "127.0.0.1:$PORT" ${DB:+--database-url "$DB"} >"$LOG" 2>&1 &
-SERVER=$!
-trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -f "$LOG"' EXIT
-for _ in $(seq 1 100); do
-  curl -sf "$BASE/healthz" >/dev/null 2>&1 && break
-  sleep 0.1
-done
+# shellcheck source=tools/schemathesis/demo.sh
+. tools/schemathesis/demo.sh
+start_demo
 ADMIN=$(awk '/admin token:/ {print $3}' "$LOG")
 
 status=0

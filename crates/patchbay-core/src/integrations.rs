@@ -134,8 +134,12 @@ fn build(raw: RawConnector) -> Connector {
         "connect_input": open,
         "connect_output": settings,
     });
-    let config_validator = jsonschema::validator_for(&config).expect("catalogue schemas compile");
-    let settings_validator = jsonschema::validator_for(&settings).expect("catalogue schemas compile");
+    // Formats (`uri`, `date-time`, `email` …) are assertions here, not annotations: the
+    // spec's schemas state them and clients rely on them.
+    let compile = |schema: &Value| {
+        jsonschema::options().should_validate_formats(true).build(schema).expect("catalogue schemas compile")
+    };
+    let (config_validator, settings_validator) = (compile(&config), compile(&settings));
     Connector {
         name: raw.name,
         display_name: raw.display_name,

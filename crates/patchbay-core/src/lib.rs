@@ -5,6 +5,7 @@
 
 pub mod bitgo_hmac;
 pub mod clock;
+pub mod connect;
 pub mod export;
 pub mod hashing;
 pub mod integrations;

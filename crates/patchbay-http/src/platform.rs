@@ -97,6 +97,10 @@ const PUBLIC_ROUTES: &[&str] = &[
     "/v2/connector",
     "/api/v2/connector",
     "/v1/health",
+    "/connect",
+    "/connect/oauth",
+    "/connect/callback",
+    "/connect/form",
     "/admin/v1/openapi.json",
 ];
 

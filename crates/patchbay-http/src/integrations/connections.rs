@@ -229,6 +229,62 @@ pub(super) async fn list_connections(
     Ok(crate::face::json_bytes_response(StatusCode::OK, connection_page_bytes(&items, total, limit, offset)))
 }
 
+/// Who and what a new connection is for.
+pub(super) struct NewConnection {
+    pub org: String,
+    pub connector_config_id: String,
+    pub customer: String,
+    pub connector_name: String,
+    pub display_name: Option<String>,
+    pub metadata: Option<Value>,
+}
+
+/// Stores a new connection (its settings sealed), with its `connect.connection-connected`
+/// event and the event's webhook delivery, in one write.
+pub(super) async fn insert_connection(
+    state: &AppState,
+    new: NewConnection,
+    status: String,
+    message: Option<String>,
+    settings: &Value,
+) -> Result<(InConnection, OpenedSettings), InError> {
+    let now = state.clock.now_ms();
+    let NewConnection { org, connector_config_id, customer, connector_name, display_name, metadata } = new;
+    let id = catalog::new_id("conn", &connector_name);
+    let (expires_at, refreshable) = refresh::expiry_of(settings);
+    let aad = Record::aad(&org, kind::IN_CONNECTION, &id);
+    let opened = OpenedSettings::of(settings)?;
+    let conn = InConnection {
+        tenant: org.clone(),
+        id: id.clone(),
+        connector_name,
+        connector_config_id,
+        customer_id: Some(customer.clone()),
+        integration_id: None,
+        display_name,
+        disabled: false,
+        status: Some(status),
+        status_message: message,
+        metadata,
+        settings: state.vault.seal(opened.as_str().as_bytes(), &aad),
+        expires_at,
+        refreshable,
+        version: 1,
+        created_at: now,
+        updated_at: now,
+    };
+    let ev = event(
+        &org,
+        "connect.connection-connected",
+        json!({"connection_id": id, "customer_id": customer}),
+        Some(customer),
+        now,
+    );
+    let jobs = emit_jobs(state, &ev).await?;
+    state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
+    Ok((conn, opened))
+}
+
 #[utoipa::path(post, path = "/v1/connection", operation_id = "createConnection", tag = "Connections",
     request_body = wire::CreateConnection,
     responses((status = 200, description = "The imported connection, with settings", body = wire::Connection), (status = 404, description = "Not found", body = wire::Error), (status = 400, description = "Invalid input", body = wire::Error), (status = 401, description = "Invalid credentials", body = wire::Error), (status = 403, description = "Forbidden", body = wire::Error), (status = 429, description = "Rate limited", body = wire::Error, headers(("Retry-After" = u64, description = "Seconds to wait"))), (status = 500, description = "Internal error", body = wire::Error)), security(("bearer" = [])))]
@@ -329,38 +385,9 @@ pub(super) async fn create_connection(
     } else {
         ("unknown".to_string(), Some("Connection was imported without checking its status".to_string()), settings)
     };
-    let id = catalog::new_id("conn", &name);
-    let (expires_at, refreshable) = refresh::expiry_of(&settings);
-    let aad = Record::aad(&org, kind::IN_CONNECTION, &id);
-    let opened = OpenedSettings::of(&settings)?;
-    let conn = InConnection {
-        tenant: org.clone(),
-        id: id.clone(),
-        connector_name: name,
-        connector_config_id: ccfg_id,
-        customer_id: Some(customer.clone()),
-        integration_id: None,
-        display_name,
-        disabled: false,
-        status: Some(status),
-        status_message: message,
-        metadata,
-        settings: state.vault.seal(opened.as_str().as_bytes(), &aad),
-        expires_at,
-        refreshable,
-        version: 1,
-        created_at: now,
-        updated_at: now,
-    };
-    let ev = event(
-        &org,
-        "connect.connection-connected",
-        json!({"connection_id": id, "customer_id": customer}),
-        Some(customer),
-        now,
-    );
-    let jobs = emit_jobs(&state, &ev).await?;
-    state.store.in_put_connection(&conn, Some(&ev), &jobs).await?;
+    let new =
+        NewConnection { org, connector_config_id: ccfg_id, customer, connector_name: name, display_name, metadata };
+    let (conn, opened) = insert_connection(&state, new, status, message, &settings).await?;
     Ok(crate::face::json_bytes_response(StatusCode::OK, connection_body(&conn, Some(opened), false)))
 }
 

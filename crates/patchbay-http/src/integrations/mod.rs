@@ -3,6 +3,7 @@
 //! has_next_page}`; credentials are kept fresh by [`refresh`].
 
 mod configs;
+mod connect;
 mod connections;
 mod customers;
 pub mod refresh;
@@ -175,6 +176,7 @@ pub fn routes() -> Router<AppState> {
         .route("/v1/customer/{customer_id}/magic-link", post(create_magic_link))
         .route("/v1/viewer", get(viewer))
         .route("/v1/openapi.json", get(openapi_document))
+        .merge(connect::routes())
         .nest("/v2", v2::routes())
         .nest("/api/v2", v2::routes())
 }
@@ -262,6 +264,17 @@ pub async fn webhook_secret(state: &AppState, org: &str) -> Result<Vec<u8>, InEr
     let mut mac = Hmac::<sha2::Sha256>::new_from_slice(&key).expect("any key length");
     mac.update(format!("webhook:{org}").as_bytes());
     Ok(mac.finalize().into_bytes().to_vec())
+}
+
+/// A token's claims, once its HS256 signature and expiry check out.
+async fn decode_token(state: &AppState, token: &str) -> Result<Claims, InError> {
+    let key = token_secret(state).await?;
+    let mut validation = Validation::new(Algorithm::HS256);
+    validation.set_required_spec_claims(&["exp"]);
+    validation.leeway = 0; // like jose: no clock tolerance
+    let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key), &validation)
+        .map_err(|e| InError::unauthorized(format!("Invalid token: {e}")))?;
+    Ok(data.claims)
 }
 
 #[derive(Debug, Serialize, Deserialize)]
@@ -356,13 +369,7 @@ async fn credentials_of(state: &AppState, headers: &HeaderMap) -> Result<Viewer,
             .ok_or_else(|| InError::unauthorized("Invalid API key"))?;
         viewer_of(&cred)?
     } else {
-        let key = token_secret(state).await?;
-        let mut validation = Validation::new(Algorithm::HS256);
-        validation.set_required_spec_claims(&["exp"]);
-        validation.leeway = 0; // like jose: no clock tolerance
-        let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key), &validation)
-            .map_err(|e| InError::unauthorized(format!("Invalid token: {e}")))?;
-        let c = data.claims;
+        let c = decode_token(state, token).await?;
         match c.role.as_str() {
             "customer" => {
                 let (org, customer) =
@@ -694,6 +701,19 @@ pub struct IntegrationsApi;
 /// of a new connector config (its JSON Schemas).
 pub fn openapi_json() -> Value {
     let mut doc = crate::openapi::document::<IntegrationsApi>();
+    // `expand` and `connector_names` name at least one value when given (`expand=` is refused).
+    if let Some(paths) = doc["paths"].as_object_mut() {
+        for op in paths.values_mut().filter_map(Value::as_object_mut).flat_map(|p| p.values_mut()) {
+            // `get_mut`: indexing would add `parameters: null` to operations without any.
+            for param in op.get_mut("parameters").and_then(Value::as_array_mut).into_iter().flatten() {
+                if matches!(param["name"].as_str(), Some("expand" | "connector_names"))
+                    && param["schema"]["type"] == "array"
+                {
+                    param["schema"]["minItems"] = json!(1);
+                }
+            }
+        }
+    }
     // The v1 operations v2 serves too, under their v2 paths (operation ids end in V2).
     for (v1, v2) in v2::SHARED_PATHS {
         let mut item = doc["paths"][*v1].clone();
