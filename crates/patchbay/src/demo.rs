@@ -175,11 +175,86 @@ pub async fn spawn_partner() -> anyhow::Result<(DemoPartner, String)> {
 
 /// The built-in OAuth2 provider's token endpoint: every refresh_token grant
 /// succeeds with a new, rotated token pair valid for an hour.
-async fn provider_token(body: String) -> Response {
+/// Codes the demo provider issued: code → (PKCE challenge, redirect URI).
+type Codes = Arc<std::sync::Mutex<std::collections::HashMap<String, (String, String)>>>;
+
+fn html_escape(s: &str) -> String {
+    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+}
+
+/// The demo provider's consent page (`GET /authorize`): Allow or Deny, for a browser.
+async fn provider_authorize(
+    axum::extract::Query(q): axum::extract::Query<std::collections::HashMap<String, String>>,
+) -> Response {
+    let hidden: String = ["redirect_uri", "state", "code_challenge", "code_challenge_method", "client_id", "scope"]
+        .iter()
+        .map(|k| {
+            format!(
+                r#"<input type="hidden" name="{k}" value="{}">"#,
+                html_escape(q.get(*k).map(String::as_str).unwrap_or(""))
+            )
+        })
+        .collect();
+    let scope = html_escape(q.get("scope").map(String::as_str).unwrap_or(""));
+    axum::response::Html(format!(
+        r#"<!doctype html><html lang="en"><head><meta charset="utf-8"><title>Demo provider: consent</title>
+<style>body{{font:16px/1.5 system-ui,sans-serif;max-width:32rem;margin:2rem auto;padding:0 1rem}}
+button{{font:inherit;padding:.5rem 1rem;margin-right:.5rem}}button:focus{{outline:3px solid #f5a623}}</style></head>
+<body><h1>Demo provider</h1><p>An application asks to access your account (scopes: <code>{scope}</code>).</p>
+<form method="post" action="/authorize">{hidden}
+<button type="submit" name="decision" value="allow">Allow</button>
+<button type="submit" name="decision" value="deny">Deny</button></form></body></html>"#
+    ))
+    .into_response()
+}
+
+/// The consent's answer: back to the client with a code (bound to the PKCE challenge) or
+/// `error=access_denied`.
+async fn provider_decide(State(codes): State<Codes>, body: String) -> Response {
     let form: std::collections::HashMap<String, String> =
         form_urlencoded::parse(body.as_bytes()).into_owned().collect();
-    if form.get("grant_type").map(String::as_str) != Some("refresh_token") {
-        return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response();
+    let (Some(back), Some(state)) = (form.get("redirect_uri"), form.get("state")) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri and state are required").into_response();
+    };
+    let Ok(mut url) = reqwest::Url::parse(back) else {
+        return (StatusCode::BAD_REQUEST, "redirect_uri is not a URL").into_response();
+    };
+    if form.get("decision").map(String::as_str) == Some("allow") {
+        let mut raw = [0u8; 16];
+        rand::rngs::OsRng.fill_bytes(&mut raw);
+        let code = format!("demo-code-{}", hex::encode(raw));
+        let challenge = form.get("code_challenge").cloned().unwrap_or_default();
+        codes.lock().expect("not poisoned").insert(code.clone(), (challenge, back.clone()));
+        url.query_pairs_mut().append_pair("code", &code).append_pair("state", state);
+    } else {
+        url.query_pairs_mut().append_pair("error", "access_denied").append_pair("state", state);
+    }
+    axum::response::Redirect::to(url.as_str()).into_response()
+}
+
+async fn provider_token(State(codes): State<Codes>, body: String) -> Response {
+    let form: std::collections::HashMap<String, String> =
+        form_urlencoded::parse(body.as_bytes()).into_owned().collect();
+    match form.get("grant_type").map(String::as_str) {
+        Some("refresh_token") => {}
+        Some("authorization_code") => {
+            use base64::Engine;
+            let code = form.get("code").cloned().unwrap_or_default();
+            let issued = codes.lock().expect("not poisoned").remove(&code);
+            let verifier = form.get("code_verifier").cloned().unwrap_or_default();
+            let computed = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(Sha256::digest(verifier.as_bytes()));
+            let valid = issued.is_some_and(|(challenge, redirect)| {
+                challenge == computed && form.get("redirect_uri") == Some(&redirect)
+            });
+            if !valid {
+                return (
+                    StatusCode::BAD_REQUEST,
+                    Json(json!({"error": "invalid_grant", "error_description": "unknown code or PKCE mismatch"})),
+                )
+                    .into_response();
+            }
+        }
+        _ => return (StatusCode::BAD_REQUEST, Json(json!({"error": "unsupported_grant_type"}))).into_response(),
     }
     let mut raw = [0u8; 12];
     rand::rngs::OsRng.fill_bytes(&mut raw);
@@ -206,11 +281,36 @@ async fn provider_models(headers: HeaderMap) -> StatusCode {
     }
 }
 
+/// A magic link for the demo customer `cus_1` (`POST /v1/customer/cus_1/token` as the demo
+/// organisation): opened in a browser, it connects GitHub through the demo provider's
+/// consent page. `ca` is the self-signed CA with `demo --tls`.
+pub async fn magic_link(url: &str, ca: Option<&[u8]>) -> Option<String> {
+    let mut client = reqwest::Client::builder();
+    if let Some(ca) = ca {
+        client = client.add_root_certificate(reqwest::Certificate::from_pem(ca).ok()?);
+    }
+    let answer: Value = client
+        .build()
+        .ok()?
+        .post(format!("{url}/v1/customer/cus_1/token"))
+        .bearer_auth("key_demo_org_1")
+        .json(&json!({"validity_in_seconds": 86400, "connect_options": {"connector_names": ["github", "acme-apikey"]}}))
+        .send()
+        .await
+        .ok()?
+        .json()
+        .await
+        .ok()?;
+    answer["magic_link_url"].as_str().map(str::to_string)
+}
+
 /// Starts the demo OAuth2 provider on an ephemeral loopback port; returns its URL.
 pub async fn spawn_provider() -> anyhow::Result<String> {
     let app = axum::Router::new()
+        .route("/authorize", axum::routing::get(provider_authorize).post(provider_decide))
         .route("/token", axum::routing::post(provider_token))
-        .route("/acme-apikey/authorize", axum::routing::get(provider_models));
+        .route("/acme-apikey/authorize", axum::routing::get(provider_models))
+        .with_state(Codes::default());
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}", listener.local_addr()?);
     tokio::spawn(async move {
@@ -258,7 +358,15 @@ pub fn banner(
     database: Option<&str>,
     partner_url: &str,
     provider_url: &str,
+    magic_link: Option<&str>,
 ) -> String {
+    let connect = match magic_link {
+        Some(link) => format!(
+            "Connect in a browser (customer cus_1: GitHub through the demo provider's consent page, or the\n\
+             API-key form with key demo-api-key; docs/connect.md):\n  {link}\n\n"
+        ),
+        None => String::new(),
+    };
     let db = match database {
         None => format!("database (temporary): {}", dir.join("demo.db").display()),
         // The URL may carry a password: it is not printed.
@@ -314,7 +422,7 @@ Try:
   curl -s -X POST {url}/admin/v1/seed -H 'Authorization: Bearer {admin_token}' \
        -d '{{"integrations":{{"organizations":[{{"id":"org_two","name":"Second Org","apiKey":"key_two"}}]}}}}'
 
-Press Ctrl-C to stop; temporary files are removed.
+{connect}Press Ctrl-C to stop; temporary files are removed.
 "#,
     )
 }

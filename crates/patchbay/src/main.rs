@@ -177,10 +177,21 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             let url = format!("{}://{}", running.scheme, running.addr);
             let _ = partner.patchbay_url.set(url.clone());
             let _ = partner.admin_token.set(token.clone());
-            if let Some(ca) = running.tls_ca.as_ref().and_then(|p| std::fs::read(p).ok()) {
-                let _ = partner.patchbay_ca.set(ca);
+            let ca = running.tls_ca.as_ref().and_then(|p| std::fs::read(p).ok());
+            if let Some(ca) = &ca {
+                let _ = partner.patchbay_ca.set(ca.clone());
             }
-            say(&demo::banner(&url, &token, dir.path(), database_url.as_deref(), &partner_url, &provider_url));
+            let link = demo::magic_link(&url, ca.as_deref()).await;
+            let banner = demo::banner(
+                &url,
+                &token,
+                dir.path(),
+                database_url.as_deref(),
+                &partner_url,
+                &provider_url,
+                link.as_deref(),
+            );
+            say(&banner);
             if let Some(ca) = &running.tls_ca {
                 say(&format!(
                     "HTTPS: trust the demo's CA with curl --cacert {0}, or NODE_EXTRA_CA_CERTS={0} for Node",

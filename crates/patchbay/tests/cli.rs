@@ -235,6 +235,12 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
     assert!(banner.contains("curl -s"), "{banner}");
     assert!(banner.contains("alice-token-1") && banner.contains("bob-token-1") && banner.contains("key_demo_org_1"));
     assert!(banner.contains(patchbay::demo::DEMO_V2_TOKEN), "the demo prints its v2 token");
+    let magic = banner
+        .lines()
+        .map(str::trim)
+        .find(|l| l.contains("/connect?token="))
+        .expect("the banner prints a magic link")
+        .to_string();
     // The banner's signed ledger curls work as printed: allocate, then settle.
     let joined = banner.replace("\\\n", " ");
     let ledger_calls: Vec<(String, String, String)> = joined
@@ -395,6 +401,36 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
     let settings = &gw["items"][0]["settings"];
     assert_eq!(settings["access_token"], settings["oauth"]["credentials"]["access_token"], "{gw}");
     assert!(settings["access_token"].as_str().is_some_and(|t| !t.is_empty()), "{gw}");
+    // The banner's magic link connects GitHub through the demo provider's consent page.
+    let browser = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap();
+    let page = browser.get(&magic).send().await.unwrap();
+    assert_eq!(page.status(), 200);
+    let html = page.text().await.unwrap();
+    assert!(html.contains("aria-label=\"Connect GitHub\""), "{html}");
+    let token = magic.split("token=").nth(1).unwrap().split('&').next().unwrap();
+    let form = [("token", token), ("connector_config_id", "ccfg_github_01JDEMO000000000000000000")];
+    let start = browser.post(format!("{url}/connect/oauth")).form(&form).send().await.unwrap();
+    assert_eq!(start.status(), 303);
+    let consent_url = start.headers()["location"].to_str().unwrap().to_string();
+    let consent = browser.get(&consent_url).send().await.unwrap().text().await.unwrap();
+    assert!(consent.contains("Allow") && consent.contains("Deny"), "{consent}");
+    let q: Vec<(String, String)> = url::Url::parse(&consent_url).unwrap().query_pairs().into_owned().collect();
+    let mut fields: Vec<(String, String)> = q
+        .into_iter()
+        .filter(|(k, _)| {
+            ["redirect_uri", "state", "code_challenge", "code_challenge_method", "client_id", "scope"]
+                .contains(&k.as_str())
+        })
+        .collect();
+    fields.push(("decision".into(), "allow".into()));
+    let provider = consent_url.split("/authorize").next().unwrap().to_string();
+    let allowed = browser.post(format!("{provider}/authorize")).form(&fields).send().await.unwrap();
+    let callback = allowed.headers()["location"].to_str().unwrap().to_string();
+    assert!(callback.starts_with(&format!("{url}/connect/callback?")), "{callback}");
+    let done = browser.get(&callback).send().await.unwrap();
+    assert_eq!(done.status(), 200);
+    let html = done.text().await.unwrap();
+    assert!(html.contains("Your account is connected"), "{html}");
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }

@@ -100,13 +100,16 @@ both_backends!(connect_oauth_pkce_and_api_key_forms, |db| {
              "config": {"oauth": {"client_id": "deny-me", "client_secret": "secret"}},
              "overrides": {"authorizeUrl": format!("{prov}/authorize"), "tokenUrl": format!("{prov}/token")}},
             {"id": "ccfg_acme-apikey_01JC", "orgId": "org_c", "connectorName": "acme-apikey", "overrides": {"baseUrl": prov}},
+            {"id": "ccfg_gitlab_01JC", "orgId": "org_c", "connectorName": "gitlab", "displayName": "GitLab",
+             "config": {"oauth": {"client_id": "cid", "client_secret": "secret"}},
+             "overrides": {"authorizeUrl": format!("{prov}/authorize"), "tokenUrl": "http://169.254.169.254/token"}},
             {"id": "ccfg_notion_01JC", "orgId": "org_c", "connectorName": "notion", "disabled": true,
              "config": {"oauth": {"client_id": "n", "client_secret": "s"}}}]
     }});
     let r = call(http.post(format!("{base}/admin/v1/seed")).bearer_auth(ADMIN).json(&seed)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = call(http.post(format!("{base}/v1/customer/cus_1/token")).bearer_auth("key_org_c").json(&json!({
-        "connect_options": {"return_url": "https://app.example/done?x=1", "connector_names": ["github", "slack", "acme-apikey", "notion"]}
+        "connect_options": {"return_url": "https://app.example/done?x=1", "connector_names": ["github", "slack", "acme-apikey", "notion", "gitlab"]}
     })))
     .await;
     let link = r.body["magic_link_url"].as_str().unwrap().to_string();
@@ -175,6 +178,15 @@ both_backends!(connect_oauth_pkce_and_api_key_forms, |db| {
     let r = http.get(&denied).send().await.unwrap();
     assert_eq!(r.status(), 400);
     assert!(r.text().await.unwrap().contains("You declined to connect your account"));
+
+    // A token endpoint the outbound guard refuses (cloud metadata) ends on an error page.
+    let form = [("token", token.as_str()), ("connector_config_id", "ccfg_gitlab_01JC")];
+    let start = http.post(format!("{base}/connect/oauth")).form(&form).send().await.unwrap();
+    let callback = location(&http.get(location(&start)).send().await.unwrap());
+    let r = http.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), 502);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("The token endpoint was refused"), "{html}");
 
     // Tampered and missing tokens end on a 401 page, never a 500.
     let mut tampered = token.clone();
