@@ -55,8 +55,14 @@ await oauth.start(0, '127.0.0.1');
 oauth.issuer.url = `http://127.0.0.1:${oauth.address().port}`;
 const grants = [];
 oauth.service.on('beforeResponse', (response, req) => {
-  if (req.body?.grant_type) grants.push({ grant: req.body.grant_type, verifier: req.body.code_verifier, status: response.statusCode });
+  if (!req.body?.grant_type) return;
+  // The first access token lives 60 s: inside Patchbay's refresh margin, so it counts as expiring.
+  if (req.body.grant_type === 'authorization_code') response.body.expires_in = 60;
+  grants.push({ grant: req.body.grant_type, verifier: req.body.code_verifier, status: response.statusCode });
 });
+// Each token unique (the mock's tokens issued in the same second are otherwise identical).
+let issued = 0;
+oauth.service.on('beforeTokenSigning', (token) => { issued += 1; token.payload.n = issued; });
 
 const seed = {
   integrations: {
@@ -125,17 +131,22 @@ try {
     assert.ok(codeGrant && codeGrant.verifier && codeGrant.status === 200, JSON.stringify(grants));
   });
 
-  await test('the connection answers with the provider\'s tokens and refreshes', async () => {
-    let c = await api('GET', `/v1/connection/${connectionId}?include_secrets=true`, 'key_org_e2e');
+  await test('the connection answers with the provider\'s tokens, refreshed once expiring', async () => {
+    // Without secrets nothing is refreshed: the stored answer is the provider's first token.
+    let c = await api('GET', `/v1/connection/${connectionId}?include_secrets=true&refresh_policy=none`, 'key_org_e2e');
     assert.equal(c.status, 200);
-    const creds = c.body.settings.oauth.credentials;
-    assert.equal(creds.access_token.split('.').length, 3, 'the mock issues JWT access tokens');
-    assert.ok(creds.refresh_token);
-    assert.ok(Date.parse(creds.expires_at) > Date.now());
-    c = await api('GET', `/v1/connection/${connectionId}?include_secrets=true&refresh_policy=force`, 'key_org_e2e');
+    const first = c.body.settings.oauth.credentials;
+    assert.equal(first.access_token.split('.').length, 3, 'the mock issues JWT access tokens');
+    assert.ok(first.refresh_token);
+    assert.ok(Date.parse(first.expires_at) <= Date.now() + 61_000, first.expires_at);
+    // The token expires within the refresh margin: a read with secrets refreshes it.
+    c = await api('GET', `/v1/connection/${connectionId}?include_secrets=true`, 'key_org_e2e');
     assert.equal(c.status, 200);
     assert.equal(c.body.status, 'healthy', JSON.stringify(c.body));
-    assert.ok(grants.some((g) => g.grant === 'refresh_token' && g.status === 200), JSON.stringify(grants));
+    const fresh = c.body.settings.oauth.credentials;
+    assert.notEqual(fresh.access_token, first.access_token);
+    assert.ok(Date.parse(fresh.expires_at) > Date.now() + 3000_000, fresh.expires_at);
+    assert.equal(grants.filter((g) => g.grant === 'refresh_token' && g.status === 200).length, 1, JSON.stringify(grants));
   });
 
   await test('a replayed state ends on an error page', async () => {

@@ -94,11 +94,12 @@ both_backends!(https_http2_and_a_gateway_client_reading_fresh_tokens, |db| {
     let r = call(h1.post(format!("{base}/admin/v1/seed")).bearer_auth(ADMIN).json(&seed)).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let r = call(h2.post(format!("{base}/v1/customer/cus_1/token")).bearer_auth("key_org_g").json(&json!({}))).await;
-    assert!(
-        r.body["magic_link_url"].as_str().unwrap().starts_with(&format!("https://localhost:{port}/")),
-        "{}",
-        r.body
-    );
+    let magic = r.body["magic_link_url"].as_str().unwrap().to_string();
+    assert!(magic.starts_with(&format!("https://localhost:{port}/connect?token=")), "{}", r.body);
+    // The connect page works over HTTPS (HTTP/2) too.
+    let page = h2.get(&magic).send().await.unwrap();
+    assert_eq!((page.status().as_u16(), page.version()), (200, reqwest::Version::HTTP_2));
+    assert!(page.text().await.unwrap().contains("aria-label=\"Connect Gmail\""));
 
     // The gateway header, both spellings, both prefixes; unknown identities are refused.
     let gw = |token: &str, name: &'static str| {
