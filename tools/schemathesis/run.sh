@@ -41,11 +41,14 @@ run "network" network.toml /api/network/v1/openapi.json -H "Authorization: Beare
 run "export" default.toml /export/openapi.json -H "Authorization: Bearer bob-token-1"
 run "integrations" default.toml /v1/openapi.json -H "Authorization: Bearer key_demo_org_1"
 run "admin" default.toml /admin/v1/openapi.json -H "Authorization: Bearer $ADMIN"
-# Invalid and missing tokens.
+# Invalid and missing tokens: the fuzzing phase only. Every such request is refused before
+# its parameters or body are read, so the coverage phase's exhaustive boundary cases add
+# nothing, and on the Integrations document (171-connector bodies, v1 and v2) they took
+# five minutes a run.
 for face in /api/network/v1/openapi.json /export/openapi.json /v1/openapi.json /admin/v1/openapi.json; do
   cfg=default.toml
   [ "$face" = /api/network/v1/openapi.json ] && cfg=network.toml
-  run "$face with an invalid token" "$cfg" "$face" -H "Authorization: Bearer not-a-valid-token" --phases coverage,fuzzing
-  run "$face without a token" "$cfg" "$face" --phases coverage,fuzzing
+  run "$face with an invalid token" "$cfg" "$face" -H "Authorization: Bearer not-a-valid-token" --phases fuzzing
+  run "$face without a token" "$cfg" "$face" --phases fuzzing
 done
 exit $status
