@@ -431,6 +431,25 @@ async fn demo_serves_seeded_data_and_the_admin_api() {
     assert_eq!(done.status(), 200);
     let html = done.text().await.unwrap();
     assert!(html.contains("Your account is connected"), "{html}");
+    // And in a real browser (Debian's chromium, when installed; CI has it).
+    let tools = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tools/connect");
+    let ready = std::path::Path::new("/usr/bin/chromium").exists()
+        && std::path::Path::new(tools).join("node_modules/playwright-core").exists();
+    assert!(ready || std::env::var("CI").is_err(), "CI must provide chromium and tools/connect/node_modules");
+    if ready {
+        let shots = concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/connect-screenshots/demo");
+        let out = Command::new("node")
+            .arg(format!("{tools}/demo.mjs"))
+            .env("MAGIC_LINK", &magic)
+            .env("SHOTS_DIR", shots)
+            .output()
+            .expect("node runs");
+        let stdout = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success(), "{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(stdout.contains("demo connect: ok conn_github_"), "{stdout}");
+    } else {
+        eprintln!("skipping the demo's browser run: chromium or tools/connect/node_modules is missing");
+    }
     signal(&child, "-INT");
     assert_eq!(wait_exit(&mut child, Duration::from_secs(20)).code(), Some(0));
 }
