@@ -34,7 +34,11 @@ both_backends!(connect_and_consent_in_chromium, |db| {
         eprintln!("skipping the browser test: {why}");
         return;
     }
-    let srv = patchbay::start(&common::config(&db, Some(ADMIN)), Registry::new()).await.unwrap();
+    // Export's run writes a file: into a folder of the test's, not the working directory.
+    let data = tempfile::tempdir().unwrap();
+    let mut c = common::config(&db, Some(ADMIN));
+    c.data_dir = Some(data.path().to_path_buf());
+    let srv = patchbay::start(&c, Registry::new()).await.unwrap();
     let backend = if db.url.starts_with("postgres") { "postgres" } else { "sqlite" };
     let shots = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../target/connect-screenshots")).join(backend);
     let _ = std::fs::remove_dir_all(&shots);
