@@ -400,8 +400,9 @@ async fn take_state(
     Ok(pending)
 }
 
-fn finish(pending: &PendingConnect, org_name: &str, conn_id: &str, connector: &str) -> Response {
-    if let Some(ret) = pending.return_url.as_deref().and_then(|u| url::Url::parse(u).ok()) {
+/// Where a connect ends: `return_url` with the connection, else a success page.
+fn finish(return_url: Option<&str>, token: &str, org_name: &str, conn_id: &str, connector: &str) -> Response {
+    if let Some(ret) = return_url.and_then(|u| url::Url::parse(u).ok()) {
         let mut ret = ret;
         ret.query_pairs_mut().append_pair("connection_id", conn_id).append_pair("connector_name", connector);
         let mut resp = StatusCode::SEE_OTHER.into_response();
@@ -417,7 +418,7 @@ fn finish(pending: &PendingConnect, org_name: &str, conn_id: &str, connector: &s
         &format!(
             r#"<p class="ok" role="status">Your account is connected (<code>{}</code>).</p><p><a class="button" href="/connect?token={}">Back to the connections</a></p>"#,
             esc(conn_id),
-            enc(&pending.token)
+            enc(token)
         ),
     )
 }
@@ -583,7 +584,7 @@ async fn callback(
                 json!({"connection_id": conn.id, "connector_config_id": pending.connector_config_id}),
             )
             .await;
-            finish(&pending, &org_name, &conn.id, &c.name)
+            finish(pending.return_url.as_deref(), &pending.token, &org_name, &conn.id, &c.name)
         }
         Err(e) => {
             tracing::warn!(error = %e.message, "connect: storing the connection failed");
@@ -802,18 +803,8 @@ async fn submit_form(
                 json!({"connection_id": conn.id, "connector_config_id": rec.id}),
             )
             .await;
-            let pending = PendingConnect {
-                org: v.org.clone(),
-                customer: v.customer.clone(),
-                connector_config_id: rec.id.clone(),
-                connector_name: c.name.clone(),
-                verifier: String::new(),
-                redirect_uri: String::new(),
-                return_url: v.options.get("return_url").and_then(Value::as_str).map(str::to_string),
-                token: v.token.clone(),
-                expires_at: 0,
-            };
-            finish(&pending, &v.org_name, &conn.id, &c.name)
+            let return_url = v.options.get("return_url").and_then(Value::as_str);
+            finish(return_url, &v.token, &v.org_name, &conn.id, &c.name)
         }
         Err(e) => internal(&v, e),
     }

@@ -336,13 +336,16 @@ async fn gateway_viewer(state: &AppState, raw: &axum::http::HeaderValue) -> Resu
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
     let viewer = credentials_of(state, headers).await?;
-    if let Err(resp) = state.rate_limit(Face::Integrations, &viewer.principal()) {
-        return Err(InError {
-            raw: Some(resp),
-            ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
-        });
-    }
+    rate_limited(state, &viewer.principal())?;
     Ok(viewer)
+}
+
+/// The face's limit for a principal: the platform's 429 (with `Retry-After`) once spent.
+fn rate_limited(state: &AppState, principal: &str) -> Result<(), InError> {
+    state.rate_limit(Face::Integrations, principal).map_err(|resp| InError {
+        raw: Some(resp),
+        ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
+    })
 }
 
 /// The caller named by `Authorization` (an API key or a token), else by `X-Replit-Token`.

@@ -150,12 +150,7 @@ pub(super) async fn upsert_organization(
 ) -> InResult {
     let admin = state.config.admin_token.as_deref().is_some_and(|t| crate::admin::presents_admin_token(t, &headers));
     if admin {
-        if let Err(resp) = state.rate_limit(Face::Integrations, "admin") {
-            return Err(InError {
-                raw: Some(resp),
-                ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
-            });
-        }
+        rate_limited(&state, "admin")?;
     } else {
         let viewer = authenticate(&state, &headers).await?;
         let own = viewer.org_only()?;
