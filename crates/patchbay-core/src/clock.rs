@@ -39,3 +39,140 @@ impl Clock for ManualClock {
         self.0.load(Ordering::SeqCst)
     }
 }
+
+/// The sandbox's clock: real time moved by an offset, or frozen at an instant.
+/// `advance`, `set`, `freeze` and `resume` change what every reader sees next.
+#[derive(Debug)]
+pub struct SandboxClock {
+    /// Added to real time while running.
+    offset: AtomicI64,
+    /// The frozen instant, or [`RUNNING`].
+    frozen: AtomicI64,
+    /// Serialises the changes (readers take no lock).
+    changes: std::sync::Mutex<()>,
+    real: fn() -> i64,
+}
+
+const RUNNING: i64 = i64::MIN;
+
+/// What the sandbox clock reads and how it is set.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ClockState {
+    pub now_ms: i64,
+    pub frozen: bool,
+    pub offset_ms: i64,
+}
+
+impl Default for SandboxClock {
+    fn default() -> Self {
+        Self::with_real(|| SystemClock.now_ms())
+    }
+}
+
+impl SandboxClock {
+    /// A clock over another source of real time (tests).
+    pub fn with_real(real: fn() -> i64) -> Self {
+        Self { offset: AtomicI64::new(0), frozen: AtomicI64::new(RUNNING), changes: Default::default(), real }
+    }
+
+    pub fn state(&self) -> ClockState {
+        let frozen = self.frozen.load(Ordering::SeqCst);
+        ClockState { now_ms: self.now_ms(), frozen: frozen != RUNNING, offset_ms: self.offset.load(Ordering::SeqCst) }
+    }
+
+    /// Moves the clock forward (or back, with a negative duration).
+    pub fn advance_ms(&self, ms: i64) -> ClockState {
+        let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let frozen = self.frozen.load(Ordering::SeqCst);
+        if frozen == RUNNING {
+            self.offset.fetch_add(ms, Ordering::SeqCst);
+        } else {
+            self.frozen.store(frozen.saturating_add(ms), Ordering::SeqCst);
+            self.offset.fetch_add(ms, Ordering::SeqCst);
+        }
+        drop(_g);
+        self.state()
+    }
+
+    /// Puts the clock at an instant (it keeps running from there unless frozen).
+    pub fn set_ms(&self, at_ms: i64) -> ClockState {
+        let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        if self.frozen.load(Ordering::SeqCst) != RUNNING {
+            self.frozen.store(at_ms, Ordering::SeqCst);
+        }
+        self.offset.store(at_ms - (self.real)(), Ordering::SeqCst);
+        drop(_g);
+        self.state()
+    }
+
+    /// Stops the clock at `at_ms` (default: now).
+    pub fn freeze(&self, at_ms: Option<i64>) -> ClockState {
+        let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let at = at_ms.unwrap_or_else(|| self.now_ms());
+        self.offset.store(at - (self.real)(), Ordering::SeqCst);
+        self.frozen.store(at, Ordering::SeqCst);
+        drop(_g);
+        self.state()
+    }
+
+    /// Lets a frozen clock run on from where it stands.
+    pub fn resume(&self) -> ClockState {
+        let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let frozen = self.frozen.load(Ordering::SeqCst);
+        if frozen != RUNNING {
+            self.offset.store(frozen - (self.real)(), Ordering::SeqCst);
+            self.frozen.store(RUNNING, Ordering::SeqCst);
+        }
+        drop(_g);
+        self.state()
+    }
+
+    /// Back to real time, running.
+    pub fn reset(&self) -> ClockState {
+        let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        self.frozen.store(RUNNING, Ordering::SeqCst);
+        self.offset.store(0, Ordering::SeqCst);
+        drop(_g);
+        self.state()
+    }
+}
+
+impl Clock for SandboxClock {
+    fn now_ms(&self) -> i64 {
+        let frozen = self.frozen.load(Ordering::SeqCst);
+        if frozen != RUNNING { frozen } else { (self.real)() + self.offset.load(Ordering::SeqCst) }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    static REAL: AtomicI64 = AtomicI64::new(1_000_000);
+    fn real() -> i64 {
+        REAL.load(Ordering::SeqCst)
+    }
+
+    #[test]
+    fn sandbox_clock_moves_freezes_and_resumes() {
+        let c = SandboxClock::with_real(real);
+        assert_eq!(c.now_ms(), 1_000_000);
+        assert_eq!(c.advance_ms(7_200_000).now_ms, 8_200_000);
+        REAL.fetch_add(10, Ordering::SeqCst); // real time passes: the moved clock runs with it
+        assert_eq!(c.now_ms(), 8_200_010);
+        let f = c.freeze(None);
+        assert!(f.frozen);
+        REAL.fetch_add(500, Ordering::SeqCst);
+        assert_eq!(c.now_ms(), 8_200_010, "frozen");
+        assert_eq!(c.advance_ms(1_000).now_ms, 8_201_010, "advancing a frozen clock");
+        assert_eq!(c.set_ms(5).now_ms, 5);
+        REAL.fetch_add(100, Ordering::SeqCst);
+        assert_eq!(c.now_ms(), 5, "still frozen after set");
+        let r = c.resume();
+        assert!(!r.frozen);
+        assert_eq!(r.now_ms, 5, "resumes where it stood");
+        REAL.fetch_add(3, Ordering::SeqCst);
+        assert_eq!(c.now_ms(), 8);
+        assert_eq!(c.reset().now_ms, real());
+    }
+}

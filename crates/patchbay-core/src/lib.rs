@@ -6,6 +6,7 @@
 pub mod bitgo_hmac;
 pub mod clock;
 pub mod connect;
+pub mod entropy;
 pub mod export;
 pub mod hashing;
 pub mod integrations;
@@ -13,8 +14,10 @@ pub mod ledger;
 pub mod ledger_objects;
 pub mod network;
 pub mod ratelimit;
+pub mod sandbox;
 pub mod seed;
 pub mod vault;
 
-pub use clock::{Clock, ManualClock, SystemClock};
+pub use clock::{Clock, ManualClock, SandboxClock, SystemClock};
+pub use entropy::Entropy;
 pub use vault::{Sealed, Vault, VaultError};
