@@ -1,16 +1,16 @@
-"""Registers the Patchbay fixtures (`patchbay_seed`, `patchbay`, `sandbox`).
+"""Makes the Patchbay fixtures (`patchbay_seed`, `patchbay`, `sandbox`) available
+to the tests in this directory.
 
-`pytest_plugins` is honoured only in the conftest.py of the directory pytest is
-pointed at (or the rootdir). If you run pytest from a parent directory, import
-the fixtures instead:
-
-    from patchbay_sandbox import patchbay, patchbay_seed, patchbay_servers, sandbox  # noqa: F401
+The shortest way is `pytest_plugins = ["patchbay_sandbox"]`, but pytest honours
+`pytest_plugins` only in the top-level conftest.py (the rootdir's, or that of the
+directory pytest is pointed at) and refuses it elsewhere, e.g. when pytest runs
+from a parent directory. Importing the fixtures works wherever this file sits:
 """
 
 import os
 import sys
 
-pytest_plugins = ["patchbay_sandbox"]
+from patchbay_sandbox import patchbay, patchbay_seed, patchbay_servers, sandbox  # noqa: F401
 
 # Specific to the Patchbay repository: use the OpenInt SDK that .ci/run installs
 # under target/python/openint-<version> (OPENINT_SDK_VERSION picks one, 2.8.0 by

@@ -853,218 +853,9 @@ macro_rules! impl_store {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
                 let mut tx = self.pool.begin_with($begin).await?;
-                let digest_key = self.seed_digest_key(&mut tx, vault, now_ms).await?;
-                // 0. A document applied before, byte for byte, is not applied again at start-up.
-                let doc_digest = seed::document_digest(&digest_key, &plan.document);
-                let doc_key = hex::encode(&doc_digest);
-                if mode == SeedMode::StartUp
-                    && sqlx::query(sql::SEED_ENTRY)
-                        .bind(sql::SEED_DOCUMENT)
-                        .bind("")
-                        .bind(&doc_key)
-                        .fetch_optional(&mut *tx)
-                        .await?
-                        .is_some()
-                {
-                    return Ok(());
+                if self.seed_into(&mut tx, plan, vault, now_ms, mode).await? {
+                    tx.commit().await?;
                 }
-                // 1. Every reference to an object outside the document must resolve.
-                let mut ref_tenants = Vec::with_capacity(plan.refs.len());
-                for r in &plan.refs {
-                    let row = match &r.tenant {
-                        Some(t) => {
-                            sqlx::query(sql::RESOLVE_REF_IN)
-                                .bind(r.kind)
-                                .bind(&r.id)
-                                .bind(t)
-                                .fetch_optional(&mut *tx)
-                                .await?
-                        }
-                        None => sqlx::query(sql::RESOLVE_REF).bind(r.kind).bind(&r.id).fetch_optional(&mut *tx).await?,
-                    };
-                    match row {
-                        Some(row) => ref_tenants.push(row.try_get::<String, _>("tenant")?),
-                        None => {
-                            let what = r.kind.rsplit('.').next().unwrap_or(r.kind).replace('_', " ");
-                            return Err(StoreError::Seed(SeedError::new(
-                                r.path.clone(),
-                                format!("refers to {what} {:?}, which is neither in the document nor stored", r.id),
-                            )));
-                        }
-                    }
-                }
-                let tenant_of = |t: &Tenant| -> String {
-                    match t {
-                        Tenant::Known(s) => s.clone(),
-                        Tenant::OfRef(i) => ref_tenants[*i].clone(),
-                    }
-                };
-                // 2. Upsert records, leaving identical ones untouched. At start-up, an
-                // entry the document states as it was last applied is skipped whole:
-                // what the API changed or deleted since stays changed or deleted.
-                for rec in &plan.records {
-                    let tenant = tenant_of(&rec.tenant);
-                    let digest =
-                        seed::entry_digest(&digest_key, rec.kind, &tenant, &rec.id, &rec.data, rec.secret.as_ref());
-                    if self.seed_entry_due(&mut tx, mode, rec.kind, &tenant, &rec.id, &digest, now_ms).await?
-                        != SeedDue::Write
-                    {
-                        continue;
-                    }
-                    if rec.kind == kind::NET_FUNDS {
-                        // Seeded funds set the account's balance in that currency.
-                        let amount = |k: &str| crate::ledger::normalized(rec.data[k].as_str().unwrap_or("0"));
-                        sqlx::query(
-                            "INSERT INTO net_balances (account, currency, available, held, version, updated_at) \
-                             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (account, currency) DO UPDATE SET \
-                             available = excluded.available, held = excluded.held, \
-                             version = net_balances.version + 1, updated_at = excluded.updated_at",
-                        )
-                        .bind(rec.data["account"].as_str().unwrap_or_default())
-                        .bind(rec.data["currency"].as_str().unwrap_or_default())
-                        .bind(amount("available"))
-                        .bind(amount("held"))
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                        continue;
-                    }
-                    if rec.kind == kind::NET_LEDGER {
-                        // Seeded ledger rows (an allocation; a settlement and its transfers; a dispute).
-                        for r in rec.data["rows"].as_array().into_iter().flatten() {
-                            let row = crate::ledger::row_from_json(r)?;
-                            sqlx::query(crate::ledger::UPSERT_ROW)
-                                .bind(&row.kind)
-                                .bind(&row.id)
-                                .bind(&row.client_tenant)
-                                .bind(&row.partner_tenant)
-                                .bind(&row.partner_id)
-                                .bind(&row.client_id)
-                                .bind(&row.connection_id)
-                                .bind(&row.parent_id)
-                                .bind(&row.subtype)
-                                .bind(&row.status)
-                                .bind(&row.currency)
-                                .bind(&row.external_id)
-                                .bind(&row.external_key)
-                                .bind(row.parties_text())
-                                .bind(row.flag)
-                                .bind(row.data.to_string())
-                                .bind(row.created_at)
-                                .bind(row.updated_at)
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        continue;
-                    }
-                    if rec.kind == kind::NET_CONNECTION {
-                        self.seed_net_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
-                        continue;
-                    }
-                    if rec.kind == kind::IN_CONNECTION {
-                        self.seed_in_connection(&mut tx, rec, &tenant, vault, now_ms).await?;
-                        continue;
-                    }
-                    if rec.kind == kind::EX_CONNECTION {
-                        self.seed_ex_connection(&mut tx, rec, &tenant, now_ms).await?;
-                        continue;
-                    }
-                    sqlx::query(sql::DELETE_MOVED).bind(rec.kind).bind(&rec.id).bind(&tenant).execute(&mut *tx).await?;
-                    let existing = sqlx::query(&format!(
-                        "SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3",
-                        sql::RECORD_COLS
-                    ))
-                    .bind(&tenant)
-                    .bind(rec.kind)
-                    .bind(&rec.id)
-                    .fetch_optional(&mut *tx)
-                    .await?;
-                    if let Some(row) = existing {
-                        let old: Record = record_from_row!(row);
-                        let same_secret = match (&rec.secret, old.open_secret(vault)) {
-                            (None, Ok(None)) => true,
-                            (Some(new), Ok(Some(old))) => *new == old,
-                            _ => false,
-                        };
-                        if old.data == rec.data && same_secret {
-                            continue;
-                        }
-                    }
-                    let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &tenant, rec.kind, &rec.id, s));
-                    sqlx::query(sql::UPSERT_RECORD)
-                        .bind(&tenant)
-                        .bind(rec.kind)
-                        .bind(&rec.id)
-                        .bind(rec.data.to_string())
-                        .bind(sealed.as_ref().map(|s| s.key_id.clone()))
-                        .bind(sealed.map(|s| s.blob))
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                // 3. Credentials: the document states each owner's full set (at
-                // start-up, only sets that differ from the set as last applied).
-                let mut owners_due = Vec::with_capacity(plan.credential_owners.len());
-                for (face, pkind, pid) in &plan.credential_owners {
-                    let set: Vec<(&[u8], String, &[String])> = plan
-                        .credentials
-                        .iter()
-                        .filter(|c| c.face == *face && c.principal_kind == *pkind && c.principal_id == *pid)
-                        .map(|c| (c.hash.as_slice(), tenant_of(&c.tenant), c.scopes.as_slice()))
-                        .collect();
-                    let set: Vec<(&[u8], &str, &[String])> = set.iter().map(|(h, t, s)| (*h, t.as_str(), *s)).collect();
-                    let digest = seed::credentials_digest(&digest_key, &set);
-                    let key = format!("credentials.{face}.{pkind}");
-                    match self.seed_entry_due(&mut tx, mode, &key, "", pid, &digest, now_ms).await? {
-                        SeedDue::Skip => {}
-                        SeedDue::Write => owners_due.push((*face, *pkind, pid.as_str(), true)),
-                        // Never recorded (a database from before seed_entries): the listed
-                        // tokens are added, and none the API created is removed.
-                        SeedDue::Adopt => owners_due.push((*face, *pkind, pid.as_str(), false)),
-                    }
-                }
-                for (face, pkind, pid, _) in owners_due.iter().copied().filter(|o| o.3) {
-                    let held = sqlx::query(sql::PRINCIPAL_HASHES)
-                        .bind(face)
-                        .bind(pkind)
-                        .bind(pid)
-                        .fetch_all(&mut *tx)
-                        .await?;
-                    for row in held {
-                        let hash: Vec<u8> = row.try_get("token_hash")?;
-                        let keep = plan.credentials.iter().any(|c| {
-                            c.hash == hash && c.face == face && c.principal_kind == pkind && c.principal_id == pid
-                        });
-                        if !keep {
-                            sqlx::query(sql::DELETE_CREDENTIAL).bind(hash).execute(&mut *tx).await?;
-                        }
-                    }
-                }
-                for c in &plan.credentials {
-                    if !owners_due.iter().any(|o| (o.0, o.1, o.2) == (c.face, c.principal_kind, c.principal_id.as_str())) {
-                        continue;
-                    }
-                    let scopes = serde_json::to_string(&c.scopes).expect("strings serialise");
-                    sqlx::query(sql::UPSERT_CREDENTIAL)
-                        .bind(c.hash.clone())
-                        .bind(c.face)
-                        .bind(c.principal_kind)
-                        .bind(&c.principal_id)
-                        .bind(tenant_of(&c.tenant))
-                        .bind(scopes)
-                        .bind(now_ms)
-                        .execute(&mut *tx)
-                        .await?;
-                }
-                sqlx::query(sql::UPSERT_SEED_ENTRY)
-                    .bind(sql::SEED_DOCUMENT)
-                    .bind("")
-                    .bind(&doc_key)
-                    .bind(doc_digest)
-                    .bind(now_ms)
-                    .execute(&mut *tx)
-                    .await?;
-                tx.commit().await?;
                 Ok(())
             }
 
@@ -2119,6 +1910,26 @@ macro_rules! impl_store {
                 })
             }
 
+            async fn sandbox_reset(&self, seed: Option<&SeedPlan>, vault: &Vault, now_ms: i64) -> Result<()> {
+                self.sbx_reset(seed, vault, now_ms).await
+            }
+
+            async fn snapshot_save(&self, name: &str, now_ms: i64) -> Result<crate::sandbox::SnapshotInfo> {
+                self.sbx_save(name, now_ms).await
+            }
+
+            async fn snapshot_restore(&self, name: &str) -> Result<Option<crate::sandbox::SnapshotInfo>> {
+                self.sbx_restore(name).await
+            }
+
+            async fn snapshot_list(&self) -> Result<Vec<crate::sandbox::SnapshotInfo>> {
+                self.sbx_list().await
+            }
+
+            async fn snapshot_delete(&self, name: &str) -> Result<bool> {
+                self.sbx_delete(name).await
+            }
+
             async fn job_counts(&self) -> Result<Vec<(JobState, i64)>> {
                 let rows = sqlx::query(sql::JOB_COUNTS).fetch_all(&self.pool).await?;
                 let mut out: Vec<(JobState, i64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();
@@ -2139,6 +1950,230 @@ macro_rules! impl_store {
 macro_rules! impl_helpers {
     ($ty:ty, $db:ty) => {
         impl $ty {
+            /// Writes a seed plan inside a transaction; false when a start-up application
+            /// finds the document applied before (nothing written).
+            async fn seed_into(
+                &self,
+                tx: &mut sqlx::Transaction<'static, $db>,
+                plan: &SeedPlan,
+                vault: &Vault,
+                now_ms: i64,
+                mode: SeedMode,
+            ) -> Result<bool> {
+                let digest_key = self.seed_digest_key(tx, vault, now_ms).await?;
+                // 0. A document applied before, byte for byte, is not applied again at start-up.
+                let doc_digest = seed::document_digest(&digest_key, &plan.document);
+                let doc_key = hex::encode(&doc_digest);
+                if mode == SeedMode::StartUp
+                    && sqlx::query(sql::SEED_ENTRY)
+                        .bind(sql::SEED_DOCUMENT)
+                        .bind("")
+                        .bind(&doc_key)
+                        .fetch_optional(&mut **tx)
+                        .await?
+                        .is_some()
+                {
+                    return Ok(false);
+                }
+                // 1. Every reference to an object outside the document must resolve.
+                let mut ref_tenants = Vec::with_capacity(plan.refs.len());
+                for r in &plan.refs {
+                    let row = match &r.tenant {
+                        Some(t) => {
+                            sqlx::query(sql::RESOLVE_REF_IN)
+                                .bind(r.kind)
+                                .bind(&r.id)
+                                .bind(t)
+                                .fetch_optional(&mut **tx)
+                                .await?
+                        }
+                        None => sqlx::query(sql::RESOLVE_REF).bind(r.kind).bind(&r.id).fetch_optional(&mut **tx).await?,
+                    };
+                    match row {
+                        Some(row) => ref_tenants.push(row.try_get::<String, _>("tenant")?),
+                        None => {
+                            let what = r.kind.rsplit('.').next().unwrap_or(r.kind).replace('_', " ");
+                            return Err(StoreError::Seed(SeedError::new(
+                                r.path.clone(),
+                                format!("refers to {what} {:?}, which is neither in the document nor stored", r.id),
+                            )));
+                        }
+                    }
+                }
+                let tenant_of = |t: &Tenant| -> String {
+                    match t {
+                        Tenant::Known(s) => s.clone(),
+                        Tenant::OfRef(i) => ref_tenants[*i].clone(),
+                    }
+                };
+                // 2. Upsert records, leaving identical ones untouched. At start-up, an
+                // entry the document states as it was last applied is skipped whole:
+                // what the API changed or deleted since stays changed or deleted.
+                for rec in &plan.records {
+                    let tenant = tenant_of(&rec.tenant);
+                    let digest =
+                        seed::entry_digest(&digest_key, rec.kind, &tenant, &rec.id, &rec.data, rec.secret.as_ref());
+                    if self.seed_entry_due(tx, mode, rec.kind, &tenant, &rec.id, &digest, now_ms).await?
+                        != SeedDue::Write
+                    {
+                        continue;
+                    }
+                    if rec.kind == kind::NET_FUNDS {
+                        // Seeded funds set the account's balance in that currency.
+                        let amount = |k: &str| crate::ledger::normalized(rec.data[k].as_str().unwrap_or("0"));
+                        sqlx::query(
+                            "INSERT INTO net_balances (account, currency, available, held, version, updated_at) \
+                             VALUES ($1, $2, $3, $4, 1, $5) ON CONFLICT (account, currency) DO UPDATE SET \
+                             available = excluded.available, held = excluded.held, \
+                             version = net_balances.version + 1, updated_at = excluded.updated_at",
+                        )
+                        .bind(rec.data["account"].as_str().unwrap_or_default())
+                        .bind(rec.data["currency"].as_str().unwrap_or_default())
+                        .bind(amount("available"))
+                        .bind(amount("held"))
+                        .bind(now_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                        continue;
+                    }
+                    if rec.kind == kind::NET_LEDGER {
+                        // Seeded ledger rows (an allocation; a settlement and its transfers; a dispute).
+                        for r in rec.data["rows"].as_array().into_iter().flatten() {
+                            let row = crate::ledger::row_from_json(r)?;
+                            sqlx::query(crate::ledger::UPSERT_ROW)
+                                .bind(&row.kind)
+                                .bind(&row.id)
+                                .bind(&row.client_tenant)
+                                .bind(&row.partner_tenant)
+                                .bind(&row.partner_id)
+                                .bind(&row.client_id)
+                                .bind(&row.connection_id)
+                                .bind(&row.parent_id)
+                                .bind(&row.subtype)
+                                .bind(&row.status)
+                                .bind(&row.currency)
+                                .bind(&row.external_id)
+                                .bind(&row.external_key)
+                                .bind(row.parties_text())
+                                .bind(row.flag)
+                                .bind(row.data.to_string())
+                                .bind(row.created_at)
+                                .bind(row.updated_at)
+                                .execute(&mut **tx)
+                                .await?;
+                        }
+                        continue;
+                    }
+                    if rec.kind == kind::NET_CONNECTION {
+                        self.seed_net_connection(tx, rec, &tenant, vault, now_ms).await?;
+                        continue;
+                    }
+                    if rec.kind == kind::IN_CONNECTION {
+                        self.seed_in_connection(tx, rec, &tenant, vault, now_ms).await?;
+                        continue;
+                    }
+                    if rec.kind == kind::EX_CONNECTION {
+                        self.seed_ex_connection(tx, rec, &tenant, now_ms).await?;
+                        continue;
+                    }
+                    sqlx::query(sql::DELETE_MOVED).bind(rec.kind).bind(&rec.id).bind(&tenant).execute(&mut **tx).await?;
+                    let existing = sqlx::query(&format!(
+                        "SELECT {} FROM records WHERE tenant = $1 AND kind = $2 AND id = $3",
+                        sql::RECORD_COLS
+                    ))
+                    .bind(&tenant)
+                    .bind(rec.kind)
+                    .bind(&rec.id)
+                    .fetch_optional(&mut **tx)
+                    .await?;
+                    if let Some(row) = existing {
+                        let old: Record = record_from_row!(row);
+                        let same_secret = match (&rec.secret, old.open_secret(vault)) {
+                            (None, Ok(None)) => true,
+                            (Some(new), Ok(Some(old))) => *new == old,
+                            _ => false,
+                        };
+                        if old.data == rec.data && same_secret {
+                            continue;
+                        }
+                    }
+                    let sealed = rec.secret.as_ref().map(|s| seal_secret(vault, &tenant, rec.kind, &rec.id, s));
+                    sqlx::query(sql::UPSERT_RECORD)
+                        .bind(&tenant)
+                        .bind(rec.kind)
+                        .bind(&rec.id)
+                        .bind(rec.data.to_string())
+                        .bind(sealed.as_ref().map(|s| s.key_id.clone()))
+                        .bind(sealed.map(|s| s.blob))
+                        .bind(now_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                // 3. Credentials: the document states each owner's full set (at
+                // start-up, only sets that differ from the set as last applied).
+                let mut owners_due = Vec::with_capacity(plan.credential_owners.len());
+                for (face, pkind, pid) in &plan.credential_owners {
+                    let set: Vec<(&[u8], String, &[String])> = plan
+                        .credentials
+                        .iter()
+                        .filter(|c| c.face == *face && c.principal_kind == *pkind && c.principal_id == *pid)
+                        .map(|c| (c.hash.as_slice(), tenant_of(&c.tenant), c.scopes.as_slice()))
+                        .collect();
+                    let set: Vec<(&[u8], &str, &[String])> = set.iter().map(|(h, t, s)| (*h, t.as_str(), *s)).collect();
+                    let digest = seed::credentials_digest(&digest_key, &set);
+                    let key = format!("credentials.{face}.{pkind}");
+                    match self.seed_entry_due(tx, mode, &key, "", pid, &digest, now_ms).await? {
+                        SeedDue::Skip => {}
+                        SeedDue::Write => owners_due.push((*face, *pkind, pid.as_str(), true)),
+                        // Never recorded (a database from before seed_entries): the listed
+                        // tokens are added, and none the API created is removed.
+                        SeedDue::Adopt => owners_due.push((*face, *pkind, pid.as_str(), false)),
+                    }
+                }
+                for (face, pkind, pid, _) in owners_due.iter().copied().filter(|o| o.3) {
+                    let held = sqlx::query(sql::PRINCIPAL_HASHES)
+                        .bind(face)
+                        .bind(pkind)
+                        .bind(pid)
+                        .fetch_all(&mut **tx)
+                        .await?;
+                    for row in held {
+                        let hash: Vec<u8> = row.try_get("token_hash")?;
+                        let keep = plan.credentials.iter().any(|c| {
+                            c.hash == hash && c.face == face && c.principal_kind == pkind && c.principal_id == pid
+                        });
+                        if !keep {
+                            sqlx::query(sql::DELETE_CREDENTIAL).bind(hash).execute(&mut **tx).await?;
+                        }
+                    }
+                }
+                for c in &plan.credentials {
+                    if !owners_due.iter().any(|o| (o.0, o.1, o.2) == (c.face, c.principal_kind, c.principal_id.as_str())) {
+                        continue;
+                    }
+                    let scopes = serde_json::to_string(&c.scopes).expect("strings serialise");
+                    sqlx::query(sql::UPSERT_CREDENTIAL)
+                        .bind(c.hash.clone())
+                        .bind(c.face)
+                        .bind(c.principal_kind)
+                        .bind(&c.principal_id)
+                        .bind(tenant_of(&c.tenant))
+                        .bind(scopes)
+                        .bind(now_ms)
+                        .execute(&mut **tx)
+                        .await?;
+                }
+                sqlx::query(sql::UPSERT_SEED_ENTRY)
+                    .bind(sql::SEED_DOCUMENT)
+                    .bind("")
+                    .bind(&doc_key)
+                    .bind(doc_digest)
+                    .bind(now_ms)
+                    .execute(&mut **tx)
+                    .await?;
+                Ok(true)
+            }
+
             /// Whether a seed entry is to be written now, recording its digest unless skipped:
             /// always under [`SeedMode::Upsert`]; at start-up, when the entry differs from
             /// the entry as last applied. An entry never recorded whose object exists
@@ -2436,7 +2471,9 @@ impl_in_seed!(PgStore, sqlx::Postgres);
 impl_ex_seed!(SqliteStore, sqlx::Sqlite);
 impl_ex_seed!(PgStore, sqlx::Postgres);
 impl_helpers!(SqliteStore, sqlx::Sqlite);
+crate::sandbox::impl_sandbox!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
 impl_helpers!(PgStore, sqlx::Postgres);
+crate::sandbox::impl_sandbox!(PgStore, sqlx::Postgres, "BEGIN", "LOCK TABLE");
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

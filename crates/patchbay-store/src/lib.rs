@@ -10,6 +10,7 @@ mod ledger;
 mod backend;
 pub mod kept;
 mod readers;
+pub mod sandbox;
 pub mod testing;
 pub mod worker;
 
@@ -552,6 +553,16 @@ pub trait Store: Send + Sync + 'static {
     async fn job_counts(&self) -> Result<Vec<(JobState, i64)>>;
     /// Jobs by kind and state, with how many of them carry an error from a failed attempt.
     async fn job_stats(&self) -> Result<Vec<JobStat>>;
+
+    /// Sandbox: empties every data table and, with a plan, applies it as a start-up
+    /// seed — one transaction (docs/sandbox.md).
+    async fn sandbox_reset(&self, seed: Option<&SeedPlan>, vault: &Vault, now_ms: i64) -> Result<()>;
+    /// Sandbox: saves every data table under `name` (replacing a snapshot of that name).
+    async fn snapshot_save(&self, name: &str, now_ms: i64) -> Result<sandbox::SnapshotInfo>;
+    /// Sandbox: puts a saved state back; `None` when there is no snapshot of that name.
+    async fn snapshot_restore(&self, name: &str) -> Result<Option<sandbox::SnapshotInfo>>;
+    async fn snapshot_list(&self) -> Result<Vec<sandbox::SnapshotInfo>>;
+    async fn snapshot_delete(&self, name: &str) -> Result<bool>;
 }
 
 /// Opens the store named by a URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`).

@@ -836,3 +836,84 @@ store_test!(start_up_seeds_skip_unchanged_entries_and_adopt_existing_objects, |s
     store.apply_seed(&plan(DOC), &vault(), 5, seed::SeedMode::Upsert).await.unwrap();
     assert_eq!(name().await, "Desk 1");
 });
+
+/// Every table of the schema, as the database lists it.
+async fn tables(url: &str) -> Vec<String> {
+    use sqlx::Connection;
+    let mut names: Vec<String> = if url.starts_with("postgres") {
+        let mut c = sqlx::PgConnection::connect(url).await.unwrap();
+        sqlx::query_scalar(
+            "SELECT table_name::text FROM information_schema.tables WHERE table_schema = current_schema()",
+        )
+        .fetch_all(&mut c)
+        .await
+        .unwrap()
+    } else {
+        let mut c = sqlx::SqliteConnection::connect(url).await.unwrap();
+        sqlx::query_scalar("SELECT name FROM sqlite_master WHERE type = 'table'").fetch_all(&mut c).await.unwrap()
+    };
+    names.sort();
+    names
+}
+
+store_test!(sandbox_snapshots_and_reset_cover_every_table, |store, url| {
+    use patchbay_store::sandbox::DATA_TABLES;
+    // Every table that holds state is in DATA_TABLES (a new table must be added there).
+    let mut expected: Vec<String> = DATA_TABLES.iter().map(|t| t.to_string()).collect();
+    expected.extend(["_sqlx_migrations".to_string(), "sandbox_snapshots".to_string()]);
+    expected.sort();
+    let found: Vec<String> =
+        tables(url).await.into_iter().filter(|t| !t.starts_with("in_connections_search")).collect();
+    assert_eq!(found, expected);
+
+    apply(&store, DOC, 1_000).await.unwrap();
+    let conn = seeded_id();
+    let saved = store.snapshot_save("before", 2_000).await.unwrap();
+    assert_eq!(saved.rows["net_connections"], 1);
+    assert_eq!(saved.rows["in_connections"], 1);
+    assert_eq!(saved.created_at_ms, 2_000);
+    // Writes after the save: a rename, and a deleted Integrations connection.
+    store.net_update_connection("ent-acme", &conn, Some("Renamed"), None, 3).await.unwrap().unwrap();
+    let ev = patchbay_store::InEvent {
+        id: "evt_1".into(),
+        tenant: "org_demo".into(),
+        name: "connection.deleted".into(),
+        customer_id: Some("cus_1".into()),
+        data: json!({}),
+        ts: 3,
+    };
+    assert!(store.in_delete_connection("org_demo", "conn_github_1", None, &ev, &[]).await.unwrap());
+    let name = || async {
+        store.net_get_connection(NetSide::Client, "ent-acme", &conn).await.unwrap().map(|c| c.name.clone())
+    };
+    assert_eq!(name().await.as_deref(), Some("Renamed"));
+    // Restored: the state at the save, and what was kept in memory dropped.
+    let restored = store.snapshot_restore("before").await.unwrap().unwrap();
+    assert_eq!(restored, saved);
+    assert_eq!(name().await.as_deref(), Some("Desk 1"));
+    assert!(store.in_get_connection("org_demo", "conn_github_1").await.unwrap().is_some());
+    assert!(store.in_get_event("org_demo", "evt_1", None).await.unwrap().is_none());
+    assert!(store.find_credential("alice-token-1").await.unwrap().is_some());
+    // Saving a name again replaces it; unknown names are None / false.
+    store.snapshot_save("before", 4_000).await.unwrap();
+    store.snapshot_save("second", 5_000).await.unwrap();
+    let names: Vec<_> = store.snapshot_list().await.unwrap().into_iter().map(|s| (s.name, s.created_at_ms)).collect();
+    assert_eq!(names, [("before".to_string(), 4_000), ("second".to_string(), 5_000)]);
+    assert!(store.snapshot_restore("nope").await.unwrap().is_none());
+    assert!(store.snapshot_delete("second").await.unwrap());
+    assert!(!store.snapshot_delete("second").await.unwrap());
+    // Reset to empty: nothing left, not even a token; snapshots stay.
+    store.sandbox_reset(None, &vault(), 6_000).await.unwrap();
+    assert!(name().await.is_none());
+    assert!(store.find_credential("alice-token-1").await.unwrap().is_none());
+    assert_eq!(store.snapshot_list().await.unwrap().len(), 1);
+    // Reset to the seed: the document's objects again, as a start-up application writes them.
+    let plan = seed::plan(DOC.as_bytes()).unwrap();
+    store.sandbox_reset(Some(&plan), &vault(), 7_000).await.unwrap();
+    assert_eq!(name().await.as_deref(), Some("Desk 1"));
+    assert!(store.find_credential("alice-token-1").await.unwrap().is_some());
+    // Restoring over a reset state still works.
+    store.net_update_connection("ent-acme", &conn, Some("Again"), None, 8).await.unwrap().unwrap();
+    store.snapshot_restore("before").await.unwrap().unwrap();
+    assert_eq!(name().await.as_deref(), Some("Desk 1"));
+});
