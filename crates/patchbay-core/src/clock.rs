@@ -42,6 +42,7 @@ impl Clock for ManualClock {
 
 /// The sandbox's clock: real time moved by an offset, or frozen at an instant.
 /// `advance`, `set`, `freeze` and `resume` change what every reader sees next.
+/// Real time comes from the clock it is made over.
 #[derive(Debug)]
 pub struct SandboxClock {
     /// Added to real time while running.
@@ -50,7 +51,13 @@ pub struct SandboxClock {
     frozen: AtomicI64,
     /// Serialises the changes (readers take no lock).
     changes: std::sync::Mutex<()>,
-    real: fn() -> i64,
+    real: Arc<dyn Clock>,
+}
+
+impl std::fmt::Debug for dyn Clock {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "Clock({})", self.now_ms())
+    }
 }
 
 const RUNNING: i64 = i64::MIN;
@@ -65,13 +72,13 @@ pub struct ClockState {
 
 impl Default for SandboxClock {
     fn default() -> Self {
-        Self::with_real(|| SystemClock.now_ms())
+        Self::over(Arc::new(SystemClock))
     }
 }
 
 impl SandboxClock {
-    /// A clock over another source of real time (tests).
-    pub fn with_real(real: fn() -> i64) -> Self {
+    /// A clock over another source of real time.
+    pub fn over(real: Arc<dyn Clock>) -> Self {
         Self { offset: AtomicI64::new(0), frozen: AtomicI64::new(RUNNING), changes: Default::default(), real }
     }
 
@@ -100,7 +107,7 @@ impl SandboxClock {
         if self.frozen.load(Ordering::SeqCst) != RUNNING {
             self.frozen.store(at_ms, Ordering::SeqCst);
         }
-        self.offset.store(at_ms - (self.real)(), Ordering::SeqCst);
+        self.offset.store(at_ms - self.real.now_ms(), Ordering::SeqCst);
         drop(_g);
         self.state()
     }
@@ -109,7 +116,7 @@ impl SandboxClock {
     pub fn freeze(&self, at_ms: Option<i64>) -> ClockState {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let at = at_ms.unwrap_or_else(|| self.now_ms());
-        self.offset.store(at - (self.real)(), Ordering::SeqCst);
+        self.offset.store(at - self.real.now_ms(), Ordering::SeqCst);
         self.frozen.store(at, Ordering::SeqCst);
         drop(_g);
         self.state()
@@ -120,7 +127,7 @@ impl SandboxClock {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let frozen = self.frozen.load(Ordering::SeqCst);
         if frozen != RUNNING {
-            self.offset.store(frozen - (self.real)(), Ordering::SeqCst);
+            self.offset.store(frozen - self.real.now_ms(), Ordering::SeqCst);
             self.frozen.store(RUNNING, Ordering::SeqCst);
         }
         drop(_g);
@@ -140,7 +147,7 @@ impl SandboxClock {
 impl Clock for SandboxClock {
     fn now_ms(&self) -> i64 {
         let frozen = self.frozen.load(Ordering::SeqCst);
-        if frozen != RUNNING { frozen } else { (self.real)() + self.offset.load(Ordering::SeqCst) }
+        if frozen != RUNNING { frozen } else { self.real.now_ms() + self.offset.load(Ordering::SeqCst) }
     }
 }
 
@@ -148,31 +155,27 @@ impl Clock for SandboxClock {
 mod tests {
     use super::*;
 
-    static REAL: AtomicI64 = AtomicI64::new(1_000_000);
-    fn real() -> i64 {
-        REAL.load(Ordering::SeqCst)
-    }
-
     #[test]
     fn sandbox_clock_moves_freezes_and_resumes() {
-        let c = SandboxClock::with_real(real);
+        let real = ManualClock::new(1_000_000);
+        let c = SandboxClock::over(Arc::new(real.clone()));
         assert_eq!(c.now_ms(), 1_000_000);
         assert_eq!(c.advance_ms(7_200_000).now_ms, 8_200_000);
-        REAL.fetch_add(10, Ordering::SeqCst); // real time passes: the moved clock runs with it
+        real.advance_ms(10); // real time passes: the moved clock runs with it
         assert_eq!(c.now_ms(), 8_200_010);
         let f = c.freeze(None);
         assert!(f.frozen);
-        REAL.fetch_add(500, Ordering::SeqCst);
+        real.advance_ms(500);
         assert_eq!(c.now_ms(), 8_200_010, "frozen");
         assert_eq!(c.advance_ms(1_000).now_ms, 8_201_010, "advancing a frozen clock");
         assert_eq!(c.set_ms(5).now_ms, 5);
-        REAL.fetch_add(100, Ordering::SeqCst);
+        real.advance_ms(100);
         assert_eq!(c.now_ms(), 5, "still frozen after set");
         let r = c.resume();
         assert!(!r.frozen);
         assert_eq!(r.now_ms, 5, "resumes where it stood");
-        REAL.fetch_add(3, Ordering::SeqCst);
+        real.advance_ms(3);
         assert_eq!(c.now_ms(), 8);
-        assert_eq!(c.reset().now_ms, real());
+        assert_eq!(c.reset().now_ms, real.now_ms());
     }
 }

@@ -15,9 +15,8 @@ use crate::integrations::{OAuthDef, render_url};
 pub const STATE_TTL_MS: i64 = 10 * 60 * 1000;
 
 /// A PKCE verifier (43 characters of base64url from 32 random bytes) and its S256 challenge.
-pub fn pkce_pair() -> (String, String) {
-    let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+pub fn pkce_pair(entropy: &crate::Entropy) -> (String, String) {
+    let raw = entropy.bytes::<32>();
     let verifier = URL_SAFE_NO_PAD.encode(raw);
     let challenge = pkce_challenge(&verifier);
     (verifier, challenge)
@@ -29,9 +28,8 @@ pub fn pkce_challenge(verifier: &str) -> String {
 }
 
 /// A new `state` value: 32 random bytes, base64url.
-pub fn new_state() -> String {
-    let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+pub fn new_state(entropy: &crate::Entropy) -> String {
+    let raw = entropy.bytes::<32>();
     URL_SAFE_NO_PAD.encode(raw)
 }
 
@@ -224,10 +222,11 @@ mod tests {
             pkce_challenge("dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk"),
             "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
         );
-        let (v, c) = pkce_pair();
+        let e = crate::Entropy::system();
+        let (v, c) = pkce_pair(&e);
         assert_eq!(v.len(), 43);
         assert_eq!(c, pkce_challenge(&v));
-        assert_ne!(new_state(), new_state());
+        assert_ne!(new_state(&e), new_state(&e));
     }
 
     #[test]

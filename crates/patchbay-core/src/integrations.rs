@@ -282,14 +282,14 @@ pub fn mirror_credentials(settings: &mut Value) {
     };
 }
 
-/// `<prefix>_<connector>_<ULID>`.
-pub fn new_id(prefix: &str, connector: &str) -> String {
-    format!("{prefix}_{connector}_{}", ulid::Ulid::new())
+/// `<prefix>_<connector>_<ULID>` (the ULID's time is `now_ms`, the clock's).
+pub fn new_id(entropy: &crate::Entropy, now_ms: i64, prefix: &str, connector: &str) -> String {
+    format!("{prefix}_{connector}_{}", entropy.ulid(now_ms))
 }
 
-/// A new ULID (uppercase Crockford base32).
-pub fn ulid() -> String {
-    ulid::Ulid::new().to_string()
+/// A new ULID (uppercase Crockford base32) at `now_ms`.
+pub fn ulid(entropy: &crate::Entropy, now_ms: i64) -> String {
+    entropy.ulid(now_ms).to_string()
 }
 
 /// The connector name inside a `conn_<name>_…` or `ccfg_<name>_…` id.
@@ -425,7 +425,7 @@ mod tests {
 
     #[test]
     fn ids() {
-        let id = new_id("conn", "github");
+        let id = new_id(&crate::Entropy::system(), 1_700_000_000_000, "conn", "github");
         assert!(id.starts_with("conn_github_") && id.len() == "conn_github_".len() + 26);
         assert_eq!(connector_of_id(&id), Some("github"));
         assert_eq!(connector_of_id("conn_x"), None);

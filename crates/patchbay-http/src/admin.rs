@@ -45,6 +45,7 @@ pub fn routes() -> Router<AppState> {
         .route("/admin/v1/seed", post(apply_seed))
         .route("/admin/v1/network/signing-key", axum::routing::get(network_signing_key))
         .route("/admin/v1/integrations/organizations/{org}/webhook-secret", axum::routing::get(webhook_secret))
+        .merge(crate::sandbox::routes::routes())
 }
 
 fn seed_error(e: &SeedError) -> Response {
@@ -67,7 +68,7 @@ pub(crate) fn presents_admin_token(expected: &str, headers: &HeaderMap) -> bool 
 
 /// Checks `Authorization: Bearer <admin token>` and the admin rate limit; 404 when
 /// the admin API is disabled.
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(
             Face::Admin.error(StatusCode::NOT_FOUND, "The admin API is disabled (no admin token is configured).")
@@ -75,7 +76,7 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     };
     if presents_admin_token(expected, headers) {
         // Every admin route counts against the admin face's limit.
-        state.rate_limit(Face::Admin, "admin")
+        state.authenticated(Face::Admin, "admin", None)
     } else {
         let mut resp = Face::Admin.error(StatusCode::UNAUTHORIZED, "A valid admin bearer token is required.");
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
@@ -173,8 +174,16 @@ const PLATFORM_RESPONSES: PlatformResponses = PlatformResponses("AdminError");
 /// The admin API's OpenAPI document.
 #[derive(utoipa::OpenApi)]
 #[openapi(
-    info(title = "Patchbay — admin API", description = "Provisioning and keys."),
-    paths(apply_seed, network_signing_key, webhook_secret),
+    info(title = "Patchbay — admin API", description = "Provisioning and keys; sandbox controls (docs/sandbox.md) when sandbox.enabled."),
+    paths(apply_seed, network_signing_key, webhook_secret,
+        crate::sandbox::routes::status, crate::sandbox::routes::clock_show, crate::sandbox::routes::clock_advance,
+        crate::sandbox::routes::clock_set, crate::sandbox::routes::clock_freeze, crate::sandbox::routes::clock_resume,
+        crate::sandbox::routes::deterministic_on, crate::sandbox::routes::deterministic_off,
+        crate::sandbox::routes::fault_add, crate::sandbox::routes::fault_list, crate::sandbox::routes::fault_clear,
+        crate::sandbox::routes::fault_get, crate::sandbox::routes::fault_delete,
+        crate::sandbox::routes::journal_list, crate::sandbox::routes::journal_clear, crate::sandbox::routes::journal_verify,
+        crate::sandbox::routes::reset, crate::sandbox::routes::snapshot_save, crate::sandbox::routes::snapshot_list,
+        crate::sandbox::routes::snapshot_restore, crate::sandbox::routes::snapshot_delete),
     modifiers(&BearerAuth, &PLATFORM_RESPONSES),
 )]
 pub struct AdminApi;

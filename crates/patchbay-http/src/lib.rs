@@ -12,6 +12,7 @@ pub mod network;
 pub mod openapi;
 pub mod outbound;
 pub mod platform;
+pub mod sandbox;
 pub mod server;
 pub mod state;
 pub mod tls;

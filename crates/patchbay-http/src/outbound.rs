@@ -13,6 +13,9 @@ use reqwest::dns::{Addrs, Name, Resolve, Resolving};
 use reqwest::header::HeaderMap;
 use reqwest::{Client, RequestBuilder, StatusCode, Url};
 
+pub use crate::sandbox::Call;
+use crate::sandbox::OutboundFault;
+
 #[derive(Debug, Clone)]
 pub struct OutboundConfig {
     pub connect_timeout: Duration,
@@ -141,6 +144,8 @@ pub struct Outbound {
     guarded: Client,
     open: Client,
     config: Arc<OutboundConfig>,
+    /// Outbound fault rules and the journal, when the sandbox is on.
+    sandbox: Option<Arc<crate::sandbox::Sandbox>>,
 }
 
 impl Outbound {
@@ -160,7 +165,13 @@ impl Outbound {
             .build()
             .expect("static client configuration");
         let open = base().build().expect("static client configuration");
-        Self { guarded, open, config: Arc::new(config) }
+        Self { guarded, open, config: Arc::new(config), sandbox: None }
+    }
+
+    /// The same client, with the sandbox's outbound rules and journal.
+    pub fn with_sandbox(mut self, sandbox: Option<Arc<crate::sandbox::Sandbox>>) -> Self {
+        self.sandbox = sandbox;
+        self
     }
 
     fn allowed(&self, host: &str, port: u16) -> bool {
@@ -193,10 +204,45 @@ impl Outbound {
         Ok(self.guarded.request(method, url))
     }
 
-    /// Sends a request and reads the whole response, within the size cap.
-    pub async fn send(&self, req: RequestBuilder) -> Result<OutboundResponse, OutboundError> {
+    /// Sends a request (the `call` it is, for sandbox rules and the journal) and
+    /// reads the whole response, within the size cap.
+    pub async fn send(&self, call: Call, req: RequestBuilder) -> Result<OutboundResponse, OutboundError> {
+        let Some(sandbox) = &self.sandbox else {
+            return self.read(req.send().await.map_err(map_err)?).await;
+        };
+        let (client, built) = req.build_split();
+        let request = built.map_err(map_err)?;
+        let (journal, fault) = crate::sandbox::OutboundCall::begin(sandbox, call, &request);
+        let result = match fault {
+            None => self.read(client.execute(request).await.map_err(map_err)?).await,
+            Some(OutboundFault::Delay(wait)) => {
+                tokio::time::sleep(wait).await;
+                match client.execute(request).await {
+                    Ok(resp) => self.read(resp).await,
+                    Err(e) => Err(map_err(e)),
+                }
+            }
+            Some(OutboundFault::Answer(status, body)) => {
+                let mut headers = HeaderMap::new();
+                headers.insert(reqwest::header::CONTENT_TYPE, "application/json".parse().expect("static header"));
+                Ok(OutboundResponse { status, headers, body: Bytes::from(body.to_string()) })
+            }
+            Some(OutboundFault::Timeout) => Err(OutboundError::Timeout),
+            Some(OutboundFault::Dropped) => {
+                Err(OutboundError::Transport("the connection closed before an answer (sandbox fault)".into()))
+            }
+        };
+        journal.finish(match &result {
+            Ok(r) => {
+                Ok((r.status, r.headers.get(reqwest::header::CONTENT_TYPE).and_then(|v| v.to_str().ok()), &r.body))
+            }
+            Err(e) => Err(e.to_string()),
+        });
+        result
+    }
+
+    async fn read(&self, mut resp: reqwest::Response) -> Result<OutboundResponse, OutboundError> {
         let cap = self.config.max_response_bytes;
-        let mut resp = req.send().await.map_err(map_err)?;
         if resp.content_length().is_some_and(|n| n as usize > cap) {
             return Err(OutboundError::TooLarge(cap));
         }
@@ -212,10 +258,10 @@ impl Outbound {
         Ok(OutboundResponse { status, headers, body: Bytes::from(body) })
     }
 
-    /// GET a URL.
-    pub async fn get(&self, url: &str) -> Result<OutboundResponse, OutboundError> {
+    /// GET a URL (as a call of this kind).
+    pub async fn get(&self, call: Call, url: &str) -> Result<OutboundResponse, OutboundError> {
         let req = self.request(reqwest::Method::GET, url)?;
-        self.send(req).await
+        self.send(call, req).await
     }
 }
 

@@ -40,13 +40,17 @@ fn accept_request_id(v: &HeaderValue) -> bool {
 
 /// The request's id: the caller's when usable, else a fresh UUID (formatted on
 /// the stack; the header value is the only copy).
-fn request_id(req: &Request) -> HeaderValue {
+/// With the sandbox on, the UUID comes from its entropy (seeded in deterministic mode).
+fn request_id(req: &Request, sandbox: Option<&crate::sandbox::Sandbox>) -> HeaderValue {
     if let Some(v) = req.headers().get(REQUEST_ID).filter(|v| accept_request_id(v)) {
         return v.clone();
     }
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
-    HeaderValue::from_str(uuid::Uuid::new_v4().hyphenated().encode_lower(&mut buf))
-        .expect("a hyphenated UUID is a valid header value")
+    let uuid = match sandbox {
+        Some(s) => s.entropy.uuid(),
+        None => uuid::Uuid::new_v4(),
+    };
+    HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut buf)).expect("a hyphenated UUID is a valid header value")
 }
 
 /// The layer every route is wrapped in: [`Observe`] around the body limit.
@@ -157,9 +161,17 @@ fn closing(mut resp: Response) -> Response {
 
 /// Reads a request's whole body (up to the limit) before its handler runs, so a
 /// handler that answers without reading it leaves the connection reusable.
-async fn buffered(req: Request, face: Face, limit: usize) -> Result<Request, Response> {
+async fn buffered(
+    req: Request,
+    face: Face,
+    limit: usize,
+    sandbox: Option<&crate::sandbox::Sandbox>,
+) -> Result<Request, Response> {
     let (parts, body) = req.into_parts();
     let bytes = read_body(body, face, limit).await?;
+    if let Some(sandbox) = sandbox {
+        crate::sandbox::note_request_body(sandbox, parts.headers.get(header::CONTENT_TYPE), &bytes);
+    }
     Ok(Request::from_parts(parts, axum::body::Body::from(bytes)))
 }
 
@@ -235,7 +247,7 @@ where
     /// `call`; the handler runs when that future is polled, inside the guard.
     fn call(&mut self, req: Request) -> Self::Future {
         let started = Instant::now();
-        let id = request_id(&req);
+        let id = request_id(&req, self.state.sandbox.as_deref());
         let method = crate::metrics::method_label(req.method());
         let matched = req.extensions().get::<MatchedPath>().map(MatchedPath::as_str);
         let route = self.state.metrics.route(matched);
@@ -243,6 +255,10 @@ where
         let face = Face::of_path(req.uri().path());
         let state = self.state.clone();
         let limit = state.config.body_limit_bytes;
+        // The sandbox notes the request and tries the rules that do not name the caller.
+        let inbound = state.sandbox.as_ref().and_then(|sandbox| {
+            crate::sandbox::Inbound::begin(sandbox, face, &req, matched, id.to_str().unwrap_or_default())
+        });
         // A body over the limit is refused before a byte of it is read; any other body
         // is read whole first (the hot bodiless reads call the route directly).
         let declared = declared_body(&req);
@@ -262,8 +278,14 @@ where
                 Some(face.rate_limited(secs))
             }
             // Routes without a principal count against the face's limit by client address.
-            _ if public && let Some(ip) = client => state.rate_limit_address(face, ip).err(),
-            _ => None,
+            _ if public
+                && let Some(ip) = client
+                && let Err(resp) = state.rate_limit_address(face, ip) =>
+            {
+                Some(resp)
+            }
+            // A sandbox rule that answers in place of the handler.
+            _ => inbound.as_ref().and_then(|i| i.early_answer(face)),
         };
         let has_body = matches!(declared, Ok(Some(_)));
         // A refusal sent before the body is read leaves it on the wire: say the connection closes.
@@ -283,6 +305,13 @@ where
                     let (parts, body) = req.into_parts();
                     Ok(match read_body(body, face, limit).await {
                         Ok(bytes) => {
+                            if let Some(sandbox) = &state.sandbox {
+                                crate::sandbox::note_request_body(
+                                    sandbox,
+                                    parts.headers.get(header::CONTENT_TYPE),
+                                    &bytes,
+                                );
+                            }
                             let req = Request::from_parts(parts, axum::body::Body::empty());
                             crate::network::hmac::v2(state, req, bytes, inner).await
                         }
@@ -293,8 +322,9 @@ where
             }
             None if has_body => {
                 let mut inner = self.take_ready();
+                let sandbox = state.sandbox.clone();
                 let boxed: Boxed = Box::pin(async move {
-                    match buffered(req, face, limit).await {
+                    match buffered(req, face, limit, sandbox.as_deref()).await {
                         Ok(req) => inner.call(req).await,
                         Err(resp) => Ok(resp),
                     }
@@ -312,14 +342,22 @@ where
                     Err(never) => match never {},
                 }
             };
-            let mut resp = crate::face::guard(face, id_str, state.config.request_timeout, handled).await;
+            let timeout = state.config.request_timeout;
+            let mut resp = match &inbound {
+                Some(i) => crate::face::guard(face, id_str, timeout, i.run(handled)).await,
+                None => crate::face::guard(face, id_str, timeout, handled).await,
+            };
             if resp.status() == StatusCode::UNAUTHORIZED
                 && presented
                 && let Some(secs) = client.and_then(|ip| state.auth_failures.failed(ip))
             {
                 resp = face.rate_limited(secs);
             }
-            let mut resp = in_face_shape(face, resp).await;
+            let resp = in_face_shape(face, resp).await;
+            let mut resp = match inbound {
+                Some(i) => i.finish(resp).await,
+                None => resp,
+            };
             let status = resp.status().as_u16();
             let elapsed = started.elapsed();
             state.metrics.observe_request(method, &route, status, elapsed.as_secs_f64());

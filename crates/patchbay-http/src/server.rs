@@ -154,6 +154,11 @@ async fn connection<S>(
         let requests = requests.clone();
         async move {
             let resp = handled.await;
+            if resp.as_ref().is_ok_and(|r| r.extensions().get::<crate::sandbox::DropConnection>().is_some()) {
+                // Close without a word: the connection loop drops the connection (and this future).
+                requests.dropped.notify_one();
+                std::future::pending::<()>().await;
+            }
             requests.answered.fetch_add(1, Ordering::AcqRel);
             // The request stays in hand until its answer's body is written (or dropped).
             Ok::<_, std::convert::Infallible>(
@@ -183,6 +188,10 @@ async fn connection<S>(
                         // Finish the requests in hand (if any), then close.
                         conn.as_mut().graceful_shutdown();
                         draining = true;
+                    }
+                    _ = activity.dropped.notified() => {
+                        tracing::debug!(%remote, "closing connection unanswered (sandbox fault)");
+                        return;
                     }
                     _ = tick.tick() => {
                         if let Some(why) = activity.overdue(&limits) {
@@ -219,6 +228,8 @@ struct Activity {
     /// HTTP/2: frames between requests (pings, settings, window updates) begin no head;
     /// only the first request is due from the start, then the idle rule holds.
     h2: bool,
+    /// Told when an answer asks for the connection to close unanswered (a sandbox `drop` rule).
+    dropped: tokio::sync::Notify,
 }
 
 impl Activity {
@@ -231,6 +242,7 @@ impl Activity {
             head_started: AtomicU64::new(1),
             answered: AtomicUsize::new(0),
             h2,
+            dropped: tokio::sync::Notify::new(),
         }
     }
 

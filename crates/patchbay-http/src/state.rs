@@ -5,7 +5,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use patchbay_core::ratelimit::{AuthFailures, RateLimiter, RateQuota};
-use patchbay_core::{Clock, Vault};
+use patchbay_core::{Clock, Entropy, SandboxClock, Vault};
 use patchbay_store::Store;
 
 use crate::face::Face;
@@ -32,6 +32,8 @@ pub struct HttpConfig {
     pub integrations: crate::integrations::IntegrationsSettings,
     /// The outbound HTTP client's settings.
     pub outbound: crate::outbound::OutboundConfig,
+    /// Sandbox controls (docs/sandbox.md); `None` (the default) turns them off.
+    pub sandbox: Option<crate::sandbox::SandboxSettings>,
 }
 
 impl Default for HttpConfig {
@@ -47,6 +49,7 @@ impl Default for HttpConfig {
             export: Default::default(),
             integrations: Default::default(),
             outbound: Default::default(),
+            sandbox: None,
         }
     }
 }
@@ -61,6 +64,10 @@ pub struct Parts {
     pub store: Arc<dyn Store>,
     pub vault: Arc<Vault>,
     pub clock: Arc<dyn Clock>,
+    /// Where generated ids, nonces, tokens and keys come from (seeded in deterministic mode).
+    pub entropy: Arc<Entropy>,
+    /// The sandbox's state, when it is on.
+    pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
     pub config: Arc<HttpConfig>,
     pub metrics: Arc<Metrics>,
     /// The one client for calls to the outside.
@@ -94,11 +101,23 @@ impl AppState {
     pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
         let limiters = Face::ALL.map(|f| RateLimiter::new(config.rate_limits.get(&f).copied()));
         let auth_failures = AuthFailures::new(config.auth_failure_limit);
+        let entropy = Arc::new(Entropy::system());
+        // With the sandbox on, every face reads the sandbox's clock, made over the given one.
+        let (clock, sandbox) = match &config.sandbox {
+            Some(settings) => {
+                let moved = Arc::new(SandboxClock::over(clock));
+                let sandbox = crate::sandbox::Sandbox::new(settings.clone(), moved.clone(), entropy.clone());
+                (moved as Arc<dyn Clock>, Some(Arc::new(sandbox)))
+            }
+            None => (clock, None),
+        };
         Self(Arc::new(Parts {
             store,
             vault: Arc::new(vault),
             clock,
-            outbound: crate::outbound::Outbound::new(config.outbound.clone()),
+            entropy,
+            outbound: crate::outbound::Outbound::new(config.outbound.clone()).with_sandbox(sandbox.clone()),
+            sandbox,
             integrations: Arc::new(crate::integrations::Runtime::default()),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
@@ -111,6 +130,22 @@ impl AppState {
     /// the face's own 429 response with `Retry-After`.
     pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
         self.limiters[face.index()].check(principal).map_err(|secs| face.rate_limited(secs))
+    }
+
+    /// The caller of a request is authenticated: takes one token from its bucket
+    /// (the face's 429 once spent) and, with the sandbox on, notes the caller and
+    /// applies the fault rules that name it (their `status` answer is the error).
+    pub fn authenticated(
+        &self,
+        face: Face,
+        principal: &str,
+        tenant: Option<&str>,
+    ) -> Result<(), axum::response::Response> {
+        self.rate_limit(face, principal)?;
+        match &self.sandbox {
+            Some(sandbox) => crate::sandbox::caller(sandbox, face, principal, tenant),
+            None => Ok(()),
+        }
     }
 
     /// The same for a public route (no principal): the client's address is the key.

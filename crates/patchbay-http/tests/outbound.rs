@@ -9,7 +9,7 @@ use axum::Router;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Redirect};
 use axum::routing::get;
-use patchbay_http::outbound::{Outbound, OutboundConfig, OutboundError};
+use patchbay_http::outbound::{Call, Outbound, OutboundConfig, OutboundError};
 
 async fn upstream() -> SocketAddr {
     let app = Router::new()
@@ -48,41 +48,41 @@ async fn loopback_is_refused_by_default_for_literals_and_names() {
         "http://10.0.0.1/".to_string(),
         "http://[fe80::1]/".to_string(),
     ] {
-        match out.get(&url).await {
+        match out.get(Call::Webhook, &url).await {
             Err(OutboundError::Refused(_)) => {}
             other => panic!("{url}: expected a refusal, got {other:?}"),
         }
     }
-    assert!(matches!(out.get("ftp://example.com/").await, Err(OutboundError::BadUrl)));
-    assert!(matches!(out.get("not a url").await, Err(OutboundError::BadUrl)));
+    assert!(matches!(out.get(Call::Webhook, "ftp://example.com/").await, Err(OutboundError::BadUrl)));
+    assert!(matches!(out.get(Call::Webhook, "not a url").await, Err(OutboundError::BadUrl)));
 }
 
 #[tokio::test]
 async fn allow_list_names_host_and_port() {
     let addr = upstream().await;
     let out = client(|c| c.allow = vec![format!("127.0.0.1:{}", addr.port())]);
-    let r = out.get(&format!("http://127.0.0.1:{}/ok", addr.port())).await.unwrap();
+    let r = out.get(Call::Webhook, &format!("http://127.0.0.1:{}/ok", addr.port())).await.unwrap();
     assert_eq!((r.status.as_u16(), &r.body[..]), (200, &b"hello"[..]));
     // Another port on the same host is still refused.
     assert!(matches!(
-        out.get(&format!("http://127.0.0.1:{}/ok", addr.port() + 1)).await,
+        out.get(Call::Webhook, &format!("http://127.0.0.1:{}/ok", addr.port() + 1)).await,
         Err(OutboundError::Refused(_))
     ));
     let loop_ok = client(|c| c.allow_loopback = true);
-    let r = loop_ok.get(&format!("http://localhost:{}/ok", addr.port())).await.unwrap();
+    let r = loop_ok.get(Call::Webhook, &format!("http://localhost:{}/ok", addr.port())).await.unwrap();
     assert_eq!(r.status.as_u16(), 200);
     // Loopback permission does not open private ranges.
-    assert!(matches!(loop_ok.get("http://10.0.0.1/").await, Err(OutboundError::Refused(_))));
+    assert!(matches!(loop_ok.get(Call::Webhook, "http://10.0.0.1/").await, Err(OutboundError::Refused(_))));
 }
 
 #[tokio::test]
 async fn redirects_are_not_followed_and_statuses_pass_through() {
     let addr = upstream().await;
     let out = client(|c| c.allow_loopback = true);
-    let r = out.get(&format!("http://127.0.0.1:{}/redirect", addr.port())).await.unwrap();
+    let r = out.get(Call::Webhook, &format!("http://127.0.0.1:{}/redirect", addr.port())).await.unwrap();
     assert_eq!(r.status.as_u16(), 307);
     assert_eq!(r.headers["location"], "/ok");
-    let r = out.get(&format!("http://127.0.0.1:{}/teapot", addr.port())).await.unwrap();
+    let r = out.get(Call::Webhook, &format!("http://127.0.0.1:{}/teapot", addr.port())).await.unwrap();
     assert_eq!((r.status.as_u16(), &r.body[..]), (418, &b"short and stout"[..]));
 }
 
@@ -94,11 +94,11 @@ async fn size_cap_and_timeout() {
         c.max_response_bytes = 1024;
         c.timeout = Duration::from_millis(300);
     });
-    match out.get(&format!("http://127.0.0.1:{}/big", addr.port())).await {
+    match out.get(Call::Webhook, &format!("http://127.0.0.1:{}/big", addr.port())).await {
         Err(OutboundError::TooLarge(1024)) => {}
         other => panic!("expected TooLarge, got {other:?}"),
     }
-    match out.get(&format!("http://127.0.0.1:{}/slow", addr.port())).await {
+    match out.get(Call::Webhook, &format!("http://127.0.0.1:{}/slow", addr.port())).await {
         Err(OutboundError::Timeout) => {}
         other => panic!("expected Timeout, got {other:?}"),
     }
@@ -107,7 +107,7 @@ async fn size_cap_and_timeout() {
         let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         l.local_addr().unwrap().port()
     };
-    match out.get(&format!("http://127.0.0.1:{closed}/x?secret=s3cr3t")).await {
+    match out.get(Call::Webhook, &format!("http://127.0.0.1:{closed}/x?secret=s3cr3t")).await {
         Err(OutboundError::Transport(msg)) => assert!(!msg.contains("s3cr3t"), "{msg}"),
         other => panic!("expected Transport, got {other:?}"),
     }

@@ -130,7 +130,16 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     if let Some(seed) = &config.seed {
         apply_seed_file(&backend, seed, clock.now_ms(), SeedMode::StartUp).await?;
     }
-    let state = AppState::new(backend.store.clone(), backend.vault, clock.clone(), config.http());
+    let mut http = config.http();
+    if let (Some(sandbox), Some(seed)) = (http.sandbox.as_mut(), &config.seed) {
+        // A sandbox reset applies the start-up seed again: kept as it was read.
+        let doc = std::fs::read(seed).with_context(|| format!("reading seed file {}", seed.display()))?;
+        sandbox.seed_document = Some(Arc::new(doc));
+    }
+    let state = AppState::new(backend.store.clone(), backend.vault, clock, http);
+    if config.sandbox.enabled {
+        tracing::warn!("sandbox controls are on (/admin/v1/sandbox): for testing, not for production");
+    }
     let outbound = state.outbound.clone();
     let (tls, tls_ca) = tls_config(config)?;
     let listener =
@@ -155,7 +164,9 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
         patchbay_http::integrations::webhook::WebhookSender::new(state.clone()),
     );
     let refresher = patchbay_http::integrations::refresh::spawn_background(state.clone(), shutdown.clone());
-    let mut workers = spawn_workers(backend.store.clone(), clock, registry, config.workers(), shutdown.clone());
+    // Workers read the state's clock (the sandbox's, when it is on).
+    let mut workers =
+        spawn_workers(backend.store.clone(), state.clock.clone(), registry, config.workers(), shutdown.clone());
     let app = router(state.clone());
     let stop = shutdown.clone();
     let limits = config.conn_limits();

@@ -109,6 +109,27 @@ pub struct Config {
     pub export: ExportSection,
     pub integrations: IntegrationsSettings,
     pub tls: TlsSection,
+    pub sandbox: SandboxSection,
+}
+
+/// Sandbox controls for teams testing against Patchbay (docs/sandbox.md). Off by
+/// default; while off, `/admin/v1/sandbox/...` answers 404.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+#[serde(default)]
+pub struct SandboxSection {
+    pub enabled: bool,
+    /// Journal entries kept (a ring: the oldest go first).
+    pub journal_capacity: usize,
+    /// Request and response bodies kept up to this many bytes each.
+    pub journal_body_bytes: usize,
+    /// Start in deterministic mode with this seed (and return to it on reset).
+    pub deterministic_seed: Option<u64>,
+}
+
+impl Default for SandboxSection {
+    fn default() -> Self {
+        Self { enabled: false, journal_capacity: 1000, journal_body_bytes: 4096, deterministic_seed: None }
+    }
 }
 
 /// HTTPS on the listen address: a certificate chain and key (PEM), or a
@@ -161,6 +182,7 @@ impl Default for Config {
             export: ExportSection::default(),
             integrations: IntegrationsSettings::default(),
             tls: TlsSection::default(),
+            sandbox: SandboxSection::default(),
         }
     }
 }
@@ -204,6 +226,9 @@ impl Config {
                 anyhow::bail!("export.exporters.{t}.result: unknown result {result:?}");
             }
         }
+        if self.sandbox.enabled && self.sandbox.journal_capacity > 1_000_000 {
+            anyhow::bail!("sandbox.journal_capacity must be at most 1000000");
+        }
         if self.jobs.workers == 0 {
             anyhow::bail!("jobs.workers must be at least 1");
         }
@@ -232,6 +257,12 @@ impl Config {
             },
             integrations: self.integrations.clone(),
             outbound: self.outbound(),
+            sandbox: self.sandbox.enabled.then_some(patchbay_http::sandbox::SandboxSettings {
+                journal_capacity: self.sandbox.journal_capacity,
+                journal_body_bytes: self.sandbox.journal_body_bytes,
+                deterministic_seed: self.sandbox.deterministic_seed,
+                seed_document: None,
+            }),
         }
     }
 

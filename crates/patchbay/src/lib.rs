@@ -5,6 +5,7 @@ pub mod app;
 pub mod config;
 pub mod demo;
 pub mod keys;
+pub mod sandbox_cli;
 pub mod telemetry;
 
 pub use app::{Running, StartError, start};

@@ -44,6 +44,9 @@ enum Command {
         /// (written to <data_dir>/tls/; clients trust ca.pem).
         #[arg(long)]
         tls_self_signed: bool,
+        /// Turn on the sandbox controls under /admin/v1/sandbox (docs/sandbox.md; needs an admin token).
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Serve demo data from a temporary database, with the admin API enabled.
     Demo {
@@ -59,6 +62,9 @@ enum Command {
         /// names the CA file to trust.
         #[arg(long)]
         tls: bool,
+        /// Turn on the sandbox controls under /admin/v1/sandbox (docs/sandbox.md).
+        #[arg(long)]
+        sandbox: bool,
     },
     /// Apply the embedded database migrations and exit.
     Migrate {
@@ -76,6 +82,18 @@ enum Command {
     RotateKeys {
         #[arg(long)]
         database_url: Option<String>,
+    },
+    /// Sandbox controls of a running server (docs/sandbox.md): clock, faults,
+    /// journal, reset, snapshots, deterministic mode.
+    Sandbox {
+        /// The server (default: PATCHBAY_SANDBOX_URL, else http://<listen>).
+        #[arg(long, global = true)]
+        url: Option<String>,
+        /// The admin token (default: the configuration's admin_token / PATCHBAY_ADMIN_TOKEN).
+        #[arg(long, global = true)]
+        admin_token: Option<String>,
+        #[command(subcommand)]
+        command: patchbay::sandbox_cli::SandboxCommand,
     },
     /// Network face (BitGo OES) tools.
     Network {
@@ -139,7 +157,10 @@ fn main() -> ExitCode {
 
 async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
     match command {
-        Command::Serve { listen, database_url, seed, tls_self_signed } => {
+        Command::Serve { listen, database_url, seed, tls_self_signed, sandbox } => {
+            if sandbox {
+                config.sandbox.enabled = true;
+            }
             if let Some(l) = listen {
                 config.listen = l;
             }
@@ -160,7 +181,10 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             }
             serve_until_signal(running, signals).await
         }
-        Command::Demo { listen, database_url, tls } => {
+        Command::Demo { listen, database_url, tls, sandbox } => {
+            if sandbox {
+                config.sandbox.enabled = true;
+            }
             if let Some(l) = listen {
                 config.listen = l;
             }
@@ -201,6 +225,22 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             let r = serve_until_signal(running, signals).await;
             drop(dir);
             r
+        }
+        Command::Sandbox { url, admin_token, command } => {
+            let base = url
+                .or_else(|| std::env::var("PATCHBAY_SANDBOX_URL").ok())
+                .unwrap_or_else(|| format!("http://{}", config.listen));
+            let Some(token) = admin_token.or_else(|| config.admin_token.clone()) else {
+                return Err(anyhow::anyhow!("no admin token: pass --admin-token or set PATCHBAY_ADMIN_TOKEN").into());
+            };
+            let (status, body) = patchbay::sandbox_cli::run(&base, &token, command).await?;
+            if !body.is_empty() {
+                say(&body);
+            }
+            if !(200..300).contains(&status) {
+                return Err(anyhow::anyhow!("the server answered {status}").into());
+            }
+            Ok(())
         }
         Command::Migrate { database_url } => {
             if let Some(d) = database_url {

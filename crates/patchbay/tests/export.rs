@@ -611,7 +611,7 @@ both_backends!(an_interrupted_run_is_resumed_after_restart, |db| {
         state: "Queued".into(),
         result: "Undetermined".into(),
         request: json!({"exportType": "IFC", "inputOptions": {}, "outputOptions": {"location": "STORAGE"}}),
-        jobs: patchbay_http::export::runner::initial_jobs(),
+        jobs: patchbay_http::export::runner::initial_jobs(&patchbay_core::Entropy::system()),
         start_at: None,
         end_at: None,
         created_at: now,

@@ -63,6 +63,8 @@ pub struct Filter {
     pub since: Option<String>,
     /// RFC 3339, exclusive.
     pub until: Option<String>,
+    /// Lists only: the newest this many.
+    pub limit: Option<usize>,
 }
 
 impl Filter {
@@ -131,8 +133,9 @@ impl Journal {
         entries.push_back(entry);
     }
 
-    /// The entries that match, oldest first (at most the newest `limit`).
-    pub fn query(&self, filter: &Filter, limit: Option<usize>) -> Result<Vec<Entry>, String> {
+    /// The entries that match, oldest first (at most the newest `filter.limit`).
+    pub fn query(&self, filter: &Filter) -> Result<Vec<Entry>, String> {
+        let limit = filter.limit;
         let (since, until) = filter.bounds()?;
         let entries = self.lock();
         let mut found: Vec<Entry> = entries.iter().filter(|e| filter.matches(e, since, until)).cloned().collect();
@@ -231,20 +234,20 @@ mod tests {
         }
         assert_eq!(j.len(), 3);
         assert_eq!(j.dropped(), 1);
-        let all = j.query(&Filter::default(), None).unwrap();
+        let all = j.query(&Filter::default()).unwrap();
         assert_eq!(all.iter().map(|e| e.seq).collect::<Vec<_>>(), [2, 3, 4]);
         let f = Filter { status: Some(200), path: Some("/v1/*".into()), ..Default::default() };
-        assert_eq!(j.query(&f, None).unwrap().len(), 2);
-        assert_eq!(j.query(&f, Some(1)).unwrap()[0].seq, 4, "limit keeps the newest");
+        assert_eq!(j.query(&f).unwrap().len(), 2);
+        assert_eq!(j.query(&Filter { limit: Some(1), ..f.clone() }).unwrap()[0].seq, 4, "limit keeps the newest");
         let f = Filter { since: Some("1970-01-01T00:00:02Z".into()), ..Default::default() };
-        assert_eq!(j.query(&f, None).unwrap().len(), 2);
+        assert_eq!(j.query(&f).unwrap().len(), 2);
         let f = Filter {
             until: Some("1970-01-01T00:00:02Z".into()),
             face: Some("integrations".into()),
             ..Default::default()
         };
-        assert_eq!(j.query(&f, None).unwrap().len(), 1);
-        assert!(j.query(&Filter { since: Some("x".into()), ..Default::default() }, None).is_err());
+        assert_eq!(j.query(&f).unwrap().len(), 1);
+        assert!(j.query(&Filter { since: Some("x".into()), ..Default::default() }).is_err());
         let e = Expectation { count: Some(3), ..Default::default() };
         assert!(e.validate().is_ok() && e.met_by(3) && !e.met_by(2));
         let e = Expectation { at_least: Some(1), at_most: Some(2), ..Default::default() };
@@ -254,6 +257,6 @@ mod tests {
         assert_eq!(j.clear(), 3);
         assert!(j.is_empty());
         j.push(entry("export", 200, 0));
-        assert_eq!(j.query(&Filter::default(), None).unwrap()[0].seq, 5, "sequence numbers keep counting");
+        assert_eq!(j.query(&Filter::default()).unwrap()[0].seq, 5, "sequence numbers keep counting");
     }
 }

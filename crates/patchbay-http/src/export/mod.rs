@@ -198,7 +198,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
             format!("The access token does not have the required scope {SCOPE}."),
         ));
     }
-    if let Err(resp) = state.rate_limit(Face::Export, &cred.principal_id) {
+    if let Err(resp) = state.authenticated(Face::Export, &cred.principal_id, None) {
         return Err(ExError {
             raw: Some(resp),
             ..ExError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "")
@@ -551,7 +551,7 @@ async fn create_connection(
         return Err(ExError::forbidden());
     }
     let mut raw = [0u8; 32];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    state.entropy.fill(&mut raw);
     let now = state.clock.now_ms();
     let conn = ExConnection {
         tenant: model.tenant.clone(),
@@ -784,12 +784,12 @@ async fn create_run(
     let now = state.clock.now_ms();
     let run = ExRun {
         tenant: conn.tenant.clone(),
-        id: uuid::Uuid::new_v4().to_string(),
+        id: state.entropy.uuid_string(),
         connection_id: conn.id.clone(),
         state: state::QUEUED.into(),
         result: result::UNDETERMINED.into(),
         request,
-        jobs: runner::initial_jobs(),
+        jobs: runner::initial_jobs(&state.entropy),
         start_at: None,
         end_at: None,
         created_at: now,
@@ -897,7 +897,7 @@ async fn authorization_information(
     })?;
     let authorized = user_authorized(&state, &user).await?;
     let mut raw = [0u8; 24];
-    rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+    state.entropy.fill(&mut raw);
     let consent = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(raw);
     let now = state.clock.now_ms();
     let rec = RecordWrite {

@@ -29,13 +29,13 @@ impl ExportRunner {
 }
 
 /// The jobs array of a new run: one job with one task, all `Queued`.
-pub fn initial_jobs() -> Value {
+pub fn initial_jobs(entropy: &patchbay_core::Entropy) -> Value {
     json!([{
-        "id": uuid::Uuid::new_v4().to_string(),
+        "id": entropy.uuid_string(),
         "state": state::QUEUED,
         "result": result::UNDETERMINED,
         "tasks": [{
-            "id": uuid::Uuid::new_v4().to_string(),
+            "id": entropy.uuid_string(),
             "retryAttempts": 0,
             "state": state::QUEUED,
             "result": result::UNDETERMINED,
@@ -172,7 +172,7 @@ impl JobHandler for ExportRunner {
         for d in [&files, &logs_dir] {
             tokio::fs::create_dir_all(d).await.map_err(|e| JobError::Retry(format!("data directory: {e}")))?;
         }
-        let file_id = uuid::Uuid::new_v4().to_string();
+        let file_id = self.state.entropy.uuid_string();
         let output = files.join(&file_id);
         let input = ExportInput {
             run_id,
@@ -268,7 +268,7 @@ impl ExportRunner {
             .map_err(|e| e.to_string())?
             .header("x-ms-blob-type", "BlockBlob")
             .body(body);
-        let resp = self.outbound.send(req).await.map_err(|e| e.to_string())?;
+        let resp = self.outbound.send(crate::outbound::Call::BlobUpload, req).await.map_err(|e| e.to_string())?;
         if resp.status.is_success() { Ok(()) } else { Err(format!("HTTP {}", resp.status.as_u16())) }
     }
 }

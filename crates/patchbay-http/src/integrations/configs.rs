@@ -153,7 +153,7 @@ pub(super) async fn create_config(
     let rec = RecordWrite {
         tenant: org,
         kind: kind::IN_CCFG.into(),
-        id: catalog::new_id("ccfg", &name),
+        id: catalog::new_id(&state.entropy, state.clock.now_ms(), "ccfg", &name),
         data: json!({"orgId": viewer.org()?, "connectorName": name, "displayName": optional_string(&body, "display_name")?,
                      "disabled": optional_bool(&body, "disabled")?.unwrap_or(false),
                      "metadata": optional_object(&body, "metadata")?, "overrides": null}),

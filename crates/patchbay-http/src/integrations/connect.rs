@@ -243,7 +243,7 @@ fn callback_uri(state: &AppState, headers: &HeaderMap) -> String {
 
 /// Records a `connect.session-*` event (and its webhook) for the organisation.
 async fn session_event(state: &AppState, org: &str, customer: &str, name: &str, data: Value) {
-    let ev = event(org, name, data, Some(customer.to_string()), state.clock.now_ms());
+    let ev = event(&state.entropy, org, name, data, Some(customer.to_string()), state.clock.now_ms());
     let result = async {
         let jobs = emit_jobs(state, &ev).await?;
         state.store.in_insert_event(&ev, &jobs).await.map_err(InError::from)
@@ -311,8 +311,8 @@ async fn start_oauth(
     }
     let overrides = &rec.data["overrides"];
     let template = overrides["authorizeUrl"].as_str().unwrap_or(&oauth.authorization_request_url);
-    let (verifier, challenge) = flow::pkce_pair();
-    let state_id = flow::new_state();
+    let (verifier, challenge) = flow::pkce_pair(&state.entropy);
+    let state_id = flow::new_state(&state.entropy);
     let redirect_uri = callback_uri(&state, &headers);
     let url = match flow::authorize_url(
         oauth,
@@ -535,7 +535,7 @@ async fn callback(
         let pair = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}"));
         req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {pair}"));
     }
-    let resp = match state.outbound.send(req).await {
+    let resp = match state.outbound.send(crate::outbound::Call::OauthToken, req).await {
         Ok(r) => r,
         Err(e) => {
             return fail(

@@ -250,7 +250,7 @@ pub(super) async fn insert_connection(
 ) -> Result<(InConnection, OpenedSettings), InError> {
     let now = state.clock.now_ms();
     let NewConnection { org, connector_config_id, customer, connector_name, display_name, metadata } = new;
-    let id = catalog::new_id("conn", &connector_name);
+    let id = catalog::new_id(&state.entropy, state.clock.now_ms(), "conn", &connector_name);
     let (expires_at, refreshable) = refresh::expiry_of(settings);
     let aad = Record::aad(&org, kind::IN_CONNECTION, &id);
     let opened = OpenedSettings::of(settings)?;
@@ -274,6 +274,7 @@ pub(super) async fn insert_connection(
         updated_at: now,
     };
     let ev = event(
+        &state.entropy,
         &org,
         "connect.connection-connected",
         json!({"connection_id": id, "customer_id": customer}),
@@ -402,6 +403,7 @@ pub(super) async fn delete_connection(
     let conn = visible(&state, &viewer, &id).await?;
     let now = state.clock.now_ms();
     let ev = event(
+        &state.entropy,
         &conn.tenant,
         "connect.connection-deleted",
         json!({"connection_id": conn.id, "customer_id": conn.customer_id}),

@@ -18,7 +18,7 @@ pub(super) async fn ensure_customer(
         let secret = rec.open_secret(&state.vault)?.unwrap_or(Value::Null);
         let key = secret["apiKey"].as_str().map(str::to_string);
         let needs_key = key.is_none();
-        let key = key.unwrap_or_else(|| format!("key_cus_{}", catalog::ulid()));
+        let key = key.unwrap_or_else(|| format!("key_cus_{}", catalog::ulid(&state.entropy, state.clock.now_ms())));
         if metadata.is_some() || needs_key {
             let mut data = rec.data.clone();
             if let Some(m) = metadata {
@@ -39,7 +39,7 @@ pub(super) async fn ensure_customer(
         let rec = state.store.get_record(org, kind::IN_CUSTOMER, &rid).await?.unwrap_or(rec);
         return Ok((rec, key));
     }
-    let key = format!("key_cus_{}", catalog::ulid());
+    let key = format!("key_cus_{}", catalog::ulid(&state.entropy, state.clock.now_ms()));
     let write = RecordWrite {
         tenant: org.into(),
         kind: kind::IN_CUSTOMER.into(),
@@ -194,7 +194,8 @@ pub(super) async fn upsert_customer(
     let viewer = authenticate(&state, &headers).await?;
     let org = viewer.org_only()?.to_string();
     let body = body_object(body)?;
-    let id = optional_string(&body, "id")?.unwrap_or_else(|| format!("cus_{}", catalog::ulid()));
+    let id = optional_string(&body, "id")?
+        .unwrap_or_else(|| format!("cus_{}", catalog::ulid(&state.entropy, state.clock.now_ms())));
     if !customer_id_ok(&id) {
         return Err(InError::issue(&["id"], "id must be 1-256 characters without '/' or NUL"));
     }

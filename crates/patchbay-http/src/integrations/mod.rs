@@ -229,7 +229,7 @@ pub async fn token_secret(state: &AppState) -> Result<Arc<Vec<u8>>, InError> {
             const KIND: &str = "integrations.jwt_secret";
             if state.store.get_record(TENANT, KIND, "hs256").await?.is_none() {
                 let mut raw = [0u8; 32];
-                rand::RngCore::fill_bytes(&mut rand::rngs::OsRng, &mut raw);
+                state.entropy.fill(&mut raw);
                 let rec = RecordWrite {
                     tenant: TENANT.into(),
                     kind: KIND.into(),
@@ -336,13 +336,14 @@ async fn gateway_viewer(state: &AppState, raw: &axum::http::HeaderValue) -> Resu
 
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
     let viewer = credentials_of(state, headers).await?;
-    rate_limited(state, &viewer.principal())?;
+    let tenant = viewer.org().ok().map(str::to_string);
+    rate_limited(state, &viewer.principal(), tenant.as_deref())?;
     Ok(viewer)
 }
 
 /// The face's limit for a principal: the platform's 429 (with `Retry-After`) once spent.
-fn rate_limited(state: &AppState, principal: &str) -> Result<(), InError> {
-    state.rate_limit(Face::Integrations, principal).map_err(|resp| InError {
+fn rate_limited(state: &AppState, principal: &str, tenant: Option<&str>) -> Result<(), InError> {
+    state.authenticated(Face::Integrations, principal, tenant).map_err(|resp| InError {
         raw: Some(resp),
         ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
     })
@@ -535,10 +536,17 @@ pub fn connector_wire(c: &catalog::Connector, with_schemas: bool) -> wire::Conne
 }
 
 /// A new event (`evt_<ULID>`).
-pub fn event(tenant: &str, name: &str, data: Value, customer: Option<String>, now: i64) -> InEvent {
+pub fn event(
+    entropy: &patchbay_core::Entropy,
+    tenant: &str,
+    name: &str,
+    data: Value,
+    customer: Option<String>,
+    now: i64,
+) -> InEvent {
     InEvent {
         tenant: tenant.into(),
-        id: format!("evt_{}", catalog::ulid()),
+        id: format!("evt_{}", catalog::ulid(entropy, now)),
         name: name.into(),
         data,
         customer_id: customer,

@@ -122,7 +122,7 @@ pub async fn check(
         } else {
             req.bearer_auth(key)
         };
-        return match state.outbound.send(req).await {
+        return match state.outbound.send(crate::outbound::Call::ApiKeyCheck, req).await {
             Ok(r) if r.status.is_success() => Outcome::healthy(None),
             Ok(r) if r.status.is_server_error() => {
                 Outcome::status("error", format!("API key verification failed with HTTP {}", r.status.as_u16()))
@@ -179,7 +179,7 @@ pub async fn check(
         let pair = base64::engine::general_purpose::STANDARD.encode(format!("{client_id}:{client_secret}"));
         req = req.header(reqwest::header::AUTHORIZATION, format!("Basic {pair}"));
     }
-    let resp = match state.outbound.send(req).await {
+    let resp = match state.outbound.send(crate::outbound::Call::OauthToken, req).await {
         Ok(r) => r,
         Err(OutboundError::Timeout) => {
             return Outcome::status("error", "Token refresh failed with error: the token endpoint timed out".into());
@@ -491,6 +491,7 @@ async fn refresh_locked(
         ..current.clone()
     };
     let ev = event(
+        &state.entropy,
         &current.tenant,
         "connect.connection-checked",
         json!({"connection_id": current.id, "status": outcome.status, "status_message": outcome.status_message,

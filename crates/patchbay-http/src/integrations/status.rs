@@ -180,10 +180,17 @@ pub(super) async fn handle_webhook(
     let query: Map<String, Value> = form_urlencoded::parse(q.as_deref().unwrap_or("").as_bytes())
         .map(|(k, v)| (k.into_owned(), Value::String(v.into_owned())))
         .collect();
-    let trace = catalog::ulid();
+    let trace = catalog::ulid(&state.entropy, state.clock.now_ms());
     let data = json!({"traceId": trace, "method": "POST", "path": format!("/v1/webhook/{name}"), "query": query,
                       "headers": kept, "body": payload});
-    let e = event(&org, "webhook.received", data, viewer.customer().map(str::to_string), state.clock.now_ms());
+    let e = event(
+        &state.entropy,
+        &org,
+        "webhook.received",
+        data,
+        viewer.customer().map(str::to_string),
+        state.clock.now_ms(),
+    );
     let jobs = emit_jobs(&state, &e).await?;
     state.store.in_insert_event(&e, &jobs).await?;
     typed(wire::WebhookReceived { status: "ok".into(), info: json!({"event_id": e.id, "trace_id": trace}) })
@@ -236,7 +243,14 @@ pub(super) async fn create_event(
         Some(Value::Object(d)) => d.clone(),
         _ => return Err(InError::issue(&["event", "data"], "event.data is required and must be an object")),
     };
-    let e = event(&org, &name, Value::Object(data), viewer.customer().map(str::to_string), state.clock.now_ms());
+    let e = event(
+        &state.entropy,
+        &org,
+        &name,
+        Value::Object(data),
+        viewer.customer().map(str::to_string),
+        state.clock.now_ms(),
+    );
     let jobs = emit_jobs(&state, &e).await?;
     state.store.in_insert_event(&e, &jobs).await?;
     typed(event_json(&e))

@@ -60,7 +60,7 @@ impl JobHandler for WebhookSender {
             .header("X-Patchbay-Event", job.payload["event"]["name"].as_str().unwrap_or_default())
             .header(SIGNATURE_HEADER, signature(secret.as_bytes(), t, &body))
             .body(body);
-        match state.outbound.send(req).await {
+        match state.outbound.send(crate::outbound::Call::Webhook, req).await {
             Ok(r) if r.status.is_success() => Ok(()),
             Ok(r) => Err(JobError::Retry(format!("the webhook answered HTTP {}", r.status.as_u16()))),
             Err(e) => Err(JobError::Retry(e.to_string())),

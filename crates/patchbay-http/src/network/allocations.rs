@@ -109,7 +109,7 @@ pub(super) async fn create(
     }
     let at = AllocationAccounts::new(&conn.tenant, &conn.network_account_id);
     let asynchronous = partner.data["asyncAllocations"].as_bool() == Some(true);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.entropy.uuid_string();
     for attempt in 0..MAX_TRIES {
         let mut book = Book::read(&state, &[at.trading.clone(), at.network.clone()]).await?;
         let now = state.clock.now_ms();

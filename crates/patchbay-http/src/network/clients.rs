@@ -43,7 +43,7 @@ pub(super) async fn ensure_client(
     let rec = RecordWrite {
         tenant: caller.enterprise().id.clone(),
         kind: kind::NET_CLIENT.into(),
-        id: uuid::Uuid::new_v4().to_string(),
+        id: state.entropy.uuid_string(),
         data: json!({"enterpriseId": caller.enterprise().id, "walletId": wallet_id, "publicKey": public_key}),
         secret: None,
     };

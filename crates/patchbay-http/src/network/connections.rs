@@ -287,7 +287,7 @@ pub(super) async fn connect(
     }
     // 6-7. Nonce unused by this client; persist (and enqueue the partner's initialisation).
     let now = state.clock.now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.entropy.uuid_string();
     let schema = f.key["schema"].as_str().unwrap_or_default().to_string();
     let key_plain: Value =
         serde_json::from_str(&rules::canonical_key(&f.key).unwrap_or_default()).unwrap_or(Value::Null);
@@ -301,7 +301,7 @@ pub(super) async fn connect(
         name: f.name,
         active: true,
         nonce: f.nonce,
-        network_account_id: uuid::Uuid::new_v4().to_string(),
+        network_account_id: state.entropy.uuid_string(),
         proof: rules::proof(&payload, &signature),
         partners_connection_id: None,
         partners_client_id: None,

@@ -119,7 +119,7 @@ pub(super) async fn create(
     let partner = book::partner_of(&state, &conn).await?;
     // Whole minutes (a fractional window rounds up).
     let window = partner.data["clientDisputeWindowMinutes"].as_f64().map(|m| m.ceil() as i64);
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.entropy.uuid_string();
     for attempt in 0..MAX_TRIES {
         let current = state
             .store
@@ -265,7 +265,7 @@ pub(super) async fn close(
     book::verify_signed(&state, &caller, &body, &["notes", "nonce"], &[], &[("disputeId", &first.id)]).await?;
     let payload = required_str(&body, "payload")?;
     let signature = required_str(&body, "signature")?;
-    let closure_id = uuid::Uuid::new_v4().to_string();
+    let closure_id = state.entropy.uuid_string();
     for attempt in 0..MAX_TRIES {
         let row = own_dispute(&state, &enterprise, &first.id).await?;
         ledger::dispute_close(state_of(&row)).map_err(dispute_error)?;

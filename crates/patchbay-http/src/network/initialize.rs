@@ -176,7 +176,7 @@ impl JobHandler for PartnerInitializer {
             .header("X-BitGo-Signature", jwt)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(bytes);
-        let resp = match self.outbound.send(req).await {
+        let resp = match self.outbound.send(crate::outbound::Call::PartnerInitialize, req).await {
             Ok(r) => r,
             Err(e) => {
                 tracing::warn!(connection = %conn.id, partner = %conn.partner_id, error = %e, "partner initialisation failed");

@@ -89,7 +89,7 @@ impl JobHandler for PartnerNotifier {
             .header("X-BitGo-Signature", jwt)
             .header(reqwest::header::CONTENT_TYPE, "application/json")
             .body(bytes);
-        let resp = self.outbound.send(req).await.map_err(|e| {
+        let resp = self.outbound.send(crate::outbound::Call::PartnerNotify, req).await.map_err(|e| {
             tracing::warn!(allocation = %row.id, partner = %conn.partner_id, error = %e, "partner notification failed");
             retry(e)
         })?;

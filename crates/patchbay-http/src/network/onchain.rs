@@ -49,7 +49,7 @@ pub(super) async fn create(
     let transfers = transfers_of(&r, &conns, &partner);
     let names = AccountNames::new(&state, &conns, &partner).await?;
     let now = state.clock.now_ms();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.entropy.uuid_string();
     let settlement = settlement_json(&id, &partner, &r, "onchain", "pending", true, caller.user_id(), now);
     let mut rows = vec![(
         settlement_row(
@@ -65,7 +65,10 @@ pub(super) async fn create(
         None,
     )];
     for t in &transfers {
-        rows.push((transfer_row(t, &names, &settlement, &partner, "pending_onchain", caller.user_id(), now), None));
+        rows.push((
+            transfer_row(t, &names, &settlement, &partner, "pending_onchain", caller.user_id(), now, &state.entropy),
+            None,
+        ));
     }
     let commit = LedgerCommit {
         balances: Vec::new(),
@@ -211,7 +214,7 @@ pub(super) async fn deposits(
                     });
                 }
             }
-            let id = uuid::Uuid::new_v4().to_string();
+            let id = state.entropy.uuid_string();
             let mut data = json!({"onChainTxId": tx, "currency": currency, "id": id, "settlementId": settlement.id,
                 "createdAt": timestamp(now), "updatedAt": timestamp(now), "externalSettlementId": d.external_settlement_id});
             if !transfer_id.is_null() {

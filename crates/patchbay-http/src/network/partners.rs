@@ -93,7 +93,7 @@ pub(super) async fn create_partner(
     }
     let trust_org = caller.trust_org().filter(|t| TRUST_ORGS.contains(t)).unwrap_or("BitGo Trust").to_string();
     let client = ensure_client(&state, &caller, &Map::new()).await?;
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.entropy.uuid_string();
     let data = json!({
         "enterpriseId": caller.enterprise().id, "name": name, "institutionIdentifier": identifier,
         "institutionId": institution_id, "connectionKeySchema": schema, "active": true, "trustOrg": trust_org,

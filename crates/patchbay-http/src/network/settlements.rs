@@ -210,8 +210,9 @@ pub(super) fn transfer_row(
     status: &str,
     initiated_by: &str,
     now: i64,
+    entropy: &patchbay_core::Entropy,
 ) -> LedgerRow {
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = entropy.uuid_string();
     let settlement_id = settlement["id"].as_str().unwrap_or_default();
     let (source_trading, destination_trading) = (names.trading(&t.source), names.trading(&t.destination));
     let name = |a: &Account| names.connection(a).map(|c| c.name.as_str());
@@ -395,7 +396,7 @@ async fn settle(
     let mut accounts: Vec<Account> = transfers.iter().flat_map(|t| [t.source.clone(), t.destination.clone()]).collect();
     accounts.sort();
     accounts.dedup();
-    let id = uuid::Uuid::new_v4().to_string();
+    let id = state.entropy.uuid_string();
     for attempt in 0..MAX_TRIES {
         let mut book = Book::read(&state, &accounts).await?;
         book.apply(&ledger::transfer_movements(&transfers)).map_err(|e| match e {
@@ -427,7 +428,10 @@ async fn settle(
             None,
         )];
         for t in &transfers {
-            rows.push((transfer_row(t, &names, &settlement, &partner, "completed", caller.user_id(), now), None));
+            rows.push((
+                transfer_row(t, &names, &settlement, &partner, "completed", caller.user_id(), now, &state.entropy),
+                None,
+            ));
         }
         let commit = LedgerCommit {
             balances: book.writes(),
