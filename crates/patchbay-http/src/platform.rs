@@ -47,7 +47,7 @@ fn request_id(req: &Request, sandbox: Option<&crate::sandbox::Sandbox>) -> Heade
     }
     let mut buf = [0u8; uuid::fmt::Hyphenated::LENGTH];
     let uuid = match sandbox {
-        Some(s) => s.entropy.uuid(),
+        Some(s) => s.request_id(),
         None => uuid::Uuid::new_v4(),
     };
     HeaderValue::from_str(uuid.hyphenated().encode_lower(&mut buf)).expect("a hyphenated UUID is a valid header value")

@@ -66,6 +66,9 @@ pub struct Parts {
     pub clock: Arc<dyn Clock>,
     /// Where generated ids, nonces, tokens and keys come from (seeded in deterministic mode).
     pub entropy: Arc<Entropy>,
+    /// The same for background jobs (their own sequence, so that deterministic runs do
+    /// not depend on when a job runs between requests).
+    pub job_entropy: Arc<Entropy>,
     /// The sandbox's state, when it is on.
     pub sandbox: Option<Arc<crate::sandbox::Sandbox>>,
     pub config: Arc<HttpConfig>,
@@ -102,11 +105,13 @@ impl AppState {
         let limiters = Face::ALL.map(|f| RateLimiter::new(config.rate_limits.get(&f).copied()));
         let auth_failures = AuthFailures::new(config.auth_failure_limit);
         let entropy = Arc::new(Entropy::system());
+        let job_entropy = Arc::new(Entropy::system());
         // With the sandbox on, every face reads the sandbox's clock, made over the given one.
         let (clock, sandbox) = match &config.sandbox {
             Some(settings) => {
                 let moved = Arc::new(SandboxClock::over(clock));
-                let sandbox = crate::sandbox::Sandbox::new(settings.clone(), moved.clone(), entropy.clone());
+                let sandbox =
+                    crate::sandbox::Sandbox::new(settings.clone(), moved.clone(), entropy.clone(), job_entropy.clone());
                 (moved as Arc<dyn Clock>, Some(Arc::new(sandbox)))
             }
             None => (clock, None),
@@ -116,6 +121,7 @@ impl AppState {
             vault: Arc::new(vault),
             clock,
             entropy,
+            job_entropy,
             outbound: crate::outbound::Outbound::new(config.outbound.clone()).with_sandbox(sandbox.clone()),
             sandbox,
             integrations: Arc::new(crate::integrations::Runtime::default()),

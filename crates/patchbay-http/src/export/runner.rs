@@ -172,7 +172,7 @@ impl JobHandler for ExportRunner {
         for d in [&files, &logs_dir] {
             tokio::fs::create_dir_all(d).await.map_err(|e| JobError::Retry(format!("data directory: {e}")))?;
         }
-        let file_id = self.state.entropy.uuid_string();
+        let file_id = self.state.job_entropy.uuid_string();
         let output = files.join(&file_id);
         let input = ExportInput {
             run_id,

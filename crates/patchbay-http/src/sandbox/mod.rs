@@ -39,7 +39,12 @@ impl Default for SandboxSettings {
 /// The sandbox's state, one per process.
 pub struct Sandbox {
     pub clock: Arc<SandboxClock>,
+    /// Handlers' draws (and the rules' probability draws).
     pub entropy: Arc<Entropy>,
+    /// Background jobs' draws.
+    job_entropy: Arc<Entropy>,
+    /// Generated request ids.
+    request_ids: Entropy,
     pub faults: Faults,
     pub journal: Journal,
     pub settings: SandboxSettings,
@@ -50,16 +55,37 @@ pub struct Sandbox {
 pub const PREFIX: &str = "/admin/v1/sandbox";
 
 impl Sandbox {
-    pub fn new(settings: SandboxSettings, clock: Arc<SandboxClock>, entropy: Arc<Entropy>) -> Self {
-        entropy.set_seed(settings.deterministic_seed);
-        Self {
+    pub fn new(
+        settings: SandboxSettings,
+        clock: Arc<SandboxClock>,
+        entropy: Arc<Entropy>,
+        job_entropy: Arc<Entropy>,
+    ) -> Self {
+        let this = Self {
             clock,
             entropy,
+            job_entropy,
+            request_ids: Entropy::system(),
             faults: Faults::default(),
             journal: Journal::new(settings.journal_capacity),
             settings,
             next_rule: AtomicU64::new(1),
-        }
+        };
+        this.set_seed(this.settings.deterministic_seed);
+        this
+    }
+
+    /// Deterministic mode on (with a seed) or off: handlers, jobs and request ids
+    /// each draw from their own sequence, so one does not shift another.
+    pub fn set_seed(&self, seed: Option<u64>) {
+        self.entropy.set_seed(seed);
+        self.job_entropy.set_seed(seed.map(|s| s ^ 0x6a6f_6273));
+        self.request_ids.set_seed(seed.map(|s| s ^ 0x7265_7169));
+    }
+
+    /// A fresh request id.
+    pub fn request_id(&self) -> uuid::Uuid {
+        self.request_ids.uuid()
     }
 
     /// The next rule id (`flt_1`, `flt_2`, …).
@@ -164,9 +190,10 @@ pub fn caller(sandbox: &Sandbox, face: Face, principal: &str, tenant: Option<&st
 /// The face's own error answer for a `status` effect (429 always with `Retry-After`).
 fn fault_answer(face: Face, status: u16, retry_after: Option<u64>, message: Option<String>) -> Response {
     let status = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    let mut resp = if status == StatusCode::TOO_MANY_REQUESTS && retry_after.is_none() {
-        face.rate_limited(1)
-    } else {
+    if status == StatusCode::TOO_MANY_REQUESTS && message.is_none() {
+        return face.rate_limited(retry_after.unwrap_or(1));
+    }
+    let mut resp = {
         let text =
             message.unwrap_or_else(|| format!("{} (sandbox fault).", status.canonical_reason().unwrap_or("Error")));
         face.error(status, &text)

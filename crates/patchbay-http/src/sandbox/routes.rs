@@ -317,7 +317,7 @@ pub(crate) async fn deterministic_on(
         Err(r) => return r,
     };
     let Some(seed) = d.seed else { return unprocessable("seed is required (an integer, 0 to 2^64-1)") };
-    sandbox.entropy.set_seed(Some(seed));
+    sandbox.set_seed(Some(seed));
     axum::Json(Deterministic { seed: Some(seed) }).into_response()
 }
 
@@ -329,7 +329,7 @@ pub(crate) async fn deterministic_on(
 pub(crate) async fn deterministic_off(State(state): State<AppState>, Headers(headers): Headers) -> Response {
     match open(&state, &headers) {
         Ok(s) => {
-            s.entropy.set_seed(None);
+            s.set_seed(None);
             axum::Json(Deterministic { seed: None }).into_response()
         }
         Err(r) => r,
@@ -600,7 +600,7 @@ pub(crate) async fn reset(
     }
     sandbox.journal.clear();
     sandbox.faults.clear();
-    sandbox.entropy.set_seed(sandbox.settings.deterministic_seed);
+    sandbox.set_seed(sandbox.settings.deterministic_seed);
     axum::Json(ResetDone { to, seed_applied: plan.is_some() }).into_response()
 }
 
