@@ -570,3 +570,61 @@ both_backends!(deterministic_mode_gives_identical_bodies, |db| {
     assert_ne!(a.body["id"], first.0["id"]);
     e.srv.shutdown().await.unwrap();
 });
+
+both_backends!(the_cli_drives_the_controls, |db| {
+    let e = env(&db).await;
+    let base = format!("http://{}", e.srv.addr);
+    let cli = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_patchbay"))
+            .args(["sandbox", "--url", &base, "--admin-token", ADMIN])
+            .args(args)
+            .env_remove("PATCHBAY_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        let stdout = String::from_utf8_lossy(&out.stdout).to_string();
+        (out.status.code(), serde_json::from_str::<Value>(&stdout).unwrap_or(Value::String(stdout)))
+    };
+    let cli = |args: Vec<&'static str>| {
+        let cli = &cli;
+        async move { tokio::task::block_in_place(|| cli(&args)) }
+    };
+    let (code, body) = cli(vec!["clock", "freeze", "--at", "2028-02-29T12:00:00Z"]).await;
+    assert_eq!((code, body["now"].clone()), (Some(0), json!("2028-02-29T12:00:00.000Z")));
+    let (code, body) = cli(vec!["clock", "advance", "-30m"]).await;
+    assert_eq!((code, body["now"].clone()), (Some(0), json!("2028-02-29T11:30:00.000Z")));
+    let (code, body) = cli(vec![
+        "faults",
+        "add",
+        r#"{"match": {"route": "/v1/connection"}, "effect": {"type": "status", "status": 503}}"#,
+    ])
+    .await;
+    assert_eq!((code, body["id"].clone()), (Some(0), json!("flt_1")));
+    assert_eq!(e.get("key_org_a", "/v1/connection").await.status, 503);
+    let (code, body) = cli(vec!["journal", "list", "--route", "/v1/connection", "--status", "503"]).await;
+    assert_eq!((code, body["entries"].as_array().map(Vec::len)), (Some(0), Some(1)));
+    let (code, _) = cli(vec!["journal", "verify", r#"{"match": {"route": "/v1/connection"}, "count": 1}"#]).await;
+    assert_eq!(code, Some(0));
+    let (code, body) = cli(vec!["journal", "verify", r#"{"match": {"route": "/v1/connection"}, "count": 2}"#]).await;
+    assert_eq!((code, body["matched"].clone()), (Some(1), json!(1)), "a failed verify exits 1 and prints the 409");
+    let (code, _) = cli(vec!["faults", "clear"]).await;
+    assert_eq!(code, Some(0));
+    let (code, body) = cli(vec!["snapshot", "save", "cli"]).await;
+    assert_eq!((code, body["name"].clone()), (Some(0), json!("cli")));
+    let (code, body) = cli(vec!["deterministic", "on", "9"]).await;
+    assert_eq!((code, body), (Some(0), json!({"seed": 9})));
+    let (code, body) = cli(vec!["status"]).await;
+    assert_eq!(
+        (code, body["deterministic_seed"].clone(), body["snapshots"].clone()),
+        (Some(0), json!(9), json!(["cli"]))
+    );
+    let (code, body) = cli(vec!["reset", "--empty"]).await;
+    assert_eq!((code, body["to"].clone()), (Some(0), json!("empty")));
+    let (code, _) = cli(vec!["snapshot", "restore", "cli"]).await;
+    assert_eq!(code, Some(0));
+    assert_eq!(e.get("key_org_a", "/v1/connection").await.status, 200);
+    let (code, _) = cli(vec!["snapshot", "restore", "nope"]).await;
+    assert_eq!(code, Some(1));
+    let (code, _) = cli(vec!["faults", "add", "not json"]).await;
+    assert_eq!(code, Some(1));
+    e.srv.shutdown().await.unwrap();
+});
