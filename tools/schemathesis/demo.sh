@@ -19,7 +19,9 @@ start_demo() {
   # Negative runs send many malformed requests and wrong tokens from one address: keep the
   # failed-authentication limit out of the way (tested on its own in
   # crates/patchbay/tests/hardening.rs).
-  PATCHBAY_AUTH_FAILURE_LIMIT__PER_SECOND=0 "$BIN" demo --listen "127.0.0.1:$PORT" ${db:+--database-url "$db"} >"$LOG" 2>&1 &
+  # DEMO_ARGS: more flags for the demo (e.g. --sandbox).
+  # shellcheck disable=SC2086
+  PATCHBAY_AUTH_FAILURE_LIMIT__PER_SECOND=0 "$BIN" demo --listen "127.0.0.1:$PORT" ${db:+--database-url "$db"} ${DEMO_ARGS:-} >"$LOG" 2>&1 &
   SERVER=$!
   trap 'kill $SERVER 2>/dev/null || true; wait $SERVER 2>/dev/null || true; rm -rf "$WORK"' EXIT
   local _
@@ -32,4 +34,11 @@ start_demo() {
   echo "== the demo server did not come up on $BASE:"
   cat "$LOG"
   exit 1
+}
+
+# Stops the demo started last (so another can take the port).
+stop_demo() {
+  kill "$SERVER" 2>/dev/null || true
+  wait "$SERVER" 2>/dev/null || true
+  rm -rf "$WORK"
 }

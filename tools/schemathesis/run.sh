@@ -40,7 +40,9 @@ run() {
 run "network" network.toml /api/network/v1/openapi.json -H "Authorization: Bearer alice-token-1"
 run "export" default.toml /export/openapi.json -H "Authorization: Bearer bob-token-1"
 run "integrations" default.toml /v1/openapi.json -H "Authorization: Bearer key_demo_org_1"
-run "admin" default.toml /admin/v1/openapi.json -H "Authorization: Bearer $ADMIN"
+# The sandbox's controls are off here (they answer 404); they get their own server below.
+run "admin" default.toml /admin/v1/openapi.json -H "Authorization: Bearer $ADMIN" --exclude-path-regex '^/admin/v1/sandbox'
+
 # Invalid and missing tokens: the fuzzing phase only. Every such request is refused before
 # its parameters or body are read, so the coverage phase's exhaustive boundary cases add
 # nothing, and on the Integrations document (171-connector bodies, v1 and v2) they took
@@ -51,4 +53,12 @@ for face in /api/network/v1/openapi.json /export/openapi.json /v1/openapi.json /
   run "$face with an invalid token" "$cfg" "$face" -H "Authorization: Bearer not-a-valid-token" --phases fuzzing
   run "$face without a token" "$cfg" "$face" --phases fuzzing
 done
+# The sandbox's controls, on a demo with the sandbox on (a server of their own: fuzzed fault
+# rules and resets would change what every other operation answers; the controls' own
+# routes are never faulted).
+stop_demo
+DEMO_ARGS=--sandbox start_demo
+ADMIN=$(awk '/admin token:/ {print $3}' "$LOG")
+run "admin: sandbox controls" default.toml /admin/v1/openapi.json -H "Authorization: Bearer $ADMIN" --include-path-regex '^/admin/v1/sandbox'
+run "admin: sandbox controls without a token" default.toml /admin/v1/openapi.json --include-path-regex '^/admin/v1/sandbox' --phases fuzzing
 exit $status

@@ -62,6 +62,10 @@ impl std::fmt::Debug for dyn Clock {
 
 const RUNNING: i64 = i64::MIN;
 
+/// How far the clock may be moved from real time either way (about 285,000 years):
+/// far enough for any test, and no sum of moves can overflow.
+pub const MAX_OFFSET_MS: i64 = 1 << 53;
+
 /// What the sandbox clock reads and how it is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockState {
@@ -91,12 +95,14 @@ impl SandboxClock {
     pub fn advance_ms(&self, ms: i64) -> ClockState {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let frozen = self.frozen.load(Ordering::SeqCst);
-        if frozen == RUNNING {
-            self.offset.fetch_add(ms, Ordering::SeqCst);
-        } else {
-            self.frozen.store(frozen.saturating_add(ms), Ordering::SeqCst);
-            self.offset.fetch_add(ms, Ordering::SeqCst);
+        let real = self.real.now_ms();
+        // The current offset: a frozen clock's, from where it stands.
+        let current = if frozen != RUNNING { frozen.saturating_sub(real) } else { self.offset.load(Ordering::SeqCst) };
+        let offset = current.saturating_add(ms).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
+        if frozen != RUNNING {
+            self.frozen.store(real + offset, Ordering::SeqCst);
         }
+        self.offset.store(offset, Ordering::SeqCst);
         drop(_g);
         self.state()
     }
@@ -104,10 +110,12 @@ impl SandboxClock {
     /// Puts the clock at an instant (it keeps running from there unless frozen).
     pub fn set_ms(&self, at_ms: i64) -> ClockState {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let real = self.real.now_ms();
+        let offset = at_ms.saturating_sub(real).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
         if self.frozen.load(Ordering::SeqCst) != RUNNING {
-            self.frozen.store(at_ms, Ordering::SeqCst);
+            self.frozen.store(real + offset, Ordering::SeqCst);
         }
-        self.offset.store(at_ms - self.real.now_ms(), Ordering::SeqCst);
+        self.offset.store(offset, Ordering::SeqCst);
         drop(_g);
         self.state()
     }
@@ -115,9 +123,11 @@ impl SandboxClock {
     /// Stops the clock at `at_ms` (default: now).
     pub fn freeze(&self, at_ms: Option<i64>) -> ClockState {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
+        let real = self.real.now_ms();
         let at = at_ms.unwrap_or_else(|| self.now_ms());
-        self.offset.store(at - self.real.now_ms(), Ordering::SeqCst);
-        self.frozen.store(at, Ordering::SeqCst);
+        let offset = at.saturating_sub(real).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
+        self.offset.store(offset, Ordering::SeqCst);
+        self.frozen.store(real + offset, Ordering::SeqCst);
         drop(_g);
         self.state()
     }
@@ -127,7 +137,10 @@ impl SandboxClock {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let frozen = self.frozen.load(Ordering::SeqCst);
         if frozen != RUNNING {
-            self.offset.store(frozen - self.real.now_ms(), Ordering::SeqCst);
+            self.offset.store(
+                frozen.saturating_sub(self.real.now_ms()).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS),
+                Ordering::SeqCst,
+            );
             self.frozen.store(RUNNING, Ordering::SeqCst);
         }
         drop(_g);
@@ -147,7 +160,7 @@ impl SandboxClock {
 impl Clock for SandboxClock {
     fn now_ms(&self) -> i64 {
         let frozen = self.frozen.load(Ordering::SeqCst);
-        if frozen != RUNNING { frozen } else { self.real.now_ms() + self.offset.load(Ordering::SeqCst) }
+        if frozen != RUNNING { frozen } else { self.real.now_ms().saturating_add(self.offset.load(Ordering::SeqCst)) }
     }
 }
 
@@ -177,5 +190,12 @@ mod tests {
         real.advance_ms(3);
         assert_eq!(c.now_ms(), 8);
         assert_eq!(c.reset().now_ms, real.now_ms());
+        // No sum of moves overflows: the offset stops at MAX_OFFSET_MS.
+        for _ in 0..3 {
+            c.advance_ms(i64::MAX);
+        }
+        assert_eq!(c.state().offset_ms, MAX_OFFSET_MS);
+        c.set_ms(i64::MIN);
+        assert_eq!(c.state().offset_ms, -MAX_OFFSET_MS);
     }
 }

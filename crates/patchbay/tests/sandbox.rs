@@ -628,3 +628,26 @@ both_backends!(the_cli_drives_the_controls, |db| {
     assert_eq!(code, Some(1));
     e.srv.shutdown().await.unwrap();
 });
+
+both_backends!(customer_tokens_and_magic_links_lapse_on_the_sandbox_clock, |db| {
+    let e = env(&db).await;
+    let a = e
+        .send(reqwest::Method::POST, "key_org_a", "/v1/customer/cus_1/token", &json!({"validity_in_seconds": 600}))
+        .await;
+    assert_eq!(a.status, 200, "{}", a.body);
+    let token = a.body["token"].as_str().unwrap().to_string();
+    let link = a.body["magic_link_url"].as_str().unwrap().to_string();
+    assert_eq!(e.get(&token, "/v1/viewer").await.status, 200);
+    assert_eq!(e.http.get(&link).send().await.unwrap().status().as_u16(), 200);
+    // Nine minutes on: still good. Ten: lapsed, for the API and the hosted page alike.
+    e.sb(reqwest::Method::POST, "/clock/advance", Some(json!({"by": "9m"}))).await;
+    assert_eq!(e.get(&token, "/v1/viewer").await.status, 200);
+    e.sb(reqwest::Method::POST, "/clock/advance", Some(json!({"by": "1m"}))).await;
+    let a = e.get(&token, "/v1/viewer").await;
+    assert_eq!((a.status, a.body["message"].as_str()), (401, Some("Invalid token: ExpiredSignature")));
+    assert_eq!(e.http.get(&link).send().await.unwrap().status().as_u16(), 401);
+    // Back in time, it is good again: expiry is the clock's, not the machine's.
+    e.sb(reqwest::Method::POST, "/clock/advance", Some(json!({"by": "-5m"}))).await;
+    assert_eq!(e.get(&token, "/v1/viewer").await.status, 200);
+    e.srv.shutdown().await.unwrap();
+});

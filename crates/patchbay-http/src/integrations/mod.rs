@@ -271,9 +271,14 @@ async fn decode_token(state: &AppState, token: &str) -> Result<Claims, InError> 
     let key = token_secret(state).await?;
     let mut validation = Validation::new(Algorithm::HS256);
     validation.set_required_spec_claims(&["exp"]);
-    validation.leeway = 0; // like jose: no clock tolerance
+    // Expiry is checked below against the server's clock (the sandbox's, when on),
+    // like jose: no clock tolerance.
+    validation.validate_exp = false;
     let data = jsonwebtoken::decode::<Claims>(token, &DecodingKey::from_secret(&key), &validation)
         .map_err(|e| InError::unauthorized(format!("Invalid token: {e}")))?;
+    if data.claims.exp <= state.clock.now_ms().div_euclid(1000) {
+        return Err(InError::unauthorized("Invalid token: ExpiredSignature"));
+    }
     Ok(data.claims)
 }
 
