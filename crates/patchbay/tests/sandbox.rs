@@ -144,6 +144,10 @@ impl Env {
 
 /// A server with the sandbox on and the seed above as its start-up seed.
 async fn env(db: &TestDb) -> Env {
+    env_with(db, |_| {}).await
+}
+
+async fn env_with(db: &TestDb, f: impl FnOnce(&mut patchbay::Config)) -> Env {
     let (outside, url) = outside().await;
     let dir = std::env::temp_dir().join(format!("pb-sandbox-{}", uuid::Uuid::new_v4().simple()));
     std::fs::create_dir_all(&dir).unwrap();
@@ -154,6 +158,7 @@ async fn env(db: &TestDb) -> Env {
     c.data_dir = Some(dir.join("data"));
     c.sandbox.enabled = true;
     c.integrations.background_interval_secs = 3600;
+    f(&mut c);
     let srv = patchbay::start(&c, Registry::new()).await.unwrap();
     Env { srv, http: reqwest::Client::new(), outside }
 }
@@ -649,5 +654,37 @@ both_backends!(customer_tokens_and_magic_links_lapse_on_the_sandbox_clock, |db| 
     // Back in time, it is good again: expiry is the clock's, not the machine's.
     e.sb(reqwest::Method::POST, "/clock/advance", Some(json!({"by": "-5m"}))).await;
     assert_eq!(e.get(&token, "/v1/viewer").await.status, 200);
+    e.srv.shutdown().await.unwrap();
+});
+
+both_backends!(an_export_run_waiting_an_hour_finishes_when_the_clock_moves, |db| {
+    use patchbay_http::export::exporter::ExporterConfig;
+    let e = env_with(&db, |c| {
+        c.export
+            .exporters
+            .insert("IFC".into(), ExporterConfig::Simulate { delay_ms: 3_600_000, result: "Success".into() });
+    })
+    .await;
+    let a = e
+        .send(reqwest::Method::POST, "bob-token", "/export/connections/exc-nightly/runs", &json!({"exportType": "IFC"}))
+        .await;
+    assert_eq!(a.status, 202, "{}", a.body);
+    let location = a.headers["location"].to_str().unwrap().to_string();
+    let state = || async {
+        let r = call(e.http.get(&location).bearer_auth("bob-token")).await;
+        r.body["run"]["state"].as_str().unwrap_or_default().to_string()
+    };
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    assert_ne!(state().await, "Completed", "an hour's export is still running");
+    e.sb(reqwest::Method::POST, "/clock/advance", Some(json!({"by": "61m"}))).await;
+    let mut done = String::new();
+    for _ in 0..100 {
+        done = state().await;
+        if done == "Completed" {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(done, "Completed");
     e.srv.shutdown().await.unwrap();
 });

@@ -132,20 +132,44 @@ async fn read_capped(mut r: impl tokio::io::AsyncRead + Unpin) -> String {
     String::from_utf8_lossy(&buf).into_owned()
 }
 
-/// Runs one attempt of the configured exporter.
-pub async fn execute(config: &ExporterConfig, input: &ExportInput<'_>) -> Result<ExportDone, ExportFailure> {
+/// Runs one attempt of the configured exporter. Waits (the simulated delay, the
+/// command's time-out) are on `clock`: a sandbox clock moved forward ends them.
+pub async fn execute(
+    config: &ExporterConfig,
+    input: &ExportInput<'_>,
+    clock: &dyn patchbay_core::Clock,
+) -> Result<ExportDone, ExportFailure> {
     match config {
-        ExporterConfig::Command { argv, timeout_secs, .. } => run_command(argv, *timeout_secs, input).await,
+        ExporterConfig::Command { argv, timeout_secs, .. } => run_command(argv, *timeout_secs, input, clock).await,
         ExporterConfig::Simulate { delay_ms, result } => {
             let o = input.simulate_override;
             let delay = o.and_then(|o| o["delayMs"].as_u64()).unwrap_or(*delay_ms);
             let res = o.and_then(|o| o["result"].as_str()).unwrap_or(result).to_string();
-            simulate(delay, &res, input).await
+            simulate(delay, &res, input, clock).await
         }
     }
 }
 
-async fn run_command(argv: &[String], timeout_secs: u64, input: &ExportInput<'_>) -> Result<ExportDone, ExportFailure> {
+/// Waits until `clock` has moved `ms` on from now (in real time, at most `ms`),
+/// looking at it every 50 ms.
+pub async fn wait_on(clock: &dyn patchbay_core::Clock, ms: u64) {
+    let deadline = clock.now_ms().saturating_add(ms.min(i64::MAX as u64) as i64);
+    let real = tokio::time::Instant::now() + Duration::from_millis(ms);
+    loop {
+        let left = deadline.saturating_sub(clock.now_ms());
+        if left <= 0 || tokio::time::Instant::now() >= real {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis((left as u64).min(50))).await;
+    }
+}
+
+async fn run_command(
+    argv: &[String],
+    timeout_secs: u64,
+    input: &ExportInput<'_>,
+    clock: &dyn patchbay_core::Clock,
+) -> Result<ExportDone, ExportFailure> {
     let fail = |message: String, logs: String, exit_code: Option<i64>, retryable: bool| ExportFailure {
         timed_out: false,
         exit_code,
@@ -166,10 +190,13 @@ async fn run_command(argv: &[String], timeout_secs: u64, input: &ExportInput<'_>
         cmd.spawn().map_err(|e| fail(format!("the exporter could not start: {e}"), String::new(), None, false))?;
     let out = tokio::spawn(read_capped(child.stdout.take().expect("piped")));
     let err = tokio::spawn(read_capped(child.stderr.take().expect("piped")));
-    let waited = tokio::time::timeout(Duration::from_secs(timeout_secs.max(1)), child.wait()).await;
+    let waited = tokio::select! {
+        s = child.wait() => Some(s),
+        () = wait_on(clock, timeout_secs.max(1).saturating_mul(1000)) => None,
+    };
     let status = match waited {
-        Ok(s) => s,
-        Err(_) => {
+        Some(s) => s,
+        None => {
             let _ = child.kill().await;
             let logs = format!("{}{}", out.await.unwrap_or_default(), err.await.unwrap_or_default());
             return Err(ExportFailure {
@@ -199,8 +226,13 @@ async fn run_command(argv: &[String], timeout_secs: u64, input: &ExportInput<'_>
     Ok(ExportDone { result: result::SUCCESS.into(), produced_file: true, logs })
 }
 
-async fn simulate(delay_ms: u64, res: &str, input: &ExportInput<'_>) -> Result<ExportDone, ExportFailure> {
-    tokio::time::sleep(Duration::from_millis(delay_ms)).await;
+async fn simulate(
+    delay_ms: u64,
+    res: &str,
+    input: &ExportInput<'_>,
+    clock: &dyn patchbay_core::Clock,
+) -> Result<ExportDone, ExportFailure> {
+    wait_on(clock, delay_ms).await;
     let export_type = input.request["exportType"].as_str().unwrap_or("IFC");
     let logs = format!("simulated {export_type} export of iModel {} ended {res}\n", input.imodel_id);
     match res {

@@ -187,7 +187,7 @@ impl JobHandler for ExportRunner {
         let mut attempt = 0u32;
         let outcome = loop {
             progress.enter(state::EXECUTING).await?;
-            let r = exporter::execute(&config, &input).await;
+            let r = exporter::execute(&config, &input, self.state.clock.as_ref()).await;
             match r {
                 Ok(done) => {
                     all_logs.push_str(&done.logs);
