@@ -6,8 +6,8 @@ use std::sync::Arc;
 
 use axum::Router;
 use axum::body::Bytes;
-use axum::extract::rejection::{BytesRejection, QueryRejection};
-use axum::extract::{Path, Query, State};
+use axum::extract::rejection::QueryRejection;
+use axum::extract::{FromRequest, FromRequestParts, Path, Query, State};
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{delete, get, post, put};
@@ -23,7 +23,7 @@ use serde_json::json;
 use super::Sandbox;
 use crate::AppState;
 use crate::admin::AdminError;
-use crate::face::{Face, Headers};
+use crate::face::Face;
 
 pub fn routes() -> Router<AppState> {
     Router::new()
@@ -57,13 +57,31 @@ fn open(state: &AppState, headers: &HeaderMap) -> Result<Arc<Sandbox>, Response>
     Ok(sandbox)
 }
 
-/// A JSON body; an empty one is the type's default.
-fn body<T: DeserializeOwned + Default>(raw: Result<Bytes, BytesRejection>) -> Result<T, Response> {
-    let raw = raw.map_err(|rej| error(rej.status(), &rej.body_text()))?;
-    if raw.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
+/// The sandbox, for a request that may use it: 404 while it is off, then the admin token.
+pub(crate) struct Sandboxed(Arc<Sandbox>);
+
+impl FromRequestParts<AppState> for Sandboxed {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
+        open(state, &parts.headers).map(Sandboxed)
     }
-    parse(&raw)
+}
+
+/// A JSON body of the sandbox's routes; an empty one is the type's default, a wrong
+/// one a 422 naming the field.
+pub(crate) struct JsonBody<T>(T);
+
+impl<T: DeserializeOwned + Default> FromRequest<AppState> for JsonBody<T> {
+    type Rejection = Response;
+
+    async fn from_request(req: axum::extract::Request, state: &AppState) -> Result<Self, Response> {
+        let raw = Bytes::from_request(req, state).await.map_err(|rej| error(rej.status(), &rej.body_text()))?;
+        if raw.iter().all(u8::is_ascii_whitespace) {
+            return Ok(JsonBody(T::default()));
+        }
+        parse(&raw).map(JsonBody)
+    }
 }
 
 /// A JSON document of this type; the error names the path of the problem.
@@ -133,11 +151,7 @@ const OFF: &str = "The sandbox is off";
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn status(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(crate) async fn status(State(state): State<AppState>, Sandboxed(sandbox): Sandboxed) -> Response {
     let snapshots = match state.store.snapshot_list().await {
         Ok(list) => list.into_iter().map(|s| s.name).collect(),
         Err(e) => return internal("snapshot listing", e),
@@ -163,11 +177,8 @@ pub(crate) async fn status(State(state): State<AppState>, Headers(headers): Head
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_show(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => clock_view(s.clock.state()),
-        Err(r) => r,
-    }
+pub(crate) async fn clock_show(Sandboxed(sandbox): Sandboxed) -> Response {
+    clock_view(sandbox.clock.state())
 }
 
 /// `by` (`30s`, `2h`, `1h30m`; negative moves back) or `by_ms`.
@@ -185,19 +196,7 @@ pub struct Advance {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "No or invalid duration", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_advance(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let a: Advance = match body(raw) {
-        Ok(a) => a,
-        Err(r) => return r,
-    };
+pub(crate) async fn clock_advance(Sandboxed(sandbox): Sandboxed, JsonBody(a): JsonBody<Advance>) -> Response {
     let ms = match (a.by, a.by_ms) {
         (Some(t), None) => match parse_duration_ms(&t) {
             Ok(ms) => ms,
@@ -224,19 +223,7 @@ pub struct SetClock {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "No or invalid instant", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_set(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let s: SetClock = match body(raw) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
+pub(crate) async fn clock_set(Sandboxed(sandbox): Sandboxed, JsonBody(s): JsonBody<SetClock>) -> Response {
     match s.to.as_deref().map(parse_instant_ms) {
         Some(Ok(ms)) => clock_view(sandbox.clock.set_ms(ms)),
         Some(Err(e)) => unprocessable(format!("to: {e}")),
@@ -258,19 +245,7 @@ pub struct Freeze {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "Invalid instant", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_freeze(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let f: Freeze = match body(raw) {
-        Ok(f) => f,
-        Err(r) => return r,
-    };
+pub(crate) async fn clock_freeze(Sandboxed(sandbox): Sandboxed, JsonBody(f): JsonBody<Freeze>) -> Response {
     match f.at.as_deref().map(parse_instant_ms).transpose() {
         Ok(at) => clock_view(sandbox.clock.freeze(at)),
         Err(e) => unprocessable(format!("at: {e}")),
@@ -282,11 +257,8 @@ pub(crate) async fn clock_freeze(
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_resume(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => clock_view(s.clock.resume()),
-        Err(r) => r,
-    }
+pub(crate) async fn clock_resume(Sandboxed(sandbox): Sandboxed) -> Response {
+    clock_view(sandbox.clock.resume())
 }
 
 /// Deterministic mode's seed.
@@ -303,19 +275,7 @@ pub struct Deterministic {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "No seed", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn deterministic_on(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let d: Deterministic = match body(raw) {
-        Ok(d) => d,
-        Err(r) => return r,
-    };
+pub(crate) async fn deterministic_on(Sandboxed(sandbox): Sandboxed, JsonBody(d): JsonBody<Deterministic>) -> Response {
     let Some(seed) = d.seed else { return unprocessable("seed is required (an integer, 0 to 2^64-1)") };
     sandbox.set_seed(Some(seed));
     axum::Json(Deterministic { seed: Some(seed) }).into_response()
@@ -326,14 +286,9 @@ pub(crate) async fn deterministic_on(
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn deterministic_off(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => {
-            s.set_seed(None);
-            axum::Json(Deterministic { seed: None }).into_response()
-        }
-        Err(r) => r,
-    }
+pub(crate) async fn deterministic_off(Sandboxed(sandbox): Sandboxed) -> Response {
+    sandbox.set_seed(None);
+    axum::Json(Deterministic { seed: None }).into_response()
 }
 
 /// The rules in force.
@@ -349,18 +304,9 @@ pub struct FaultList {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "Invalid rule", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn fault_add(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let spec: RuleSpec = match raw.map_err(|rej| error(rej.status(), &rej.body_text())).and_then(|b| parse(&b)) {
-        Ok(r) => r,
-        Err(r) => return r,
+pub(crate) async fn fault_add(Sandboxed(sandbox): Sandboxed, JsonBody(spec): JsonBody<Option<RuleSpec>>) -> Response {
+    let Some(spec) = spec else {
+        return unprocessable("A rule is required, e.g. {\"effect\": {\"type\": \"status\", \"status\": 503}}");
     };
     match sandbox.faults.add(sandbox.rule_id(), spec, sandbox.clock.now_ms()) {
         Ok(rule) => (StatusCode::CREATED, axum::Json(rule.view())).into_response(),
@@ -373,11 +319,8 @@ pub(crate) async fn fault_add(
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn fault_list(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => axum::Json(FaultList { faults: s.faults.list().iter().map(|r| r.view()).collect() }).into_response(),
-        Err(r) => r,
-    }
+pub(crate) async fn fault_list(Sandboxed(sandbox): Sandboxed) -> Response {
+    axum::Json(FaultList { faults: sandbox.faults.list().iter().map(|r| r.view()).collect() }).into_response()
 }
 
 /// How many were deleted.
@@ -391,11 +334,8 @@ pub struct Deleted {
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn fault_clear(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => axum::Json(Deleted { deleted: s.faults.clear() }).into_response(),
-        Err(r) => r,
-    }
+pub(crate) async fn fault_clear(Sandboxed(sandbox): Sandboxed) -> Response {
+    axum::Json(Deleted { deleted: sandbox.faults.clear() }).into_response()
 }
 
 #[utoipa::path(get, path = "/admin/v1/sandbox/faults/{id}", operation_id = "getSandboxFault", tag = "Sandbox",
@@ -404,17 +344,10 @@ pub(crate) async fn fault_clear(State(state): State<AppState>, Headers(headers):
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = "No such rule, or the sandbox is off", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn fault_get(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    Path(id): Path<String>,
-) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => match s.faults.get(&id) {
-            Some(rule) => axum::Json(rule.view()).into_response(),
-            None => error(StatusCode::NOT_FOUND, "No such fault rule."),
-        },
-        Err(r) => r,
+pub(crate) async fn fault_get(Sandboxed(sandbox): Sandboxed, Path(id): Path<String>) -> Response {
+    match sandbox.faults.get(&id) {
+        Some(rule) => axum::Json(rule.view()).into_response(),
+        None => error(StatusCode::NOT_FOUND, "No such fault rule."),
     }
 }
 
@@ -424,15 +357,11 @@ pub(crate) async fn fault_get(
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = "No such rule, or the sandbox is off", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn fault_delete(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    Path(id): Path<String>,
-) -> Response {
-    match open(&state, &headers) {
-        Ok(s) if s.faults.delete(&id) => StatusCode::NO_CONTENT.into_response(),
-        Ok(_) => error(StatusCode::NOT_FOUND, "No such fault rule."),
-        Err(r) => r,
+pub(crate) async fn fault_delete(Sandboxed(sandbox): Sandboxed, Path(id): Path<String>) -> Response {
+    if sandbox.faults.delete(&id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        error(StatusCode::NOT_FOUND, "No such fault rule.")
     }
 }
 
@@ -452,14 +381,9 @@ pub struct JournalPage {
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
 pub(crate) async fn journal_list(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
+    Sandboxed(sandbox): Sandboxed,
     query: Result<Query<Filter>, QueryRejection>,
 ) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let Query(filter) = match query {
         Ok(q) => q,
         Err(rej) => return error(StatusCode::BAD_REQUEST, &rej.body_text()),
@@ -475,11 +399,8 @@ pub(crate) async fn journal_list(
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn journal_clear(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    match open(&state, &headers) {
-        Ok(s) => axum::Json(Deleted { deleted: s.journal.clear() }).into_response(),
-        Err(r) => r,
-    }
+pub(crate) async fn journal_clear(Sandboxed(sandbox): Sandboxed) -> Response {
+    axum::Json(Deleted { deleted: sandbox.journal.clear() }).into_response()
 }
 
 /// A verify that held.
@@ -499,19 +420,7 @@ const SEEN: usize = 50;
               (status = 409, description = "It does not: error, matched, the expectation and the entries seen"),
               (status = 422, description = "Invalid expectation", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn journal_verify(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
-) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let exp: Expectation = match body(raw) {
-        Ok(e) => e,
-        Err(r) => return r,
-    };
+pub(crate) async fn journal_verify(Sandboxed(sandbox): Sandboxed, JsonBody(exp): JsonBody<Expectation>) -> Response {
     if let Err(e) = exp.validate() {
         return unprocessable(e);
     }
@@ -570,17 +479,9 @@ pub struct ResetDone {
     security(("bearer" = [])))]
 pub(crate) async fn reset(
     State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
+    Sandboxed(sandbox): Sandboxed,
+    JsonBody(r): JsonBody<Reset>,
 ) -> Response {
-    let sandbox = match open(&state, &headers) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
-    let r: Reset = match body(raw) {
-        Ok(r) => r,
-        Err(r) => return r,
-    };
     let to = r.to.unwrap_or_else(|| "seed".into());
     let plan = match to.as_str() {
         "seed" => match &sandbox.settings.seed_document {
@@ -649,16 +550,9 @@ fn checked_name(name: &str) -> Result<(), Response> {
     security(("bearer" = [])))]
 pub(crate) async fn snapshot_save(
     State(state): State<AppState>,
-    Headers(headers): Headers,
-    raw: Result<Bytes, BytesRejection>,
+    _: Sandboxed,
+    JsonBody(s): JsonBody<SnapshotName>,
 ) -> Response {
-    if let Err(r) = open(&state, &headers) {
-        return r;
-    }
-    let s: SnapshotName = match body(raw) {
-        Ok(s) => s,
-        Err(r) => return r,
-    };
     let Some(name) = s.name else { return unprocessable("name is required") };
     if let Err(r) = checked_name(&name) {
         return r;
@@ -674,10 +568,7 @@ pub(crate) async fn snapshot_save(
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn snapshot_list(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    if let Err(r) = open(&state, &headers) {
-        return r;
-    }
+pub(crate) async fn snapshot_list(State(state): State<AppState>, _: Sandboxed) -> Response {
     match state.store.snapshot_list().await {
         Ok(list) => {
             axum::Json(SnapshotList { snapshots: list.into_iter().map(snapshot_view).collect() }).into_response()
@@ -695,12 +586,9 @@ pub(crate) async fn snapshot_list(State(state): State<AppState>, Headers(headers
     security(("bearer" = [])))]
 pub(crate) async fn snapshot_restore(
     State(state): State<AppState>,
-    Headers(headers): Headers,
+    _: Sandboxed,
     Path(name): Path<String>,
 ) -> Response {
-    if let Err(r) = open(&state, &headers) {
-        return r;
-    }
     if !patchbay_store::sandbox::valid_name(&name) {
         return error(StatusCode::NOT_FOUND, "No such snapshot.");
     }
@@ -718,14 +606,7 @@ pub(crate) async fn snapshot_restore(
               (status = 404, description = "No such snapshot, or the sandbox is off", body = AdminError),
               (status = 500, description = "Internal error", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn snapshot_delete(
-    State(state): State<AppState>,
-    Headers(headers): Headers,
-    Path(name): Path<String>,
-) -> Response {
-    if let Err(r) = open(&state, &headers) {
-        return r;
-    }
+pub(crate) async fn snapshot_delete(State(state): State<AppState>, _: Sandboxed, Path(name): Path<String>) -> Response {
     if !patchbay_store::sandbox::valid_name(&name) {
         return error(StatusCode::NOT_FOUND, "No such snapshot.");
     }
