@@ -1930,6 +1930,16 @@ macro_rules! impl_store {
                 self.sbx_delete(name).await
             }
 
+            async fn sandbox_shift_leases(&self, delta_ms: i64) -> Result<u64> {
+                let r = sqlx::query(
+                    "UPDATE jobs SET lease_until = lease_until + $1 WHERE state = 'running' AND lease_until IS NOT NULL",
+                )
+                .bind(delta_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(r.rows_affected())
+            }
+
             async fn job_counts(&self) -> Result<Vec<(JobState, i64)>> {
                 let rows = sqlx::query(sql::JOB_COUNTS).fetch_all(&self.pool).await?;
                 let mut out: Vec<(JobState, i64)> = JobState::ALL.iter().map(|s| (*s, 0)).collect();

@@ -563,6 +563,9 @@ pub trait Store: Send + Sync + 'static {
     async fn snapshot_restore(&self, name: &str) -> Result<Option<sandbox::SnapshotInfo>>;
     async fn snapshot_list(&self) -> Result<Vec<sandbox::SnapshotInfo>>;
     async fn snapshot_delete(&self, name: &str) -> Result<bool>;
+    /// Sandbox: moves the leases of running jobs by `delta_ms`, as the clock is moved,
+    /// so a jump forward does not hand the jobs in hand to another worker.
+    async fn sandbox_shift_leases(&self, delta_ms: i64) -> Result<u64>;
 }
 
 /// Opens the store named by a URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`).

@@ -117,6 +117,36 @@ pub struct ClockView {
     pub offset_ms: i64,
 }
 
+/// Moves the clock by `delta_ms` with `change`, and the leases of running jobs with it
+/// (first when moving forward, after when moving back: in between a lease is only ever
+/// longer than it should be, never handed to another worker early).
+async fn move_clock(
+    state: &AppState,
+    delta_ms: i64,
+    change: impl FnOnce() -> patchbay_core::clock::ClockState,
+) -> Response {
+    let shift = || async {
+        if delta_ms != 0
+            && let Err(e) = state.store.sandbox_shift_leases(delta_ms).await
+        {
+            return Err(internal("lease shift", e));
+        }
+        Ok(())
+    };
+    if delta_ms > 0
+        && let Err(r) = shift().await
+    {
+        return r;
+    }
+    let moved = change();
+    if delta_ms < 0
+        && let Err(r) = shift().await
+    {
+        return r;
+    }
+    clock_view(moved)
+}
+
 fn clock_view(s: patchbay_core::clock::ClockState) -> Response {
     axum::Json(ClockView { now: instant_text(s.now_ms), now_ms: s.now_ms, frozen: s.frozen, offset_ms: s.offset_ms })
         .into_response()
@@ -196,7 +226,11 @@ pub struct Advance {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "No or invalid duration", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_advance(Sandboxed(sandbox): Sandboxed, JsonBody(a): JsonBody<Advance>) -> Response {
+pub(crate) async fn clock_advance(
+    State(state): State<AppState>,
+    Sandboxed(sandbox): Sandboxed,
+    JsonBody(a): JsonBody<Advance>,
+) -> Response {
     let ms = match (a.by, a.by_ms) {
         (Some(t), None) => match parse_duration_ms(&t) {
             Ok(ms) => ms,
@@ -206,7 +240,7 @@ pub(crate) async fn clock_advance(Sandboxed(sandbox): Sandboxed, JsonBody(a): Js
         (None, Some(_)) => return unprocessable("by_ms is out of range"),
         _ => return unprocessable("give by (e.g. \"2h\") or by_ms, one of them"),
     };
-    clock_view(sandbox.clock.advance_ms(ms))
+    move_clock(&state, ms, || sandbox.clock.advance_ms(ms)).await
 }
 
 /// An instant, RFC 3339.
@@ -223,9 +257,16 @@ pub struct SetClock {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "No or invalid instant", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_set(Sandboxed(sandbox): Sandboxed, JsonBody(s): JsonBody<SetClock>) -> Response {
+pub(crate) async fn clock_set(
+    State(state): State<AppState>,
+    Sandboxed(sandbox): Sandboxed,
+    JsonBody(s): JsonBody<SetClock>,
+) -> Response {
     match s.to.as_deref().map(parse_instant_ms) {
-        Some(Ok(ms)) => clock_view(sandbox.clock.set_ms(ms)),
+        Some(Ok(ms)) => {
+            let delta = ms.saturating_sub(sandbox.clock.now_ms());
+            move_clock(&state, delta, || sandbox.clock.set_ms(ms)).await
+        }
         Some(Err(e)) => unprocessable(format!("to: {e}")),
         None => unprocessable("to is required (RFC 3339)"),
     }
@@ -245,9 +286,16 @@ pub struct Freeze {
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "Invalid instant", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn clock_freeze(Sandboxed(sandbox): Sandboxed, JsonBody(f): JsonBody<Freeze>) -> Response {
+pub(crate) async fn clock_freeze(
+    State(state): State<AppState>,
+    Sandboxed(sandbox): Sandboxed,
+    JsonBody(f): JsonBody<Freeze>,
+) -> Response {
     match f.at.as_deref().map(parse_instant_ms).transpose() {
-        Ok(at) => clock_view(sandbox.clock.freeze(at)),
+        Ok(at) => {
+            let delta = at.map_or(0, |at| at.saturating_sub(sandbox.clock.now_ms()));
+            move_clock(&state, delta, || sandbox.clock.freeze(at)).await
+        }
         Err(e) => unprocessable(format!("at: {e}")),
     }
 }
