@@ -27,18 +27,23 @@ pub struct RuleSpec {
     pub effect: Effect,
     /// Chance that a match fires (0–1, default 1).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 0.0, maximum = 1.0)]
     pub probability: Option<f64>,
     /// Fires on the first N matches only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub first: Option<u64>,
     /// Fires on every Nth match only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(minimum = 1)]
     pub every: Option<u64>,
     /// No longer fires from this instant (RFC 3339, sandbox clock).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(format = DateTime)]
     pub expires_at: Option<String>,
     /// No longer fires this long after it was made (`30s`, `5m`, `2h`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = r"^([0-9]{1,15}(ms|s|m|h|d))+$")]
     pub ttl: Option<String>,
 }
 
@@ -47,14 +52,18 @@ pub struct RuleSpec {
 #[serde(deny_unknown_fields)]
 pub struct Matcher {
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(network|export|integrations|admin)$")]
     pub face: Option<String>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[A-Za-z]+$")]
     pub method: Option<String>,
     /// Inbound: the route template, as the journal shows it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[/*]")]
     pub route: Option<String>,
     /// A glob on the path (`*` within a segment, `**` across).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^[/*]")]
     pub path: Option<String>,
     /// Inbound: the authenticated caller.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -67,6 +76,7 @@ pub struct Matcher {
     pub headers: BTreeMap<String, String>,
     /// Outbound: which call.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(pattern = "^(partner_initialize|partner_notify|oauth_token|api_key_check|webhook|blob_upload)$")]
     pub call: Option<String>,
     /// Outbound: the URL's host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -79,26 +89,34 @@ pub struct Matcher {
 pub enum Effect {
     /// Answer (inbound) or see (outbound) this status.
     Status {
+        #[schema(minimum = 400, maximum = 599)]
         status: u16,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         retry_after: Option<u64>,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(max_length = 1000)]
         message: Option<String>,
     },
-    /// Wait `ms` (or a uniform draw up to `max_ms`) first.
+    /// Wait `ms` (or a uniform draw up to `max_ms`, not below `ms`) first.
     Latency {
+        #[schema(maximum = 600000)]
         ms: u64,
         #[serde(default, skip_serializing_if = "Option::is_none")]
+        #[schema(maximum = 600000)]
         max_ms: Option<u64>,
     },
     /// Close the connection without an answer (outbound: the call fails so).
     Drop,
     /// Inbound: the real answer, its body trickled at this rate.
-    SlowBody { bytes_per_second: u64 },
+    SlowBody {
+        #[schema(minimum = 1)]
+        bytes_per_second: u64,
+    },
     /// Outbound: the call times out.
     Timeout,
     /// Outbound: the provider answers 400 with an OAuth error.
     OauthError {
+        #[schema(pattern = "^[ -~]+$")]
         error: String,
         #[serde(default, skip_serializing_if = "Option::is_none")]
         description: Option<String>,
@@ -145,9 +163,6 @@ impl RuleSpec {
             }
             if matches!(self.effect, Effect::Timeout | Effect::OauthError { .. }) {
                 return Err("effect timeout and oauth_error apply to outbound rules".into());
-            }
-            if m.headers.keys().any(|k| axum_header_name_invalid(k)) {
-                return Err("match.headers names must be header names".into());
             }
         } else {
             if m.route.is_some() || m.principal.is_some() || m.tenant.is_some() || !m.headers.is_empty() {
@@ -214,10 +229,6 @@ impl RuleSpec {
     }
 }
 
-fn axum_header_name_invalid(name: &str) -> bool {
-    name.is_empty() || !name.bytes().all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))
-}
-
 /// What is known of a request or call when rules are tried.
 #[derive(Debug, Default, Clone)]
 pub struct Probe<'a> {
@@ -263,12 +274,24 @@ pub struct Rule {
     hits: AtomicU64,
 }
 
-/// A rule as listed: the spec, its id, counters and times.
+/// A rule as listed: its id, the spec's fields, counters and times.
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub struct RuleView {
     pub id: String,
-    #[serde(flatten)]
-    pub spec: RuleSpec,
+    pub direction: Direction,
+    #[serde(rename = "match")]
+    pub matcher: Matcher,
+    pub effect: Effect,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probability: Option<f64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub every: Option<u64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub ttl: Option<String>,
     /// Matches seen.
     pub matched: u64,
     /// Times applied.
@@ -278,9 +301,17 @@ pub struct RuleView {
 
 impl Rule {
     pub fn view(&self) -> RuleView {
+        let s = self.spec.clone();
         RuleView {
             id: self.id.clone(),
-            spec: self.spec.clone(),
+            direction: s.direction,
+            matcher: s.matcher,
+            effect: s.effect,
+            probability: s.probability,
+            first: s.first,
+            every: s.every,
+            expires_at: s.expires_at,
+            ttl: s.ttl,
             matched: self.matched.load(Ordering::SeqCst),
             hits: self.hits.load(Ordering::SeqCst),
             created_at: instant_text(self.created_ms),

@@ -37,9 +37,10 @@ pub struct Entry {
     pub request_id: Option<String>,
     /// The fault rule applied.
     pub fault: Option<String>,
-    #[schema(value_type = Object)]
+    /// JSON as sent (secrets redacted), or text; `null` when empty or binary.
+    #[schema(value_type = Option<serde_json::Value>)]
     pub request_body: Option<Value>,
-    #[schema(value_type = Object)]
+    #[schema(value_type = Option<serde_json::Value>)]
     pub response_body: Option<Value>,
     /// Outbound: why the call failed.
     pub error: Option<String>,
@@ -48,6 +49,7 @@ pub struct Entry {
 /// A query of the journal (every field optional; all given must hold).
 #[derive(Debug, Clone, Default, Serialize, Deserialize, utoipa::ToSchema, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub struct Filter {
     pub direction: Option<Direction>,
     pub face: Option<String>,
@@ -55,13 +57,19 @@ pub struct Filter {
     pub route: Option<String>,
     /// A glob on the path (without its query).
     pub path: Option<String>,
+    #[schema(minimum = 100, maximum = 599)]
+    #[param(minimum = 100, maximum = 599)]
     pub status: Option<u16>,
     pub principal: Option<String>,
     pub tenant: Option<String>,
     pub call: Option<String>,
     /// RFC 3339, inclusive.
+    #[schema(format = DateTime)]
+    #[param(format = DateTime)]
     pub since: Option<String>,
     /// RFC 3339, exclusive.
+    #[schema(format = DateTime)]
+    #[param(format = DateTime)]
     pub until: Option<String>,
     /// Lists only: the newest this many.
     pub limit: Option<usize>,
@@ -70,6 +78,9 @@ pub struct Filter {
 impl Filter {
     /// Checks the instants; the message names the field.
     pub fn bounds(&self) -> Result<(Option<i64>, Option<i64>), String> {
+        if self.status.is_some_and(|s| !(100..=599).contains(&s)) {
+            return Err("status must be an HTTP status, 100 to 599".into());
+        }
         let since = self.since.as_deref().map(parse_instant_ms).transpose().map_err(|e| format!("since: {e}"))?;
         let until = self.until.as_deref().map(parse_instant_ms).transpose().map_err(|e| format!("until: {e}"))?;
         Ok((since, until))

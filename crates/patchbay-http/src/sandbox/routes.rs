@@ -80,7 +80,8 @@ impl<T: DeserializeOwned + Default> FromRequest<AppState> for JsonBody<T> {
         if raw.iter().all(u8::is_ascii_whitespace) {
             return Ok(JsonBody(T::default()));
         }
-        parse(&raw).map(JsonBody)
+        // `null` stands for no body too.
+        parse::<Option<T>>(&raw).map(|v| JsonBody(v.unwrap_or_default()))
     }
 }
 
@@ -215,7 +216,9 @@ pub(crate) async fn clock_show(Sandboxed(sandbox): Sandboxed) -> Response {
 #[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Advance {
+    #[schema(pattern = r"^-?([0-9]{1,15}(ms|s|m|h|d))+$")]
     pub by: Option<String>,
+    #[schema(minimum = -9007199254740992i64, maximum = 9007199254740992i64)]
     pub by_ms: Option<i64>,
 }
 
@@ -247,6 +250,7 @@ pub(crate) async fn clock_advance(
 #[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SetClock {
+    #[schema(value_type = String, format = DateTime, required = true)]
     pub to: Option<String>,
 }
 
@@ -276,11 +280,12 @@ pub(crate) async fn clock_set(
 #[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Freeze {
+    #[schema(format = DateTime)]
     pub at: Option<String>,
 }
 
 #[utoipa::path(post, path = "/admin/v1/sandbox/clock/freeze", operation_id = "freezeSandboxClock", tag = "Sandbox",
-    request_body = Freeze,
+    request_body = Option<Freeze>,
     responses((status = 200, description = "The clock, frozen", body = ClockView),
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError),
@@ -309,22 +314,31 @@ pub(crate) async fn clock_resume(Sandboxed(sandbox): Sandboxed) -> Response {
     clock_view(sandbox.clock.resume())
 }
 
-/// Deterministic mode's seed.
-#[derive(Default, Serialize, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
+/// Deterministic mode's seed (`null`: off).
+#[derive(Default, Serialize, utoipa::ToSchema)]
 pub struct Deterministic {
     pub seed: Option<u64>,
 }
 
+/// The seed to draw from.
+#[derive(Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct SeedRequest {
+    #[schema(value_type = i64, required = true, minimum = 0)]
+    pub seed: Option<u64>,
+}
+
 #[utoipa::path(put, path = "/admin/v1/sandbox/deterministic", operation_id = "setSandboxDeterministic", tag = "Sandbox",
-    request_body = Deterministic,
+    request_body = SeedRequest,
     responses((status = 200, description = "Deterministic mode on, its sequence restarted", body = Deterministic),
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError),
               (status = 422, description = "No seed", body = AdminError)),
     security(("bearer" = [])))]
-pub(crate) async fn deterministic_on(Sandboxed(sandbox): Sandboxed, JsonBody(d): JsonBody<Deterministic>) -> Response {
-    let Some(seed) = d.seed else { return unprocessable("seed is required (an integer, 0 to 2^64-1)") };
+pub(crate) async fn deterministic_on(Sandboxed(sandbox): Sandboxed, JsonBody(d): JsonBody<SeedRequest>) -> Response {
+    let Some(seed) = d.seed.filter(|s| i64::try_from(*s).is_ok()) else {
+        return unprocessable("seed is required: an integer from 0 to 9223372036854775807");
+    };
     sandbox.set_seed(Some(seed));
     axum::Json(Deterministic { seed: Some(seed) }).into_response()
 }
@@ -507,6 +521,7 @@ pub(crate) async fn journal_verify(Sandboxed(sandbox): Sandboxed, JsonBody(exp):
 #[serde(deny_unknown_fields)]
 pub struct Reset {
     /// `seed` (default): the start-up seed document; `empty`: nothing.
+    #[schema(pattern = "^(seed|empty)$")]
     pub to: Option<String>,
 }
 
@@ -518,7 +533,7 @@ pub struct ResetDone {
 }
 
 #[utoipa::path(post, path = "/admin/v1/sandbox/reset", operation_id = "resetSandbox", tag = "Sandbox",
-    request_body = Reset,
+    request_body = Option<Reset>,
     responses((status = 200, description = "Reset: data, journal, rules, clock and deterministic mode", body = ResetDone),
               (status = 401, description = "Missing or wrong admin token", body = AdminError),
               (status = 404, description = OFF, body = AdminError),
@@ -577,6 +592,7 @@ pub struct SnapshotList {
 #[derive(Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SnapshotName {
+    #[schema(value_type = String, required = true, pattern = "^[A-Za-z0-9._-]{1,100}$")]
     pub name: Option<String>,
 }
 
