@@ -176,6 +176,9 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
             let signals = Signals::install()?;
             let running = app::start(config, Registry::new()).await?;
             say(&format!("patchbay listening on {}://{}", running.scheme, running.addr));
+            if config.sandbox.enabled {
+                say("sandbox controls on under /admin/v1/sandbox (docs/sandbox.md): for testing, not for production");
+            }
             if let Some(ca) = &running.tls_ca {
                 say(&format!("clients trust the self-signed CA at {} (e.g. NODE_EXTRA_CA_CERTS)", ca.display()));
             }
@@ -216,6 +219,12 @@ async fn run(command: Command, config: &mut Config) -> Result<(), StartError> {
                 link.as_deref(),
             );
             say(&banner);
+            if demo_config.sandbox.enabled {
+                say(&format!(
+                    "sandbox controls on: {url}/admin/v1/sandbox with the admin token (docs/sandbox.md), \
+                     or `patchbay sandbox --url {url} --admin-token {token} status`"
+                ));
+            }
             if let Some(ca) = &running.tls_ca {
                 say(&format!(
                     "HTTPS: trust the demo's CA with curl --cacert {0}, or NODE_EXTRA_CA_CERTS={0} for Node",
