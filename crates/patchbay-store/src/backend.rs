@@ -36,6 +36,60 @@ pub struct SqliteStore {
     reads: Arc<ReadCache>,
 }
 
+/// The channel on which PostgreSQL announces, at commit, every write to a table whose
+/// reads are kept (migrations/postgres/0009_kept_notify.sql: statement triggers).
+pub const KEPT_CHANNEL: &str = "patchbay_kept";
+
+/// Keeps this replica's kept reads in step with every replica's writes: listens on
+/// [`KEPT_CHANNEL`] and drops what is kept on each notification. Reads are kept only
+/// while the channel is up: when the listening connection is lost (notifications in the
+/// gap would be missed), keeping stops and what was kept is dropped, until listening
+/// again. Ends when the pool is closed.
+async fn listen_for_writes(pool: PgPool, auth: Arc<AuthCache>, reads: Arc<ReadCache>) {
+    use sqlx::postgres::PgListener;
+    let set = |on: bool| {
+        auth.set_enabled(on);
+        reads.set_enabled(on);
+    };
+    while !pool.is_closed() {
+        let listener = async {
+            let mut l = PgListener::connect_with(&pool).await?;
+            l.listen(KEPT_CHANNEL).await?;
+            Ok::<_, sqlx::Error>(l)
+        };
+        let mut listener = match listener.await {
+            Ok(l) => l,
+            Err(e) => {
+                if !pool.is_closed() {
+                    tracing::warn!(error = %e, "kept reads off: cannot listen for other replicas' writes; retrying");
+                }
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                continue;
+            }
+        };
+        set(true);
+        tracing::debug!("kept reads on: listening for other replicas' writes");
+        loop {
+            match listener.try_recv().await {
+                // Another write committed somewhere: nothing kept before it is answered after.
+                Ok(Some(_)) => {
+                    auth.written();
+                    reads.written();
+                }
+                // The connection was lost: notifications may have been missed.
+                Ok(None) | Err(_) => {
+                    set(false);
+                    if !pool.is_closed() {
+                        tracing::warn!("kept reads off: the notification channel was lost; listening again");
+                    }
+                    break;
+                }
+            }
+        }
+    }
+    set(false);
+}
+
 /// PostgreSQL: production, several replicas sharing one database.
 #[derive(Debug, Clone)]
 pub struct PgStore {
@@ -116,7 +170,25 @@ impl PgStore {
     pub async fn connect(url: &str) -> Result<Self> {
         let pool =
             PgPoolOptions::new().max_connections(16).acquire_timeout(Duration::from_secs(10)).connect(url).await?;
-        Ok(Self { pool, auth: Arc::default(), reads: Arc::new(ReadCache::connections(false)) })
+        // Nothing is kept until the notification channel is up (`listen_for_writes`).
+        let auth = Arc::new(AuthCache::default());
+        auth.set_enabled(false);
+        let store = Self { pool, auth, reads: Arc::new(ReadCache::connections(false)) };
+        tokio::spawn(listen_for_writes(store.pool.clone(), store.auth.clone(), store.reads.clone()));
+        Ok(store)
+    }
+
+    /// Whether reads are kept now (the notification channel is up).
+    pub fn keeps_reads(&self) -> bool {
+        self.reads.is_enabled() && self.auth.is_enabled()
+    }
+
+    /// How long a kept answer may be handed out at most (default [`kept::TTL`]).
+    /// Tests lengthen it to show that other replicas' writes reach this one by
+    /// notification, not by expiry.
+    pub fn set_kept_ttl(&self, ttl: Duration) {
+        self.reads.set_ttl(ttl);
+        self.auth.set_ttl(ttl);
     }
 
     /// PostgreSQL's driver has no worker thread to avoid: every read goes through the pool.

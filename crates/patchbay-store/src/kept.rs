@@ -9,10 +9,12 @@
 //!   backends.
 //! - **Connection and record reads** (get-by-id and list pages of the three
 //!   faces' connections; records by id, such as an iModel or a connector
-//!   config): kept on SQLite only, where one process owns the file
-//!   (operations.md). PostgreSQL is shared by replicas and would need
-//!   invalidation across them, which is not built, so there these reads always
-//!   go to the database.
+//!   config): kept on SQLite, where one process owns the file (operations.md),
+//!   and on PostgreSQL while its notification channel is up: every statement
+//!   that changes a table whose reads are kept notifies `patchbay_kept` at
+//!   commit (a trigger), and every replica drops what it keeps when notified
+//!   (backend.rs, `listen_for_writes`). While a replica cannot listen it keeps
+//!   nothing, token lookups included.
 //!
 //! The rules are the same for both:
 //!
@@ -22,8 +24,9 @@
 //!   the read, so a write that commits while a read is in flight leaves that
 //!   read's answer already stale: a process never serves anything older than its
 //!   own last write.
-//! - Writes by another process (another replica on PostgreSQL, a CLI command on
-//!   the same SQLite file) are seen after at most [`TTL`].
+//! - Writes by another process are seen after at most [`TTL`] (a CLI command on
+//!   the same SQLite file), or as soon as their notification arrives (another
+//!   replica on PostgreSQL; the TTL remains a bound).
 //! - Absent answers (unknown tokens, missing connections) are not kept: a flood
 //!   of misses cannot fill memory, and what another process creates is seen at
 //!   once. At most a fixed weight is kept (a lookup or a connection weighs one, a
@@ -33,7 +36,7 @@
 //! secrets still sealed; never a plaintext token or secret.
 
 use std::hash::Hash;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -108,8 +111,11 @@ struct Entries<V> {
 /// Answers of one kind, under one generation.
 #[derive(Debug)]
 pub(crate) struct Kept<V> {
-    /// Off: nothing is kept (`get` misses, `put` drops).
-    enabled: bool,
+    /// Off: nothing is kept (`get` misses, `put` drops). PostgreSQL turns it on while its
+    /// notification channel is up (backend.rs, `listen_for_writes`).
+    enabled: AtomicBool,
+    /// How long an answer is kept at most ([`TTL`]; tests lengthen it).
+    ttl_ms: AtomicU64,
     max_weight: usize,
     generation: AtomicU64,
     /// Read-locked by gets, so that a thread switched out during one does not
@@ -151,7 +157,7 @@ impl ReadCache {
         key: impl FnOnce() -> Vec<u8>,
         read: impl std::future::Future<Output = crate::Result<T>>,
     ) -> crate::Result<T> {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Acquire) {
             return read.await;
         }
         let key = key();
@@ -232,7 +238,8 @@ impl<T: Keep> Keep for Option<T> {
 impl<V: Weigh> Kept<V> {
     fn new(enabled: bool, max_weight: usize) -> Self {
         Kept {
-            enabled,
+            enabled: AtomicBool::new(enabled),
+            ttl_ms: AtomicU64::new(TTL.as_millis() as u64),
             max_weight,
             generation: AtomicU64::new(0),
             entries: RwLock::new(Entries { map: foldhash::HashMap::default(), weight: 0 }),
@@ -245,21 +252,38 @@ impl<V: Weigh> Kept<V> {
         self.generation.load(Ordering::Acquire)
     }
 
+    /// Turns keeping on or off; either way what was kept is dropped (a generation
+    /// passes), so nothing read before the change is answered after it.
+    pub(crate) fn set_enabled(&self, on: bool) {
+        self.written();
+        self.enabled.store(on, Ordering::Release);
+        self.written();
+    }
+
+    pub(crate) fn is_enabled(&self) -> bool {
+        self.enabled.load(Ordering::Acquire)
+    }
+
+    pub(crate) fn set_ttl(&self, ttl: Duration) {
+        self.ttl_ms.store(ttl.as_millis().min(u64::MAX as u128) as u64, Ordering::Release);
+    }
+
     /// The answer kept for `key`, if read under `generation` less than [`TTL`] ago.
     pub(crate) fn get(&self, key: &[u8], generation: u64) -> Option<V> {
-        if !self.enabled {
+        if !self.enabled.load(Ordering::Acquire) {
             return None;
         }
         let entries = self.entries.read().unwrap_or_else(|e| e.into_inner());
         let e = entries.map.get(key)?;
-        (e.generation == generation && e.at.elapsed() < TTL).then(|| e.answer.clone())
+        let ttl = Duration::from_millis(self.ttl_ms.load(Ordering::Acquire));
+        (e.generation == generation && e.at.elapsed() < ttl).then(|| e.answer.clone())
     }
 
     /// Keeps `answer`, read under `generation` (not if that is already past, or
     /// if it alone would fill the bound).
     pub(crate) fn put(&self, key: Vec<u8>, generation: u64, answer: V) {
         let weight = answer.weight();
-        if !self.enabled || weight > self.max_weight || generation != self.generation() {
+        if !self.enabled.load(Ordering::Acquire) || weight > self.max_weight || generation != self.generation() {
             return;
         }
         let mut entries = self.entries.write().unwrap_or_else(|e| e.into_inner());
@@ -361,7 +385,7 @@ pub(crate) struct Bump<'a, V: Weigh>(&'a Kept<V>);
 impl<V: Weigh> Drop for Bump<'_, V> {
     fn drop(&mut self) {
         self.0.generation.fetch_add(1, Ordering::AcqRel);
-        if self.0.enabled {
+        if self.0.enabled.load(Ordering::Acquire) {
             let mut entries = self.0.entries.write().unwrap_or_else(|e| e.into_inner());
             entries.map.clear();
             entries.weight = 0;

@@ -917,3 +917,52 @@ store_test!(sandbox_snapshots_and_reset_cover_every_table, |store, url| {
     store.snapshot_restore("before").await.unwrap().unwrap();
     assert_eq!(name().await.as_deref(), Some("Desk 1"));
 });
+
+/// Polls `f` every 10 ms for up to 10 s.
+async fn eventually(what: &str, mut f: impl AsyncFnMut() -> bool) {
+    for _ in 0..1000 {
+        if f().await {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("{what} did not happen within 10 s");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn postgres_replicas_drop_kept_reads_on_each_others_writes() {
+    use patchbay_store::PgStore;
+    let Some(db) = TestDb::postgres("kept_notify").await else { return };
+    let a = PgStore::connect(&db.url).await.unwrap();
+    a.migrate().await.unwrap();
+    let b = PgStore::connect(&db.url).await.unwrap();
+    // An hour: only a notification can make B see A's writes within this test.
+    b.set_kept_ttl(Duration::from_secs(3600));
+    eventually("both replicas listening", async || a.keeps_reads() && b.keeps_reads()).await;
+    let a: Arc<dyn Store> = Arc::new(a);
+    apply(&a, DOC, 1).await.unwrap();
+    let conn = seeded_id();
+    let name = async |s: &PgStore| {
+        s.net_get_connection(NetSide::Client, "ent-acme", &conn).await.unwrap().map(|c| c.name.clone())
+    };
+    // B keeps what it read: a rename written straight into the table (as by another
+    // process) is not seen until the notification.
+    assert_eq!(name(&b).await.as_deref(), Some("Desk 1"));
+    assert!(b.find_credential("alice-token-1").await.unwrap().is_some());
+    a.net_update_connection("ent-acme", &conn, Some("Renamed on A"), None, 2).await.unwrap().unwrap();
+    eventually("B sees A's rename", async || name(&b).await.as_deref() == Some("Renamed on A")).await;
+    // Revocation on another replica: B refuses the token once notified.
+    exec(&db.url, "DELETE FROM credentials").await;
+    eventually("B refuses the revoked token", async || b.find_credential("alice-token-1").await.unwrap().is_none())
+        .await;
+    // The channel lost: B stops keeping (what it kept is dropped), listens again, and a
+    // write made meanwhile is seen.
+    assert_eq!(name(&b).await.as_deref(), Some("Renamed on A"));
+    exec(&db.url, "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = 'LISTEN \"patchbay_kept\"' AND pid <> pg_backend_pid()").await;
+    exec(&db.url, "UPDATE net_connections SET name = 'Renamed while deaf'").await;
+    eventually("B sees the write made while it could not listen", async || {
+        name(&b).await.as_deref() == Some("Renamed while deaf")
+    })
+    .await;
+    eventually("B listening again", async || b.keeps_reads()).await;
+}
