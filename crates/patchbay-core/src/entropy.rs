@@ -12,6 +12,8 @@ use rand::{CryptoRng, RngCore, SeedableRng};
 #[derive(Debug, Default)]
 pub struct Entropy {
     seeded: Mutex<Option<(u64, StdRng)>>,
+    /// Whether `seeded` holds a generator (read without the lock on the common path).
+    on: std::sync::atomic::AtomicBool,
 }
 
 impl Entropy {
@@ -23,7 +25,9 @@ impl Entropy {
     /// Draws from a generator seeded with `seed` (restarting its sequence), or
     /// from the operating system again with `None`.
     pub fn set_seed(&self, seed: Option<u64>) {
-        *self.lock() = seed.map(|s| (s, StdRng::seed_from_u64(s)));
+        let mut g = self.lock();
+        *g = seed.map(|s| (s, StdRng::seed_from_u64(s)));
+        self.on.store(g.is_some(), std::sync::atomic::Ordering::Release);
     }
 
     /// The seed of deterministic mode, if on.
@@ -37,6 +41,10 @@ impl Entropy {
 
     /// Fills `buf` with random bytes.
     pub fn fill(&self, buf: &mut [u8]) {
+        if !self.on.load(std::sync::atomic::Ordering::Acquire) {
+            OsRng.fill_bytes(buf);
+            return;
+        }
         match self.lock().as_mut() {
             Some((_, rng)) => rng.fill_bytes(buf),
             None => OsRng.fill_bytes(buf),

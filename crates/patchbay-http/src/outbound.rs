@@ -214,7 +214,10 @@ impl Outbound {
         let request = built.map_err(map_err)?;
         let (journal, fault) = crate::sandbox::OutboundCall::begin(sandbox, call, &request);
         let result = match fault {
-            None => self.read(client.execute(request).await.map_err(map_err)?).await,
+            None => match client.execute(request).await {
+                Ok(resp) => self.read(resp).await,
+                Err(e) => Err(map_err(e)),
+            },
             Some(OutboundFault::Delay(wait)) => {
                 tokio::time::sleep(wait).await;
                 match client.execute(request).await {

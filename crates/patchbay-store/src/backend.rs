@@ -54,6 +54,9 @@ async fn listen_for_writes(pool: PgPool, auth: Arc<AuthCache>, reads: Arc<ReadCa
     while !pool.is_closed() {
         let listener = async {
             let mut l = PgListener::connect_with(&pool).await?;
+            // A lost connection must end `try_recv` at once (Ok(None)), not be mended
+            // inside it while this replica goes on keeping reads.
+            l.eager_reconnect(false);
             l.listen(KEPT_CHANNEL).await?;
             Ok::<_, sqlx::Error>(l)
         };

@@ -45,6 +45,26 @@ pub(crate) fn copy_table(id: i64, table: &str) -> String {
     format!("sbx_{id}_{table}")
 }
 
+/// The server's own keys, which reset and restore leave as they are: the faces keep them
+/// in memory once read (the customer-token HMAC key, the `X-BitGo-Signature` key), and the
+/// seed digests' key; replacing them under a running server would make it sign with one key
+/// and publish another.
+pub const SERVER_KEYS: &str = "('integrations.jwt_secret', 'network.signing_key', 'patchbay.seed_digest_key')";
+
+/// The rows of `table` a reset or restore replaces (all but the server's keys).
+pub(crate) fn replaced(table: &str) -> String {
+    if table == "records" { format!(" WHERE kind NOT IN {SERVER_KEYS}") } else { String::new() }
+}
+
+/// Whether an error is PostgreSQL's deadlock (40P01) or serialization failure (40001):
+/// the transaction was rolled back and can be tried again.
+pub(crate) fn retryable(e: &crate::StoreError) -> bool {
+    match e {
+        crate::StoreError::Db(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
+        _ => false,
+    }
+}
+
 /// The sandbox operations of one backend, as inherent methods the `Store`
 /// implementation calls. `$begin` starts a write transaction; `$lock` locks
 /// the data tables against writers for its length (PostgreSQL; SQLite's
@@ -65,15 +85,30 @@ macro_rules! impl_sandbox {
             async fn sbx_reset(&self, seed: Option<&SeedPlan>, vault: &Vault, now_ms: i64) -> Result<()> {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
-                let mut tx = self.sandbox_tx().await?;
-                for t in crate::sandbox::DATA_TABLES {
-                    sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
+                // A request's write that locks the tables in another order makes one of the
+                // two a deadlock victim; when it is this one, it runs again.
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    let r = async {
+                        let mut tx = self.sandbox_tx().await?;
+                        for t in crate::sandbox::DATA_TABLES {
+                            sqlx::query(&format!("DELETE FROM {t}{}", crate::sandbox::replaced(t)))
+                                .execute(&mut *tx)
+                                .await?;
+                        }
+                        if let Some(plan) = seed {
+                            self.seed_into(&mut tx, plan, vault, now_ms, SeedMode::StartUp).await?;
+                        }
+                        tx.commit().await?;
+                        Ok(())
+                    }
+                    .await;
+                    match r {
+                        Err(e) if attempt < 5 && crate::sandbox::retryable(&e) => continue,
+                        other => return other,
+                    }
                 }
-                if let Some(plan) = seed {
-                    self.seed_into(&mut tx, plan, vault, now_ms, SeedMode::StartUp).await?;
-                }
-                tx.commit().await?;
-                Ok(())
             }
 
             async fn sbx_find(
@@ -116,6 +151,17 @@ macro_rules! impl_sandbox {
             }
 
             async fn sbx_save(&self, name: &str, now_ms: i64) -> Result<crate::sandbox::SnapshotInfo> {
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match self.sbx_save_once(name, now_ms).await {
+                        Err(e) if attempt < 5 && crate::sandbox::retryable(&e) => continue,
+                        other => return other,
+                    }
+                }
+            }
+
+            async fn sbx_save_once(&self, name: &str, now_ms: i64) -> Result<crate::sandbox::SnapshotInfo> {
                 let mut tx = self.sandbox_tx().await?;
                 if let Some(old) = Self::sbx_id(&mut tx, name).await? {
                     Self::sbx_drop(&mut tx, old).await?;
@@ -149,13 +195,25 @@ macro_rules! impl_sandbox {
             async fn sbx_restore(&self, name: &str) -> Result<Option<crate::sandbox::SnapshotInfo>> {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
+                let mut attempt = 0;
+                loop {
+                    attempt += 1;
+                    match self.sbx_restore_once(name).await {
+                        Err(e) if attempt < 5 && crate::sandbox::retryable(&e) => continue,
+                        other => return other,
+                    }
+                }
+            }
+
+            async fn sbx_restore_once(&self, name: &str) -> Result<Option<crate::sandbox::SnapshotInfo>> {
                 let mut tx = self.sandbox_tx().await?;
                 let Some((id, info)) = Self::sbx_find(&mut tx, name).await? else {
                     return Ok(None);
                 };
                 for t in crate::sandbox::DATA_TABLES {
-                    sqlx::query(&format!("DELETE FROM {t}")).execute(&mut *tx).await?;
-                    sqlx::query(&format!("INSERT INTO {t} SELECT * FROM {}", crate::sandbox::copy_table(id, t)))
+                    let only = crate::sandbox::replaced(t);
+                    sqlx::query(&format!("DELETE FROM {t}{only}")).execute(&mut *tx).await?;
+                    sqlx::query(&format!("INSERT INTO {t} SELECT * FROM {}{only}", crate::sandbox::copy_table(id, t)))
                         .execute(&mut *tx)
                         .await?;
                 }

@@ -654,6 +654,15 @@ both_backends!(customer_tokens_and_magic_links_lapse_on_the_sandbox_clock, |db| 
     // Back in time, it is good again: expiry is the clock's, not the machine's.
     e.sb(reqwest::Method::POST, "/clock/advance", Some(json!({"by": "-5m"}))).await;
     assert_eq!(e.get(&token, "/v1/viewer").await.status, 200);
+    // The server's own keys survive a reset: the token still verifies, and the
+    // X-BitGo-Signature key published before is the one published after.
+    let key = || async {
+        e.http.get(e.u("/admin/v1/network/signing-key")).bearer_auth(ADMIN).send().await.unwrap().text().await.unwrap()
+    };
+    let before = key().await;
+    assert_eq!(e.sb(reqwest::Method::POST, "/reset", None).await.status, 200);
+    assert_eq!(e.get(&token, "/v1/viewer").await.status, 200);
+    assert_eq!(key().await, before);
     e.srv.shutdown().await.unwrap();
 });
 

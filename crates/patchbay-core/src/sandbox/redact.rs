@@ -24,7 +24,8 @@ pub fn secret_name(name: &str) -> bool {
         "codeverifier",
         "assertion",
     ];
-    const WHOLE: [&str; 7] = ["key", "code", "otp", "pin", "cookie", "prv", "xprv"];
+    // `sig`: the signature of a SAS URL (Export's outputSasUrl / logsSasUrl).
+    const WHOLE: [&str; 8] = ["key", "code", "otp", "pin", "cookie", "prv", "xprv", "sig"];
     PARTS.iter().any(|p| n.contains(p)) || WHOLE.contains(&n.as_str())
 }
 
@@ -41,6 +42,13 @@ pub fn redact_json(v: &mut Value) {
             }
         }
         Value::Array(items) => items.iter_mut().for_each(redact_json),
+        // A link with a query (a magic link's token, a SAS URL's signature).
+        Value::String(s) if s.contains('?') && (s.starts_with("http://") || s.starts_with("https://")) => {
+            if let Some((base, query)) = s.split_once('?') {
+                let redacted = redact_path_and_query(base, Some(query));
+                *s = redacted;
+            }
+        }
         _ => {}
     }
 }
@@ -80,6 +88,10 @@ pub fn body_for_journal(content_type: Option<&str>, body: &[u8], limit: usize) -
     let text = std::str::from_utf8(body).ok()?;
     if ct.starts_with("application/x-www-form-urlencoded") {
         return Some(Value::String(cut(&redact_form(text), limit)));
+    }
+    // HTML pages (the hosted connect page) carry tokens in links and forms: left out.
+    if ct.starts_with("text/html") {
+        return None;
     }
     if ct.starts_with("text/") || ct.contains("xml") || ct.is_empty() {
         return Some(Value::String(cut(text, limit)));
@@ -124,6 +136,14 @@ mod tests {
         );
         assert_eq!(redact_path_and_query("/connect", Some("token=eyJ&view=x")), "/connect?token=%5Bredacted%5D&view=x");
         assert_eq!(redact_path_and_query("/v1/x", None), "/v1/x");
+        let mut v = json!({"magic_link_url": "http://h/connect?token=eyJ&view=add", "outputSasUrl": "https://b/c?sv=1&sig=abc",
+                           "note": "what? no link"});
+        redact_json(&mut v);
+        assert_eq!(
+            v,
+            json!({"magic_link_url": "http://h/connect?token=%5Bredacted%5D&view=add",
+                   "outputSasUrl": "https://b/c?sv=1&sig=%5Bredacted%5D", "note": "what? no link"})
+        );
     }
 
     #[test]
@@ -138,7 +158,8 @@ mod tests {
             Some(json!("{\"a\":\"01…"))
         );
         assert_eq!(body_for_journal(Some("application/zip"), b"PK\x03\x04\xff", 100), None);
-        assert_eq!(body_for_journal(Some("text/html"), "é".repeat(10).as_bytes(), 3), Some(json!("é…")));
+        assert_eq!(body_for_journal(Some("text/plain"), "é".repeat(10).as_bytes(), 3), Some(json!("é…")));
+        assert_eq!(body_for_journal(Some("text/html; charset=utf-8"), b"<a href=\"/connect?token=x\">", 100), None);
         assert_eq!(body_for_journal(None, b"", 100), None);
         assert_eq!(
             body_for_journal(Some("application/x-www-form-urlencoded"), b"code=1&state=2", 100),

@@ -24,7 +24,7 @@ pub(super) async fn ensure_client(
 ) -> Result<Record, NetError> {
     // The body is validated even when the client exists already.
     let wallet_id = match body.get("walletId") {
-        None | Some(Value::Null) => hex::encode(uuid::Uuid::new_v4().as_bytes())[..24].to_string(),
+        None | Some(Value::Null) => hex::encode(state.entropy.uuid().as_bytes())[..24].to_string(),
         Some(Value::String(s)) if !s.is_empty() => s.clone(),
         Some(_) => return Err(NetError::bad_request("walletId must be a non-empty string.")),
     };

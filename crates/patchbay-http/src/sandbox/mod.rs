@@ -113,7 +113,10 @@ pub struct Note {
     face: &'static str,
     method: String,
     route: Option<String>,
+    /// The path and query as the journal shows it (secret query values redacted).
     path: String,
+    /// The path alone, as rules match it.
+    raw_path: String,
     headers: Vec<(String, String)>,
     request_id: String,
     inner: Mutex<NoteInner>,
@@ -169,7 +172,7 @@ pub fn caller(sandbox: &Sandbox, face: Face, principal: &str, tenant: Option<&st
         face: face.name(),
         method: &note.method,
         route: note.route.as_deref(),
-        path: &note.path,
+        path: &note.raw_path,
         principal: Some(principal),
         tenant,
         headers: &note.headers,
@@ -236,6 +239,7 @@ impl Inbound {
             method: req.method().as_str().to_string(),
             route: route.map(str::to_string),
             path: redact::redact_path_and_query(path, req.uri().query()),
+            raw_path: path.to_string(),
             headers: req
                 .headers()
                 .iter()

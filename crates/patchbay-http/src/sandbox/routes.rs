@@ -126,22 +126,26 @@ async fn move_clock(
     delta_ms: i64,
     change: impl FnOnce() -> patchbay_core::clock::ClockState,
 ) -> Response {
-    let shift = || async {
-        if delta_ms != 0
-            && let Err(e) = state.store.sandbox_shift_leases(delta_ms).await
+    let shift = |by: i64| async move {
+        if by != 0
+            && let Err(e) = state.store.sandbox_shift_leases(by).await
         {
             return Err(internal("lease shift", e));
         }
         Ok(())
     };
+    let before = state.clock.now_ms();
     if delta_ms > 0
-        && let Err(r) = shift().await
+        && let Err(r) = shift(delta_ms).await
     {
         return r;
     }
     let moved = change();
-    if delta_ms < 0
-        && let Err(r) = shift().await
+    // What the clock really moved (it stops 2^53 ms from real time either way).
+    let actual = moved.now_ms.saturating_sub(before);
+    let rest = if delta_ms > 0 { actual - delta_ms } else { actual };
+    if rest.abs() > 1_000
+        && let Err(r) = shift(rest).await
     {
         return r;
     }
