@@ -66,6 +66,11 @@ const RUNNING: i64 = i64::MIN;
 /// far enough for any test, and no sum of moves can overflow.
 pub const MAX_OFFSET_MS: i64 = 1 << 53;
 
+/// An offset from real time, held within [`MAX_OFFSET_MS`].
+fn bounded(offset_ms: i64) -> i64 {
+    offset_ms.clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS)
+}
+
 /// What the sandbox clock reads and how it is set.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct ClockState {
@@ -98,7 +103,7 @@ impl SandboxClock {
         let real = self.real.now_ms();
         // The current offset: a frozen clock's, from where it stands.
         let current = if frozen != RUNNING { frozen.saturating_sub(real) } else { self.offset.load(Ordering::SeqCst) };
-        let offset = current.saturating_add(ms).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
+        let offset = bounded(current.saturating_add(ms));
         if frozen != RUNNING {
             self.frozen.store(real + offset, Ordering::SeqCst);
         }
@@ -111,7 +116,7 @@ impl SandboxClock {
     pub fn set_ms(&self, at_ms: i64) -> ClockState {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let real = self.real.now_ms();
-        let offset = at_ms.saturating_sub(real).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
+        let offset = bounded(at_ms.saturating_sub(real));
         if self.frozen.load(Ordering::SeqCst) != RUNNING {
             self.frozen.store(real + offset, Ordering::SeqCst);
         }
@@ -125,7 +130,7 @@ impl SandboxClock {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let real = self.real.now_ms();
         let at = at_ms.unwrap_or_else(|| self.now_ms());
-        let offset = at.saturating_sub(real).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS);
+        let offset = bounded(at.saturating_sub(real));
         self.offset.store(offset, Ordering::SeqCst);
         self.frozen.store(real + offset, Ordering::SeqCst);
         drop(_g);
@@ -137,10 +142,7 @@ impl SandboxClock {
         let _g = self.changes.lock().unwrap_or_else(|p| p.into_inner());
         let frozen = self.frozen.load(Ordering::SeqCst);
         if frozen != RUNNING {
-            self.offset.store(
-                frozen.saturating_sub(self.real.now_ms()).clamp(-MAX_OFFSET_MS, MAX_OFFSET_MS),
-                Ordering::SeqCst,
-            );
+            self.offset.store(bounded(frozen.saturating_sub(self.real.now_ms())), Ordering::SeqCst);
             self.frozen.store(RUNNING, Ordering::SeqCst);
         }
         drop(_g);

@@ -58,10 +58,26 @@ pub(crate) fn replaced(table: &str) -> String {
 
 /// Whether an error is PostgreSQL's deadlock (40P01) or serialization failure (40001):
 /// the transaction was rolled back and can be tried again.
-pub(crate) fn retryable(e: &crate::StoreError) -> bool {
+fn retryable(e: &crate::StoreError) -> bool {
     match e {
         crate::StoreError::Db(sqlx::Error::Database(d)) => matches!(d.code().as_deref(), Some("40P01" | "40001")),
         _ => false,
+    }
+}
+
+/// Runs a transaction again (up to five times in all) while PostgreSQL rolls it back as
+/// a deadlock victim: a request's write that locks the tables in another order than a
+/// reset, save or restore makes one of the two a victim.
+pub(crate) async fn retrying<T, F: std::future::Future<Output = crate::Result<T>>>(
+    mut attempt: impl FnMut() -> F,
+) -> crate::Result<T> {
+    let mut tries = 0;
+    loop {
+        tries += 1;
+        match attempt().await {
+            Err(e) if tries < 5 && retryable(&e) => continue,
+            other => return other,
+        }
     }
 }
 
@@ -85,30 +101,30 @@ macro_rules! impl_sandbox {
             async fn sbx_reset(&self, seed: Option<&SeedPlan>, vault: &Vault, now_ms: i64) -> Result<()> {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
-                // A request's write that locks the tables in another order makes one of the
-                // two a deadlock victim; when it is this one, it runs again.
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    let r = async {
-                        let mut tx = self.sandbox_tx().await?;
-                        for t in crate::sandbox::DATA_TABLES {
-                            sqlx::query(&format!("DELETE FROM {t}{}", crate::sandbox::replaced(t)))
-                                .execute(&mut *tx)
-                                .await?;
-                        }
-                        if let Some(plan) = seed {
-                            self.seed_into(&mut tx, plan, vault, now_ms, SeedMode::StartUp).await?;
-                        }
-                        tx.commit().await?;
-                        Ok(())
+                crate::sandbox::retrying(|| async {
+                    let mut tx = self.sandbox_tx().await?;
+                    for t in crate::sandbox::DATA_TABLES {
+                        sqlx::query(&format!("DELETE FROM {t}{}", crate::sandbox::replaced(t)))
+                            .execute(&mut *tx)
+                            .await?;
                     }
-                    .await;
-                    match r {
-                        Err(e) if attempt < 5 && crate::sandbox::retryable(&e) => continue,
-                        other => return other,
+                    if let Some(plan) = seed {
+                        self.seed_into(&mut tx, plan, vault, now_ms, SeedMode::StartUp).await?;
                     }
-                }
+                    tx.commit().await?;
+                    Ok(())
+                })
+                .await
+            }
+
+            /// A `sandbox_snapshots` row as a [`crate::sandbox::SnapshotInfo`].
+            fn snapshot_info(r: &<$db as sqlx::Database>::Row) -> Result<crate::sandbox::SnapshotInfo> {
+                Ok(crate::sandbox::SnapshotInfo {
+                    name: r.try_get("name")?,
+                    created_at_ms: r.try_get("created_at")?,
+                    rows: serde_json::from_str(&r.try_get::<String, _>("row_counts")?)
+                        .map_err(|e| StoreError::Corrupt(format!("snapshot row counts: {e}")))?,
+                })
             }
 
             async fn sbx_find(
@@ -120,24 +136,7 @@ macro_rules! impl_sandbox {
                     .fetch_optional(&mut **tx)
                     .await?;
                 let Some(r) = row else { return Ok(None) };
-                let info = crate::sandbox::SnapshotInfo {
-                    name: r.try_get("name")?,
-                    created_at_ms: r.try_get("created_at")?,
-                    rows: serde_json::from_str(&r.try_get::<String, _>("row_counts")?)
-                        .map_err(|e| StoreError::Corrupt(format!("snapshot row counts: {e}")))?,
-                };
-                Ok(Some((r.try_get("id")?, info)))
-            }
-
-            async fn sbx_id(tx: &mut sqlx::Transaction<'static, $db>, name: &str) -> Result<Option<i64>> {
-                let row = sqlx::query("SELECT id FROM sandbox_snapshots WHERE name = $1")
-                    .bind(name)
-                    .fetch_optional(&mut **tx)
-                    .await?;
-                Ok(match row {
-                    Some(r) => Some(r.try_get("id")?),
-                    None => None,
-                })
+                Ok(Some((r.try_get("id")?, Self::snapshot_info(&r)?)))
             }
 
             async fn sbx_drop(tx: &mut sqlx::Transaction<'static, $db>, id: i64) -> Result<()> {
@@ -151,19 +150,12 @@ macro_rules! impl_sandbox {
             }
 
             async fn sbx_save(&self, name: &str, now_ms: i64) -> Result<crate::sandbox::SnapshotInfo> {
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    match self.sbx_save_once(name, now_ms).await {
-                        Err(e) if attempt < 5 && crate::sandbox::retryable(&e) => continue,
-                        other => return other,
-                    }
-                }
+                crate::sandbox::retrying(|| self.sbx_save_once(name, now_ms)).await
             }
 
             async fn sbx_save_once(&self, name: &str, now_ms: i64) -> Result<crate::sandbox::SnapshotInfo> {
                 let mut tx = self.sandbox_tx().await?;
-                if let Some(old) = Self::sbx_id(&mut tx, name).await? {
+                if let Some((old, _)) = Self::sbx_find(&mut tx, name).await? {
                     Self::sbx_drop(&mut tx, old).await?;
                 }
                 let id: i64 = sqlx::query("SELECT COALESCE(MAX(id), 0) + 1 AS id FROM sandbox_snapshots")
@@ -195,14 +187,7 @@ macro_rules! impl_sandbox {
             async fn sbx_restore(&self, name: &str) -> Result<Option<crate::sandbox::SnapshotInfo>> {
                 let _reads = self.reads.writing();
                 let _bump = self.auth.writing();
-                let mut attempt = 0;
-                loop {
-                    attempt += 1;
-                    match self.sbx_restore_once(name).await {
-                        Err(e) if attempt < 5 && crate::sandbox::retryable(&e) => continue,
-                        other => return other,
-                    }
-                }
+                crate::sandbox::retrying(|| self.sbx_restore_once(name)).await
             }
 
             async fn sbx_restore_once(&self, name: &str) -> Result<Option<crate::sandbox::SnapshotInfo>> {
@@ -225,21 +210,12 @@ macro_rules! impl_sandbox {
                 let rows = sqlx::query("SELECT name, created_at, row_counts FROM sandbox_snapshots ORDER BY id")
                     .fetch_all(&self.pool)
                     .await?;
-                rows.into_iter()
-                    .map(|r| {
-                        Ok(crate::sandbox::SnapshotInfo {
-                            name: r.try_get("name")?,
-                            created_at_ms: r.try_get("created_at")?,
-                            rows: serde_json::from_str(&r.try_get::<String, _>("row_counts")?)
-                                .map_err(|e| StoreError::Corrupt(format!("snapshot row counts: {e}")))?,
-                        })
-                    })
-                    .collect()
+                rows.iter().map(Self::snapshot_info).collect()
             }
 
             async fn sbx_delete(&self, name: &str) -> Result<bool> {
                 let mut tx = self.pool.begin_with($begin).await?;
-                let Some(id) = Self::sbx_id(&mut tx, name).await? else {
+                let Some((id, _)) = Self::sbx_find(&mut tx, name).await? else {
                     return Ok(false);
                 };
                 Self::sbx_drop(&mut tx, id).await?;

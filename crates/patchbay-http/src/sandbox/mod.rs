@@ -97,8 +97,7 @@ impl Sandbox {
         if self.faults.is_empty() {
             return None;
         }
-        let entropy = self.entropy.clone();
-        self.faults.check(probe, stage, self.clock.now_ms(), &mut || entropy.unit())
+        self.faults.check(probe, stage, self.clock.now_ms(), &mut || self.entropy.unit())
     }
 
     fn body(&self, content_type: Option<&str>, body: &[u8]) -> Option<serde_json::Value> {

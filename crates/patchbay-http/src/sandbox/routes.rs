@@ -118,6 +118,12 @@ pub struct ClockView {
     pub offset_ms: i64,
 }
 
+impl ClockView {
+    fn of(s: patchbay_core::clock::ClockState) -> Self {
+        ClockView { now: instant_text(s.now_ms), now_ms: s.now_ms, frozen: s.frozen, offset_ms: s.offset_ms }
+    }
+}
+
 /// Moves the clock by `delta_ms` with `change`, and the leases of running jobs with it
 /// (first when moving forward, after when moving back: in between a lease is only ever
 /// longer than it should be, never handed to another worker early).
@@ -153,8 +159,7 @@ async fn move_clock(
 }
 
 fn clock_view(s: patchbay_core::clock::ClockState) -> Response {
-    axum::Json(ClockView { now: instant_text(s.now_ms), now_ms: s.now_ms, frozen: s.frozen, offset_ms: s.offset_ms })
-        .into_response()
+    axum::Json(ClockView::of(s)).into_response()
 }
 
 /// The sandbox at a glance.
@@ -191,9 +196,8 @@ pub(crate) async fn status(State(state): State<AppState>, Sandboxed(sandbox): Sa
         Ok(list) => list.into_iter().map(|s| s.name).collect(),
         Err(e) => return internal("snapshot listing", e),
     };
-    let c = sandbox.clock.state();
     axum::Json(SandboxStatus {
-        clock: ClockView { now: instant_text(c.now_ms), now_ms: c.now_ms, frozen: c.frozen, offset_ms: c.offset_ms },
+        clock: ClockView::of(sandbox.clock.state()),
         deterministic_seed: sandbox.entropy.seed(),
         faults: sandbox.faults.list().len(),
         journal: JournalStatus {
