@@ -13,6 +13,42 @@ pub struct RateQuota {
     pub burst: u32,
 }
 
+impl RateQuota {
+    /// The same quota as a [`Budget`]; `None` when unlimited.
+    pub fn budget(self) -> Option<Budget> {
+        Budget::new(self.per_second, self.burst)
+    }
+}
+
+/// A rate-limit budget in GCRA terms (the form shared budgets are kept in: one
+/// number per key, the theoretical arrival time): one request costs `emission_ms`, and a key may
+/// run at most `tolerance_ms` ahead of now (`burst` requests at once).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Budget {
+    pub emission_ms: i64,
+    pub tolerance_ms: i64,
+}
+
+impl Budget {
+    /// `per_second` requests a second, `burst` at once (a zero burst means `per_second`).
+    /// `None` for a zero rate (unlimited).
+    pub fn new(per_second: u32, burst: u32) -> Option<Self> {
+        if per_second == 0 {
+            return None;
+        }
+        let emission_ms = (1000 / i64::from(per_second)).max(1);
+        let burst = if burst == 0 { per_second } else { burst };
+        Some(Self { emission_ms, tolerance_ms: emission_ms * i64::from(burst) })
+    }
+
+    /// The arrival time after one more request, when the key's current one is `tat` and it
+    /// is `now`; `Err(ms to wait)` when the request is over budget.
+    pub fn take(self, tat: Option<i64>, now: i64) -> Result<i64, i64> {
+        let next = tat.unwrap_or(now).max(now) + self.emission_ms;
+        if next - now <= self.tolerance_ms { Ok(next) } else { Err(next - self.tolerance_ms - now) }
+    }
+}
+
 /// A keyed token-bucket limiter; `None` quota means unlimited.
 pub struct RateLimiter {
     inner: Option<DefaultKeyedRateLimiter<String>>,
@@ -160,5 +196,34 @@ mod tests {
         for _ in 0..1000 {
             assert_eq!(open.check("a"), Ok(()));
         }
+    }
+}
+
+#[cfg(test)]
+mod budget_tests {
+    use super::Budget;
+
+    #[test]
+    fn a_burst_then_one_per_emission() {
+        let b = Budget::new(10, 3).unwrap();
+        assert_eq!(b, Budget { emission_ms: 100, tolerance_ms: 300 });
+        let mut tat = None;
+        for expected in [1100, 1200, 1300] {
+            tat = Some(b.take(tat, 1000).unwrap());
+            assert_eq!(tat, Some(expected));
+        }
+        // The fourth at the same instant waits until one emission has passed.
+        assert_eq!(b.take(tat, 1000), Err(100));
+        assert_eq!(b.take(tat, 1099), Err(1));
+        assert_eq!(b.take(tat, 1100), Ok(1400));
+        // A key at rest starts from now again.
+        assert_eq!(b.take(Some(1400), 10_000), Ok(10_100));
+    }
+
+    #[test]
+    fn zero_rate_is_unlimited_and_zero_burst_is_the_rate() {
+        assert_eq!(Budget::new(0, 5), None);
+        assert_eq!(Budget::new(4, 0), Some(Budget { emission_ms: 250, tolerance_ms: 1000 }));
+        assert_eq!(Budget::new(5000, 1), Some(Budget { emission_ms: 1, tolerance_ms: 1 }));
     }
 }

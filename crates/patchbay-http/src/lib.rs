@@ -6,6 +6,7 @@
 pub mod admin;
 pub mod export;
 pub mod face;
+pub mod files;
 pub mod integrations;
 pub mod metrics;
 pub mod network;

@@ -75,6 +75,8 @@ pub struct Parts {
     pub metrics: Arc<Metrics>,
     /// The one client for calls to the outside.
     pub outbound: crate::outbound::Outbound,
+    /// Where produced files and run logs are kept.
+    pub files: Arc<crate::files::Files>,
     /// Integrations runtime state (refresh single-flight, token secret).
     pub integrations: Arc<crate::integrations::Runtime>,
     /// One per face, at `Face::index`.
@@ -116,7 +118,10 @@ impl AppState {
             }
             None => (clock, None),
         };
+        let ex = &config.export;
+        let files = crate::files::Files::new(&ex.files, &ex.s3, ex.data_dir.clone(), store.clone());
         Self(Arc::new(Parts {
+            files: Arc::new(files),
             store,
             vault: Arc::new(vault),
             clock,

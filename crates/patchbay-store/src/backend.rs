@@ -34,6 +34,8 @@ pub struct SqliteStore {
     auth: Arc<AuthCache>,
     /// Connection and record reads kept (kept.rs): this process owns the file.
     reads: Arc<ReadCache>,
+    /// Rate-limit takes, for pruning (shared.rs).
+    takes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 /// The channel on which PostgreSQL announces, at commit, every write to a table whose
@@ -98,8 +100,10 @@ async fn listen_for_writes(pool: PgPool, auth: Arc<AuthCache>, reads: Arc<ReadCa
 pub struct PgStore {
     pool: PgPool,
     auth: Arc<AuthCache>,
-    /// Off: replicas share the database, and nothing tells one of another's writes.
+    /// On while the notification channel is up (`listen_for_writes`).
     reads: Arc<ReadCache>,
+    /// Rate-limit takes, for pruning (shared.rs).
+    takes: Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SqliteStore {
@@ -122,7 +126,13 @@ impl SqliteStore {
         } else {
             SqlitePoolOptions::new().max_connections(8).connect_with(opts).await?
         };
-        Ok(Self { pool, readers, auth: Arc::default(), reads: Arc::new(ReadCache::connections(true)) })
+        Ok(Self {
+            pool,
+            readers,
+            auth: Arc::default(),
+            reads: Arc::new(ReadCache::connections(true)),
+            takes: Arc::default(),
+        })
     }
 
     fn readers(&self) -> Option<&Readers> {
@@ -176,7 +186,7 @@ impl PgStore {
         // Nothing is kept until the notification channel is up (`listen_for_writes`).
         let auth = Arc::new(AuthCache::default());
         auth.set_enabled(false);
-        let store = Self { pool, auth, reads: Arc::new(ReadCache::connections(false)) };
+        let store = Self { pool, auth, reads: Arc::new(ReadCache::connections(false)), takes: Arc::default() };
         tokio::spawn(listen_for_writes(store.pool.clone(), store.auth.clone(), store.reads.clone()));
         Ok(store)
     }
@@ -2005,6 +2015,22 @@ macro_rules! impl_store {
                 self.sbx_delete(name).await
             }
 
+            async fn file_put(&self, name: &str, bytes: &[u8], now_ms: i64) -> Result<()> {
+                self.shared_file_put(name, bytes, now_ms).await
+            }
+
+            async fn file_get(&self, name: &str) -> Result<Option<Vec<u8>>> {
+                self.shared_file_get(name).await
+            }
+
+            async fn rate_take(
+                &self,
+                key: &str,
+                budget: patchbay_core::ratelimit::Budget,
+            ) -> Result<std::result::Result<(), i64>> {
+                self.shared_rate_take(key, budget).await
+            }
+
             async fn sandbox_shift_leases(&self, delta_ms: i64) -> Result<u64> {
                 let r = sqlx::query(
                     "UPDATE jobs SET lease_until = lease_until + $1 WHERE state = 'running' AND lease_until IS NOT NULL",
@@ -2557,8 +2583,14 @@ impl_ex_seed!(SqliteStore, sqlx::Sqlite);
 impl_ex_seed!(PgStore, sqlx::Postgres);
 impl_helpers!(SqliteStore, sqlx::Sqlite);
 crate::sandbox::impl_sandbox!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
+crate::shared::impl_shared!(
+    SqliteStore,
+    "BEGIN IMMEDIATE",
+    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+);
 impl_helpers!(PgStore, sqlx::Postgres);
 crate::sandbox::impl_sandbox!(PgStore, sqlx::Postgres, "BEGIN", "LOCK TABLE");
+crate::shared::impl_shared!(PgStore, "BEGIN", "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT");
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

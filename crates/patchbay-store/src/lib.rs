@@ -11,6 +11,7 @@ mod backend;
 pub mod kept;
 mod readers;
 pub mod sandbox;
+pub mod shared;
 pub mod testing;
 pub mod worker;
 
@@ -566,6 +567,19 @@ pub trait Store: Send + Sync + 'static {
     /// Sandbox: moves the leases of running jobs by `delta_ms`, as the clock is moved,
     /// so a jump forward does not hand the jobs in hand to another worker.
     async fn sandbox_shift_leases(&self, delta_ms: i64) -> Result<u64>;
+
+    /// Stores a file (`files.backend = "database"`), replacing one of the same name, in
+    /// chunks of [`shared::FILE_CHUNK`] bytes, in one transaction.
+    async fn file_put(&self, name: &str, bytes: &[u8], now_ms: i64) -> Result<()>;
+    /// A stored file, whole; `None` when there is none of that name.
+    async fn file_get(&self, name: &str) -> Result<Option<Vec<u8>>>;
+    /// Takes one request from the key's budget, kept in the database on the database's
+    /// clock (every replica shares it); `Err(ms)` to wait when the budget is spent.
+    async fn rate_take(
+        &self,
+        key: &str,
+        budget: patchbay_core::ratelimit::Budget,
+    ) -> Result<std::result::Result<(), i64>>;
 }
 
 /// Opens the store named by a URL (`sqlite://...`, `sqlite::memory:`, `postgres://...`).

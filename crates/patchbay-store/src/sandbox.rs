@@ -7,7 +7,7 @@ use std::collections::BTreeMap;
 
 /// Every table that holds state (not migrations, not the snapshots themselves,
 /// not SQLite's search index, which its triggers keep in step).
-pub const DATA_TABLES: [&str; 12] = [
+pub const DATA_TABLES: [&str; 13] = [
     "records",
     "seed_entries",
     "credentials",
@@ -20,6 +20,7 @@ pub const DATA_TABLES: [&str; 12] = [
     "ex_runs",
     "in_connections",
     "in_events",
+    "files",
 ];
 
 /// A saved state.

@@ -860,7 +860,8 @@ store_test!(sandbox_snapshots_and_reset_cover_every_table, |store, url| {
     use patchbay_store::sandbox::DATA_TABLES;
     // Every table that holds state is in DATA_TABLES (a new table must be added there).
     let mut expected: Vec<String> = DATA_TABLES.iter().map(|t| t.to_string()).collect();
-    expected.extend(["_sqlx_migrations".to_string(), "sandbox_snapshots".to_string()]);
+    // Rate-limit budgets are not state a test sets up or returns to.
+    expected.extend(["_sqlx_migrations".to_string(), "sandbox_snapshots".to_string(), "rate_limits".to_string()]);
     expected.sort();
     let found: Vec<String> =
         tables(url).await.into_iter().filter(|t| !t.starts_with("in_connections_search")).collect();
@@ -966,3 +967,40 @@ async fn postgres_replicas_drop_kept_reads_on_each_others_writes() {
     .await;
     eventually("B listening again", async || b.keeps_reads()).await;
 }
+
+store_test!(files_are_kept_whole_in_chunks_and_replaced, |store, _url| {
+    assert_eq!(store.file_get("none").await.unwrap(), None);
+    // Three chunks, the last one short; bytes of every value.
+    let big: Vec<u8> = (0..(2 * patchbay_store::shared::FILE_CHUNK + 1234)).map(|i| (i * 7 % 256) as u8).collect();
+    store.file_put("export/files/a", &big, 1).await.unwrap();
+    assert_eq!(store.file_get("export/files/a").await.unwrap().as_deref(), Some(&big[..]));
+    // Replaced by a shorter file: no chunk of the old one is left.
+    store.file_put("export/files/a", b"short", 2).await.unwrap();
+    assert_eq!(store.file_get("export/files/a").await.unwrap().as_deref(), Some(&b"short"[..]));
+    // An empty file is a file.
+    store.file_put("export/logs/empty", b"", 3).await.unwrap();
+    assert_eq!(store.file_get("export/logs/empty").await.unwrap(), Some(Vec::new()));
+});
+
+store_test!(rate_budgets_are_taken_on_the_database_clock, |store, _url| {
+    use patchbay_core::ratelimit::Budget;
+    // One a minute, three at once: three pass, the fourth waits about a minute.
+    let b = Budget { emission_ms: 60_000, tolerance_ms: 180_000 };
+    for _ in 0..3 {
+        assert_eq!(store.rate_take("network:alice", b).await.unwrap(), Ok(()));
+    }
+    let wait = store.rate_take("network:alice", b).await.unwrap().unwrap_err();
+    assert!((55_000..=60_000).contains(&wait), "waits {wait} ms");
+    // Another key has its own budget.
+    assert_eq!(store.rate_take("network:bob", b).await.unwrap(), Ok(()));
+    // Concurrent takes on one key never hand out more than the budget.
+    let takes = (0..20).map(|_| {
+        let s = store.clone();
+        tokio::spawn(async move { s.rate_take("export:carol", b).await.unwrap().is_ok() })
+    });
+    let mut passed = 0;
+    for t in takes {
+        passed += usize::from(t.await.unwrap());
+    }
+    assert_eq!(passed, 3);
+});

@@ -9,6 +9,7 @@ use figment::Figment;
 use figment::providers::{Env, Format, Serialized, Toml};
 use patchbay_core::ratelimit::RateQuota;
 use patchbay_http::export::exporter::{ExportSettings, ExporterConfig};
+use patchbay_http::files::{FilesBackend, S3Settings};
 use patchbay_http::integrations::IntegrationsSettings;
 use patchbay_http::outbound::OutboundConfig;
 use patchbay_http::{Face, HttpConfig};
@@ -107,6 +108,8 @@ pub struct Config {
     /// database, else `./patchbay-data`).
     pub data_dir: Option<PathBuf>,
     pub export: ExportSection,
+    /// Where produced files and run logs are kept (`local`, `database`, `s3`).
+    pub files: FilesSection,
     pub integrations: IntegrationsSettings,
     pub tls: TlsSection,
     pub sandbox: SandboxSection,
@@ -150,6 +153,16 @@ impl TlsSection {
     }
 }
 
+/// `[files]`: `backend = "local"` (under `data_dir`; several replicas need a shared
+/// volume), `"database"` (chunked rows in the database every replica reads) or `"s3"`
+/// (an S3-compatible bucket, `[files.s3]`).
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct FilesSection {
+    pub backend: FilesBackend,
+    pub s3: S3Settings,
+}
+
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
 #[serde(default)]
 pub struct ExportSection {
@@ -180,6 +193,7 @@ impl Default for Config {
             auth_failure_limit: RateQuota { per_second: 5, burst: 50 },
             data_dir: None,
             export: ExportSection::default(),
+            files: FilesSection::default(),
             integrations: IntegrationsSettings::default(),
             tls: TlsSection::default(),
             sandbox: SandboxSection::default(),
@@ -229,6 +243,9 @@ impl Config {
         if self.sandbox.enabled && self.sandbox.journal_capacity > 1_000_000 {
             anyhow::bail!("sandbox.journal_capacity must be at most 1000000");
         }
+        if self.files.backend == FilesBackend::S3 {
+            self.files.s3.bucket().map_err(anyhow::Error::msg)?;
+        }
         if self.jobs.workers == 0 {
             anyhow::bail!("jobs.workers must be at least 1");
         }
@@ -253,6 +270,8 @@ impl Config {
             tls: self.tls.enabled(),
             export: ExportSettings {
                 data_dir: self.data_dir(),
+                files: self.files.backend.clone(),
+                s3: self.files.s3.clone(),
                 exporters: self.export.exporters.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
             },
             integrations: self.integrations.clone(),
@@ -348,6 +367,21 @@ mod tests {
             assert!(Config::load(Path::new("nope.toml"), true).is_err());
             Ok(())
         });
+    }
+
+    #[test]
+    fn an_s3_file_backend_must_name_a_bucket_it_can_address() {
+        let mut c = Config::default();
+        c.files.backend = FilesBackend::S3;
+        c.files.s3.endpoint = "http://127.0.0.1:9000".into();
+        assert_eq!(c.validate().unwrap_err().to_string(), "files.s3.bucket must be set");
+        c.files.s3.bucket = "exports".into();
+        // An address is no host a bucket's name can be put in front of.
+        assert!(c.validate().unwrap_err().to_string().starts_with("files.s3.endpoint cannot address a bucket"));
+        c.files.s3.path_style = true;
+        c.validate().unwrap();
+        c.files.s3.endpoint = "not a url".into();
+        assert!(c.validate().unwrap_err().to_string().starts_with("files.s3.endpoint is not a URL"));
     }
 
     #[test]

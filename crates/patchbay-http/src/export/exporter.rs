@@ -54,7 +54,11 @@ impl Default for ExporterConfig {
 /// Export settings: where files go and the exporter of each export type.
 #[derive(Debug, Clone, Default)]
 pub struct ExportSettings {
+    /// Where exporters write (and, with the local file backend, where files are kept).
     pub data_dir: PathBuf,
+    /// Where produced files and run logs are kept (files.rs).
+    pub files: crate::files::FilesBackend,
+    pub s3: crate::files::S3Settings,
     pub exporters: HashMap<String, ExporterConfig>,
 }
 
@@ -62,12 +66,20 @@ impl ExportSettings {
     pub fn exporter(&self, export_type: &str) -> ExporterConfig {
         self.exporters.get(export_type).cloned().unwrap_or_default()
     }
-    pub fn files_dir(&self) -> PathBuf {
-        self.data_dir.join("export").join("files")
+    /// Where an exporter writes its output before it is stored (files.rs).
+    pub fn work_dir(&self) -> PathBuf {
+        self.data_dir.join("export").join("work")
     }
-    pub fn logs_dir(&self) -> PathBuf {
-        self.data_dir.join("export").join("logs")
-    }
+}
+
+/// The stored name of a produced file.
+pub fn file_name(file_id: &str) -> String {
+    format!("export/files/{file_id}")
+}
+
+/// The stored name of a run's log.
+pub fn log_name(run_id: &str) -> String {
+    format!("export/logs/{run_id}.log")
 }
 
 /// What the exporter is asked to do.

@@ -1031,7 +1031,15 @@ async fn download_file(State(state): State<AppState>, Headers(headers): Headers,
     if !user.can(&rec.tenant, "read") {
         return Err(ExError::forbidden());
     }
-    let bytes = tokio::fs::read(state.config.export.files_dir().join(&id)).await.map_err(|_| not_found())?;
+    let bytes = state
+        .files
+        .get(&exporter::file_name(&id))
+        .await
+        .map_err(|e| {
+            tracing::error!(file = %id, error = %e, "a produced file could not be read");
+            ExError::new(StatusCode::INTERNAL_SERVER_ERROR, "InternalServerError", "Internal server error.")
+        })?
+        .ok_or_else(not_found)?;
     let pdf = rec.data["exportType"] == "PDF";
     let name = rec.data["name"].as_str().unwrap_or("export").replace('"', "_");
     let mut resp = Response::new(Body::from(bytes));

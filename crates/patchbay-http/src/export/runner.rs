@@ -167,13 +167,12 @@ impl JobHandler for ExportRunner {
             ExporterConfig::Command { retries, .. } => *retries,
             ExporterConfig::Simulate { .. } => 0,
         };
-        let files = self.state.config.export.files_dir();
-        let logs_dir = self.state.config.export.logs_dir();
-        for d in [&files, &logs_dir] {
-            tokio::fs::create_dir_all(d).await.map_err(|e| JobError::Retry(format!("data directory: {e}")))?;
-        }
+        let work = self.state.config.export.work_dir();
+        tokio::fs::create_dir_all(&work).await.map_err(|e| JobError::Retry(format!("data directory: {e}")))?;
         let file_id = self.state.job_entropy.uuid_string();
-        let output = files.join(&file_id);
+        // The exporter writes here; the file is then stored (files.rs) and this removed.
+        let output = work.join(&file_id);
+        let _work_file = RemoveOnDrop(output.clone());
         let input = ExportInput {
             run_id,
             connection_id: conn_id,
@@ -208,8 +207,10 @@ impl JobHandler for ExportRunner {
             }
         };
         progress.enter(state::FINALIZING).await?;
-        let log_path = logs_dir.join(format!("{run_id}.log"));
-        let _ = tokio::fs::write(&log_path, &all_logs).await;
+        let now = self.state.clock.now_ms();
+        if let Err(e) = self.state.files.put(&exporter::log_name(run_id), all_logs.clone().into_bytes(), now).await {
+            tracing::warn!(run = %run_id, error = %e, "could not store the export logs");
+        }
         let out_opts = &request["outputOptions"];
         if out_opts["location"] == "USER_BLOB_STORAGE"
             && let Some(url) = out_opts["logsSasUrl"].as_str()
@@ -234,6 +235,13 @@ impl JobHandler for ExportRunner {
                     progress.complete(result::ERROR, Some(task_error(&f)), None).await?;
                     return Ok(());
                 }
+                let size = bytes.len();
+                // Stored before the run says it is done: a run that names a file can serve it.
+                self.state
+                    .files
+                    .put(&exporter::file_name(&file_id), bytes, self.state.clock.now_ms())
+                    .await
+                    .map_err(|e| JobError::Retry(format!("storing the output file: {e}")))?;
                 let ext = if export_type == "PDF" { "pdf" } else { "ifc" };
                 let rec = RecordWrite {
                     tenant: conn.tenant.clone(),
@@ -241,7 +249,7 @@ impl JobHandler for ExportRunner {
                     id: file_id.clone(),
                     data: json!({"connectionId": conn_id, "runId": run_id, "exportType": export_type,
                                  "name": format!("{}.{ext}", conn.display_name.replace(['/', '\\', '"'], "_")),
-                                 "size": bytes.len()}),
+                                 "size": size}),
                     secret: None,
                 };
                 store.put_record(&rec, &[], &self.state.vault, self.state.clock.now_ms()).await.map_err(retry)?;
@@ -270,6 +278,15 @@ impl ExportRunner {
             .body(body);
         let resp = self.outbound.send(crate::outbound::Call::BlobUpload, req).await.map_err(|e| e.to_string())?;
         if resp.status.is_success() { Ok(()) } else { Err(format!("HTTP {}", resp.status.as_u16())) }
+    }
+}
+
+/// Removes an exporter's work file however the attempt ends.
+struct RemoveOnDrop(std::path::PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_file(&self.0);
     }
 }
 
