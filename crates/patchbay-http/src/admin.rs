@@ -68,7 +68,7 @@ pub(crate) fn presents_admin_token(expected: &str, headers: &HeaderMap) -> bool 
 
 /// Checks `Authorization: Bearer <admin token>` and the admin rate limit; 404 when
 /// the admin API is disabled.
-pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
+pub(crate) async fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Response> {
     let Some(expected) = state.config.admin_token.as_deref() else {
         return Err(
             Face::Admin.error(StatusCode::NOT_FOUND, "The admin API is disabled (no admin token is configured).")
@@ -76,7 +76,7 @@ pub(crate) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Res
     };
     if presents_admin_token(expected, headers) {
         // Every admin route counts against the admin face's limit.
-        state.authenticated(Face::Admin, "admin", None)
+        state.authenticated(Face::Admin, "admin", None).await
     } else {
         let mut resp = Face::Admin.error(StatusCode::UNAUTHORIZED, "A valid admin bearer token is required.");
         resp.headers_mut().insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static header"));
@@ -95,7 +95,7 @@ async fn apply_seed(
     Headers(headers): Headers,
     body: Result<Bytes, BytesRejection>,
 ) -> Response {
-    if let Err(resp) = authorize(&state, &headers) {
+    if let Err(resp) = authorize(&state, &headers).await {
         return resp;
     }
     let body = match body {
@@ -125,7 +125,7 @@ async fn apply_seed(
     responses((status = 200, description = "SPKI public key, PEM", content_type = "application/x-pem-file", body = String), (status = 401, description = "Missing or wrong admin token", body = AdminError), (status = 404, description = "Admin API disabled", body = AdminError), (status = 429, description = "Rate limited", body = AdminError, headers(("Retry-After" = u64))), (status = 500, description = "Internal error", body = AdminError)),
     security(("bearer" = [])))]
 async fn network_signing_key(State(state): State<AppState>, Headers(headers): Headers) -> Response {
-    if let Err(resp) = authorize(&state, &headers) {
+    if let Err(resp) = authorize(&state, &headers).await {
         return resp;
     }
     match crate::network::initialize::load_or_create(&state.store, &state.vault, state.clock.now_ms()).await {
@@ -147,7 +147,7 @@ async fn webhook_secret(
     Headers(headers): Headers,
     axum::extract::Path(org): axum::extract::Path<String>,
 ) -> Response {
-    if let Err(resp) = authorize(&state, &headers) {
+    if let Err(resp) = authorize(&state, &headers).await {
         return resp;
     }
     match state.store.get_record(&org, patchbay_core::seed::kind::IN_ORG, &org).await {

@@ -8,6 +8,7 @@ pub mod export;
 pub mod face;
 pub mod files;
 pub mod integrations;
+pub mod limits;
 pub mod metrics;
 pub mod network;
 pub mod openapi;

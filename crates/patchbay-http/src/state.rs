@@ -4,7 +4,7 @@ use std::collections::HashMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use patchbay_core::ratelimit::{AuthFailures, RateLimiter, RateQuota};
+use patchbay_core::ratelimit::{AuthFailures, RateQuota};
 use patchbay_core::{Clock, Entropy, SandboxClock, Vault};
 use patchbay_store::Store;
 
@@ -18,6 +18,8 @@ pub struct HttpConfig {
     pub request_timeout: Duration,
     /// Token-bucket quota per face (absent: unlimited).
     pub rate_limits: HashMap<Face, RateQuota>,
+    /// Where the budgets are kept when several replicas share them.
+    pub shared_budgets: crate::limits::SharedBudgets,
     /// Failed authentications per client address (absent: unlimited).
     pub auth_failure_limit: Option<RateQuota>,
     /// Bearer token of the admin API; `None` disables it.
@@ -42,6 +44,7 @@ impl Default for HttpConfig {
             body_limit_bytes: 1024 * 1024,
             request_timeout: Duration::from_secs(30),
             rate_limits: HashMap::new(),
+            shared_budgets: Default::default(),
             auth_failure_limit: None,
             admin_token: None,
             public_base_url: None,
@@ -79,8 +82,8 @@ pub struct Parts {
     pub files: Arc<crate::files::Files>,
     /// Integrations runtime state (refresh single-flight, token secret).
     pub integrations: Arc<crate::integrations::Runtime>,
-    /// One per face, at `Face::index`.
-    limiters: [RateLimiter; Face::ALL.len()],
+    /// Every face's rate limits (shared by replicas when configured).
+    pub limits: crate::limits::Limits,
     /// Failed authentications per client address, across faces.
     pub auth_failures: AuthFailures,
 }
@@ -104,7 +107,7 @@ impl std::ops::Deref for AppState {
 
 impl AppState {
     pub fn new(store: Arc<dyn Store>, vault: Vault, clock: Arc<dyn Clock>, config: HttpConfig) -> Self {
-        let limiters = Face::ALL.map(|f| RateLimiter::new(config.rate_limits.get(&f).copied()));
+        let limits = crate::limits::Limits::new(&config.rate_limits, &config.shared_budgets, store.clone());
         let auth_failures = AuthFailures::new(config.auth_failure_limit);
         let entropy = Arc::new(Entropy::system());
         let job_entropy = Arc::new(Entropy::system());
@@ -132,27 +135,27 @@ impl AppState {
             integrations: Arc::new(crate::integrations::Runtime::default()),
             config: Arc::new(config),
             metrics: Arc::new(Metrics::new()),
-            limiters,
+            limits,
             auth_failures,
         }))
     }
 
     /// Takes one token from the principal's bucket of this face; the error is
     /// the face's own 429 response with `Retry-After`.
-    pub fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
-        self.limiters[face.index()].check(principal).map_err(|secs| face.rate_limited(secs))
+    pub async fn rate_limit(&self, face: Face, principal: &str) -> Result<(), axum::response::Response> {
+        self.limits.take(face, principal).await.map_err(|secs| face.rate_limited(secs))
     }
 
     /// The caller of a request is authenticated: takes one token from its bucket
     /// (the face's 429 once spent) and, with the sandbox on, notes the caller and
     /// applies the fault rules that name it (their `status` answer is the error).
-    pub fn authenticated(
+    pub async fn authenticated(
         &self,
         face: Face,
         principal: &str,
         tenant: Option<&str>,
     ) -> Result<(), axum::response::Response> {
-        self.rate_limit(face, principal)?;
+        self.rate_limit(face, principal).await?;
         match &self.sandbox {
             Some(sandbox) => crate::sandbox::caller(sandbox, face, principal, tenant),
             None => Ok(()),
@@ -160,8 +163,11 @@ impl AppState {
     }
 
     /// The same for a public route (no principal): the client's address is the key.
+    /// Address budgets are this process's own (they are taken before the request's
+    /// future runs; a shared budget is one per principal).
     pub fn rate_limit_address(&self, face: Face, ip: std::net::IpAddr) -> Result<(), axum::response::Response> {
         // Principal ids never start with `@`: the two kinds of key cannot meet.
-        self.rate_limit(face, &format!("@{}", patchbay_core::ratelimit::address_key(ip)))
+        let key = format!("@{}", patchbay_core::ratelimit::address_key(ip));
+        self.limits.take_local(face, &key).map_err(|secs| face.rate_limited(secs))
     }
 }

@@ -33,7 +33,7 @@ fn prefix(face: Face) -> &'static str {
 }
 
 async fn limited(State(s): State<AppState>, face: Face) -> Response {
-    match s.rate_limit(face, "principal-1") {
+    match s.rate_limit(face, "principal-1").await {
         Ok(()) => "ok".into_response(),
         Err(r) => r,
     }

@@ -11,6 +11,7 @@ use patchbay_core::ratelimit::RateQuota;
 use patchbay_http::export::exporter::{ExportSettings, ExporterConfig};
 use patchbay_http::files::{FilesBackend, S3Settings};
 use patchbay_http::integrations::IntegrationsSettings;
+use patchbay_http::limits::SharedBudgets;
 use patchbay_http::outbound::OutboundConfig;
 use patchbay_http::{Face, HttpConfig};
 use patchbay_store::worker::WorkerConfig;
@@ -100,8 +101,9 @@ pub struct Config {
     pub body_limit_bytes: usize,
     pub jobs: JobsConfig,
     pub outbound: OutboundSection,
-    /// Per face (`network`, `export`, `integrations`, `admin`): `{per_second, burst}`.
-    pub rate_limits: BTreeMap<String, RateQuota>,
+    /// Per face (`network`, `export`, `integrations`, `admin`): `{per_second, burst}`;
+    /// `redis_url` keeps the budgets in Redis.
+    pub rate_limits: RateLimitsSection,
     /// Failed authentications per client address, across faces (`per_second = 0` turns it off).
     pub auth_failure_limit: RateQuota,
     /// Where produced files and logs live (default: `patchbay-data` beside a SQLite
@@ -153,6 +155,18 @@ impl TlsSection {
     }
 }
 
+/// `[rate_limits]`: a quota per face, shared by every replica — in PostgreSQL when that
+/// is the database, in Redis when `redis_url` is set, else (SQLite) in the process.
+#[derive(Debug, Clone, Serialize, Deserialize, Default)]
+#[serde(default)]
+pub struct RateLimitsSection {
+    /// `redis://[user:password@]host:port[/db]`: budgets kept in Redis.
+    pub redis_url: Option<String>,
+    /// The faces' quotas (every other key of the section).
+    #[serde(flatten)]
+    pub faces: BTreeMap<String, RateQuota>,
+}
+
 /// `[files]`: `backend = "local"` (under `data_dir`; several replicas need a shared
 /// volume), `"database"` (chunked rows in the database every replica reads) or `"s3"`
 /// (an S3-compatible bucket, `[files.s3]`).
@@ -189,7 +203,7 @@ impl Default for Config {
             body_limit_bytes: 1024 * 1024,
             jobs: JobsConfig::default(),
             outbound: OutboundSection::default(),
-            rate_limits: BTreeMap::new(),
+            rate_limits: RateLimitsSection::default(),
             auth_failure_limit: RateQuota { per_second: 5, burst: 50 },
             data_dir: None,
             export: ExportSection::default(),
@@ -199,6 +213,16 @@ impl Default for Config {
             sandbox: SandboxSection::default(),
         }
     }
+}
+
+/// A Redis URL the client accepts; the error does not repeat it (it may hold a password).
+fn redis_url_ok(given: &str) -> anyhow::Result<()> {
+    let parsed = url::Url::parse(given).map_err(|e| anyhow::anyhow!("rate_limits.redis_url is not a URL ({e})"))?;
+    let host = parsed.host_str().is_some_and(|h| !h.is_empty());
+    if !matches!((parsed.scheme(), host), ("redis", true) | ("redis+unix" | "unix", _)) {
+        anyhow::bail!("rate_limits.redis_url must be redis://host[:port][/db]");
+    }
+    Ok(())
 }
 
 impl Config {
@@ -217,7 +241,10 @@ impl Config {
     }
 
     pub fn validate(&self) -> anyhow::Result<()> {
-        for face in self.rate_limits.keys() {
+        if let Some(url) = self.rate_limits.redis_url.as_deref().filter(|u| !u.is_empty()) {
+            redis_url_ok(url)?;
+        }
+        for face in self.rate_limits.faces.keys() {
             if Face::parse(face).is_none() {
                 anyhow::bail!("rate_limits.{face}: unknown face (network, export, integrations, admin)");
             }
@@ -263,7 +290,12 @@ impl Config {
         HttpConfig {
             body_limit_bytes: self.body_limit_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
-            rate_limits: self.rate_limits.iter().filter_map(|(k, v)| Some((Face::parse(k)?, *v))).collect(),
+            rate_limits: self.rate_limits.faces.iter().filter_map(|(k, v)| Some((Face::parse(k)?, *v))).collect(),
+            shared_budgets: match self.rate_limits.redis_url.as_deref().filter(|u| !u.is_empty()) {
+                Some(url) => SharedBudgets::Redis(url.to_string()),
+                None if self.database_url.starts_with("postgres") => SharedBudgets::Database,
+                None => SharedBudgets::Local,
+            },
             auth_failure_limit: Some(self.auth_failure_limit).filter(|q| q.per_second > 0),
             admin_token: self.admin_token.clone().filter(|t| !t.is_empty()),
             public_base_url: self.public_base_url.clone().filter(|u| !u.is_empty()),
@@ -338,6 +370,8 @@ mod tests {
                 database_url = "sqlite://./x.db"
                 [jobs]
                 workers = 2
+                [rate_limits]
+                redis_url = "redis://127.0.0.1:6379"
                 [rate_limits.export]
                 per_second = 5
                 burst = 10
@@ -353,6 +387,7 @@ mod tests {
             assert_eq!((c.jobs.workers, c.jobs.lease_secs), (2, 7));
             assert_eq!(c.admin_token.as_deref(), Some("admin-secret-1"));
             assert_eq!(c.http().rate_limits[&Face::Export], RateQuota { per_second: 5, burst: 10 });
+            assert_eq!(c.http().shared_budgets, SharedBudgets::Redis("redis://127.0.0.1:6379".into()));
             c.validate().expect("valid");
             Ok(())
         });
@@ -387,7 +422,7 @@ mod tests {
     #[test]
     fn unknown_rate_limit_face_is_rejected() {
         let mut c = Config::default();
-        c.rate_limits.insert("netwrok".into(), RateQuota { per_second: 1, burst: 1 });
+        c.rate_limits.faces.insert("netwrok".into(), RateQuota { per_second: 1, burst: 1 });
         assert!(c.validate().unwrap_err().to_string().contains("netwrok"));
     }
 }

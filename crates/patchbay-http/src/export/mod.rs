@@ -198,7 +198,7 @@ async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<User, ExE
             format!("The access token does not have the required scope {SCOPE}."),
         ));
     }
-    if let Err(resp) = state.authenticated(Face::Export, &cred.principal_id, None) {
+    if let Err(resp) = state.authenticated(Face::Export, &cred.principal_id, None).await {
         return Err(ExError {
             raw: Some(resp),
             ..ExError::new(StatusCode::TOO_MANY_REQUESTS, "RateLimitExceeded", "")

@@ -342,13 +342,13 @@ async fn gateway_viewer(state: &AppState, raw: &axum::http::HeaderValue) -> Resu
 async fn authenticate(state: &AppState, headers: &HeaderMap) -> Result<Viewer, InError> {
     let viewer = credentials_of(state, headers).await?;
     let tenant = viewer.org().ok().map(str::to_string);
-    rate_limited(state, &viewer.principal(), tenant.as_deref())?;
+    rate_limited(state, &viewer.principal(), tenant.as_deref()).await?;
     Ok(viewer)
 }
 
 /// The face's limit for a principal: the platform's 429 (with `Retry-After`) once spent.
-fn rate_limited(state: &AppState, principal: &str, tenant: Option<&str>) -> Result<(), InError> {
-    state.authenticated(Face::Integrations, principal, tenant).map_err(|resp| InError {
+async fn rate_limited(state: &AppState, principal: &str, tenant: Option<&str>) -> Result<(), InError> {
+    state.authenticated(Face::Integrations, principal, tenant).await.map_err(|resp| InError {
         raw: Some(resp),
         ..InError::new(StatusCode::TOO_MANY_REQUESTS, "TOO_MANY_REQUESTS", "")
     })

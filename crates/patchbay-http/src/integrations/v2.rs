@@ -150,7 +150,7 @@ pub(super) async fn upsert_organization(
 ) -> InResult {
     let admin = state.config.admin_token.as_deref().is_some_and(|t| crate::admin::presents_admin_token(t, &headers));
     if admin {
-        rate_limited(&state, "admin", None)?;
+        rate_limited(&state, "admin", None).await?;
     } else {
         let viewer = authenticate(&state, &headers).await?;
         let own = viewer.org_only()?;

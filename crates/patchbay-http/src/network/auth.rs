@@ -52,7 +52,7 @@ pub(super) async fn authorize(
         .filter(|c| c.credential.face == "network")
         .ok_or_else(|| NetError::unauthorized("Unauthorized: the access token is invalid or expired."))?;
     let cred = &found.credential;
-    if let Err(resp) = state.authenticated(Face::Network, &cred.principal_id, Some(enterprise_id)) {
+    if let Err(resp) = state.authenticated(Face::Network, &cred.principal_id, Some(enterprise_id)).await {
         return Err(NetError {
             status: StatusCode::TOO_MANY_REQUESTS,
             message: String::new(),

@@ -49,11 +49,11 @@ fn error(status: StatusCode, message: &str) -> Response {
 }
 
 /// The sandbox, once the request may use it: 404 while it is off, then the admin token.
-fn open(state: &AppState, headers: &HeaderMap) -> Result<Arc<Sandbox>, Response> {
+async fn open(state: &AppState, headers: &HeaderMap) -> Result<Arc<Sandbox>, Response> {
     let Some(sandbox) = state.sandbox.clone() else {
         return Err(error(StatusCode::NOT_FOUND, "The sandbox is off (set sandbox.enabled = true to use it)."));
     };
-    crate::admin::authorize(state, headers)?;
+    crate::admin::authorize(state, headers).await?;
     Ok(sandbox)
 }
 
@@ -64,7 +64,7 @@ impl FromRequestParts<AppState> for Sandboxed {
     type Rejection = Response;
 
     async fn from_request_parts(parts: &mut axum::http::request::Parts, state: &AppState) -> Result<Self, Response> {
-        open(state, &parts.headers).map(Sandboxed)
+        open(state, &parts.headers).await.map(Sandboxed)
     }
 }
 
