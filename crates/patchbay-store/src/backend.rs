@@ -455,17 +455,31 @@ fn side_column(side: NetSide) -> &'static str {
     }
 }
 
-/// `SELECT` for a filtered, paged connection list, with its bind values.
+/// From this offset on, PostgreSQL pages a list in two steps (a deferred join): the
+/// page's ids first, skipping the offset's rows in the list's covering index alone
+/// (an index-only scan: no table row is read for a skipped entry), then those rows.
+/// The answer is the same rows in the same order as the one-step query.
+pub(crate) const DEFERRED_OFFSET: i64 = 1000;
+
+/// Whether a page at `offset` is read in two steps on this backend.
+fn deferred(backend: Backend, offset: i64) -> bool {
+    backend == Backend::Postgres && offset >= DEFERRED_OFFSET
+}
+
+/// `SELECT` for a filtered, paged connection list, with its bind values; `deferred`
+/// selects the two-step form ([`DEFERRED_OFFSET`]).
 fn net_list_query(
     side: NetSide,
     enterprise: &str,
     f: &NetConnectionFilter,
     limit: i64,
     offset: i64,
+    deferred: bool,
 ) -> (String, Vec<Bind>) {
     let key = side_column(side);
     let mut binds = vec![Bind::Text(enterprise.to_string())];
-    let mut sql = format!("SELECT {} FROM net_connections WHERE {key} = $1", sql::NET_COLS);
+    let cols = if deferred { "id" } else { sql::NET_COLS };
+    let mut sql = format!("SELECT {cols} FROM net_connections WHERE {key} = $1");
     if let Some(a) = f.active {
         binds.push(Bind::Bool(a));
         sql.push_str(&format!(" AND active = ${}", binds.len()));
@@ -491,6 +505,13 @@ fn net_list_query(
     binds.push(Bind::Int(limit));
     binds.push(Bind::Int(offset));
     sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${} OFFSET ${}", binds.len() - 1, binds.len()));
+    if deferred {
+        // The side's (enterprise, id) index finds the page's rows.
+        sql = format!(
+            "SELECT {} FROM net_connections WHERE {key} = $1 AND id IN ({sql}) ORDER BY created_at, id",
+            sql::NET_COLS
+        );
+    }
     (sql, binds)
 }
 
@@ -1243,7 +1264,8 @@ macro_rules! impl_store {
                     .through(
                         || kept::key("net-page", &[side_column(side), enterprise, &format!("{filter:?}"), &limit.to_string(), &offset.to_string()]),
                         async {
-                            let (q, binds) = net_list_query(side, enterprise, filter, limit, offset);
+                            let two_step = deferred(self.backend(), offset);
+                            let (q, binds) = net_list_query(side, enterprise, filter, limit, offset, two_step);
                             if let Some(r) = self.readers() {
                                 return r
                                     .run(offset > readers::LONG_OFFSET, || {
@@ -1394,10 +1416,20 @@ macro_rules! impl_store {
                     .through(
                         || kept::key("ex-page", &[tenant, imodel_id, &limit.to_string(), &offset.to_string()]),
                         async {
-                            let q = format!(
-                                "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
-                                 ORDER BY created_at, id LIMIT $3 OFFSET $4"
-                            );
+                            let q = if deferred(self.backend(), offset) {
+                                // Two steps (DEFERRED_OFFSET): the page's ids from the
+                                // (tenant, imodel_id, created_at, id) index alone, then their rows.
+                                format!(
+                                    "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND id IN \
+                                     (SELECT id FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
+                                      ORDER BY created_at, id LIMIT $3 OFFSET $4) ORDER BY created_at, id"
+                                )
+                            } else {
+                                format!(
+                                    "SELECT {EX_CONN_COLS} FROM ex_connections WHERE tenant = $1 AND imodel_id = $2 \
+                                     ORDER BY created_at, id LIMIT $3 OFFSET $4"
+                                )
+                            };
                             if let Some(r) = self.readers() {
                                 return r
                                     .run(offset > readers::LONG_OFFSET, || {

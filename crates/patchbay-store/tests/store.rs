@@ -1004,3 +1004,68 @@ store_test!(rate_budgets_are_taken_on_the_database_clock, |store, _url| {
     }
     assert_eq!(passed, 3);
 });
+
+store_test!(deep_pages_answer_as_the_shallow_ones, |store, _url| {
+    use patchbay_store::{ExConnection, NetConnection, NetConnectionFilter, NetSide};
+    // More than the offset from which PostgreSQL pages in two steps (1,000), some
+    // inactive, two partners, equal creation times (ordered by id).
+    let n = 1_060;
+    for i in 0..n {
+        let conn = NetConnection {
+            tenant: "ent-c".into(),
+            id: format!("net-{:05}", (i * 7919) % n),
+            partner_tenant: "ent-p".into(),
+            client_id: "client-1".into(),
+            partner_id: if i % 3 == 0 { "partner-a".into() } else { "partner-b".into() },
+            name: format!("Desk {i}"),
+            active: i % 5 != 0,
+            nonce: format!("nonce-{i}"),
+            network_account_id: "acct".into(),
+            proof: "proof".into(),
+            partners_connection_id: None,
+            partners_client_id: None,
+            initialized: false,
+            key_schema: "token".into(),
+            key: patchbay_core::Sealed { key_id: "k".into(), blob: vec![1, 2, 3] },
+            created_at: 1_000 + (i / 4) as i64,
+            updated_at: 1_000,
+        };
+        store.net_insert_connection(&conn, &[]).await.unwrap();
+        let ex = ExConnection {
+            tenant: "itwin-1".into(),
+            id: format!("ex-{:05}", (i * 7919) % n),
+            imodel_id: "imodel-1".into(),
+            display_name: format!("Export {i}"),
+            authentication_type: "Service".into(),
+            owner_user_id: "bob".into(),
+            simulate: None,
+            last_run_id: None,
+            created_at: 1_000 + (i / 4) as i64,
+            updated_at: 1_000,
+        };
+        store.ex_insert_connection(&ex).await.unwrap();
+    }
+    let filters = [
+        NetConnectionFilter::default(),
+        NetConnectionFilter { active: Some(true), partner_ids: vec!["partner-b".into()], ..Default::default() },
+        NetConnectionFilter { names: vec!["Desk 1059".into(), "Desk 3".into()], ..Default::default() },
+    ];
+    for side in [NetSide::Client, NetSide::Partner] {
+        let enterprise = if side == NetSide::Client { "ent-c" } else { "ent-p" };
+        for f in &filters {
+            let all = store.net_list_connections(side, enterprise, f, 5_000, 0).await.unwrap();
+            for (limit, offset) in [(100, 999), (100, 1_000), (25, 1_030), (100, 2_000)] {
+                let page = store.net_list_connections(side, enterprise, f, limit, offset).await.unwrap();
+                let expected: Vec<_> = all.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+                assert_eq!(*page, expected, "{side:?} {f:?} {limit} at {offset}");
+            }
+        }
+    }
+    let all = store.ex_list_connections("itwin-1", "imodel-1", 5_000, 0).await.unwrap();
+    assert_eq!(all.len(), n);
+    for (limit, offset) in [(100, 999), (100, 1_000), (7, 1_053), (100, 2_000)] {
+        let page = store.ex_list_connections("itwin-1", "imodel-1", limit, offset).await.unwrap();
+        let expected: Vec<_> = all.iter().skip(offset as usize).take(limit as usize).cloned().collect();
+        assert_eq!(*page, expected, "export {limit} at {offset}");
+    }
+});
