@@ -21,12 +21,14 @@ impl RateQuota {
 }
 
 /// A rate-limit budget in GCRA terms (the form shared budgets are kept in: one
-/// number per key, the theoretical arrival time): one request costs `emission_ms`, and a key may
-/// run at most `tolerance_ms` ahead of now (`burst` requests at once).
+/// number per key, the theoretical arrival time, in microseconds): one request costs
+/// `emission_us`, and a key may run at most `tolerance_us` ahead of now (`burst` requests
+/// at once). Microseconds keep rates up to a million a second exact to within one part in
+/// a thousand where most do not divide a second.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Budget {
-    pub emission_ms: i64,
-    pub tolerance_ms: i64,
+    pub emission_us: i64,
+    pub tolerance_us: i64,
 }
 
 impl Budget {
@@ -36,16 +38,21 @@ impl Budget {
         if per_second == 0 {
             return None;
         }
-        let emission_ms = (1000 / i64::from(per_second)).max(1);
+        let emission_us = (1_000_000 / i64::from(per_second)).max(1);
         let burst = if burst == 0 { per_second } else { burst };
-        Some(Self { emission_ms, tolerance_ms: emission_ms * i64::from(burst) })
+        Some(Self { emission_us, tolerance_us: emission_us * i64::from(burst) })
     }
 
     /// The arrival time after one more request, when the key's current one is `tat` and it
-    /// is `now`; `Err(ms to wait)` when the request is over budget.
+    /// is `now` (µs); `Err(µs to wait)` when the request is over budget.
     pub fn take(self, tat: Option<i64>, now: i64) -> Result<i64, i64> {
-        let next = tat.unwrap_or(now).max(now) + self.emission_ms;
-        if next - now <= self.tolerance_ms { Ok(next) } else { Err(next - self.tolerance_ms - now) }
+        let next = tat.unwrap_or(now).max(now) + self.emission_us;
+        if next - now <= self.tolerance_us { Ok(next) } else { Err(next - self.tolerance_us - now) }
+    }
+
+    /// A wait in whole seconds, as `Retry-After` gives it (at least 1).
+    pub fn retry_after_secs(wait_us: i64) -> u64 {
+        (wait_us.max(1) as u64).div_ceil(1_000_000).max(1)
     }
 }
 
@@ -206,24 +213,28 @@ mod budget_tests {
     #[test]
     fn a_burst_then_one_per_emission() {
         let b = Budget::new(10, 3).unwrap();
-        assert_eq!(b, Budget { emission_ms: 100, tolerance_ms: 300 });
+        assert_eq!(b, Budget { emission_us: 100_000, tolerance_us: 300_000 });
         let mut tat = None;
-        for expected in [1100, 1200, 1300] {
-            tat = Some(b.take(tat, 1000).unwrap());
+        for expected in [1_100_000, 1_200_000, 1_300_000] {
+            tat = Some(b.take(tat, 1_000_000).unwrap());
             assert_eq!(tat, Some(expected));
         }
         // The fourth at the same instant waits until one emission has passed.
-        assert_eq!(b.take(tat, 1000), Err(100));
-        assert_eq!(b.take(tat, 1099), Err(1));
-        assert_eq!(b.take(tat, 1100), Ok(1400));
+        assert_eq!(b.take(tat, 1_000_000), Err(100_000));
+        assert_eq!(b.take(tat, 1_099_999), Err(1));
+        assert_eq!(b.take(tat, 1_100_000), Ok(1_400_000));
         // A key at rest starts from now again.
-        assert_eq!(b.take(Some(1400), 10_000), Ok(10_100));
+        assert_eq!(b.take(Some(1_400_000), 10_000_000), Ok(10_100_000));
+        assert_eq!(Budget::retry_after_secs(1), 1);
+        assert_eq!(Budget::retry_after_secs(1_000_000), 1);
+        assert_eq!(Budget::retry_after_secs(1_000_001), 2);
     }
 
     #[test]
     fn zero_rate_is_unlimited_and_zero_burst_is_the_rate() {
         assert_eq!(Budget::new(0, 5), None);
-        assert_eq!(Budget::new(4, 0), Some(Budget { emission_ms: 250, tolerance_ms: 1000 }));
-        assert_eq!(Budget::new(5000, 1), Some(Budget { emission_ms: 1, tolerance_ms: 1 }));
+        assert_eq!(Budget::new(4, 0), Some(Budget { emission_us: 250_000, tolerance_us: 1_000_000 }));
+        // 300 a second is 3,333 µs each: 300.03 a second, not the 333 whole milliseconds give.
+        assert_eq!(Budget::new(300, 1), Some(Budget { emission_us: 3_333, tolerance_us: 3_333 }));
     }
 }

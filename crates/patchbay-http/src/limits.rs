@@ -31,18 +31,18 @@ const RETRY_AFTER_FAILURE: Duration = Duration::from_secs(1);
 /// How long one shared take may take before the local limiter answers instead.
 const SHARED_TIMEOUT: Duration = Duration::from_millis(500);
 
-/// GCRA in Redis: the key holds the arrival time (ms, Redis's clock); the answer is 0
-/// when taken, else the ms to wait. The key expires once the budget is whole again.
+/// GCRA in Redis: the key holds the arrival time (µs, Redis's clock); the answer is 0
+/// when taken, else the µs to wait. The key expires once the budget is whole again.
 const REDIS_TAKE: &str = r"
 local t = redis.call('TIME')
-local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local now = tonumber(t[1]) * 1000000 + tonumber(t[2])
 local emission = tonumber(ARGV[1])
 local tolerance = tonumber(ARGV[2])
 local tat = tonumber(redis.call('GET', KEYS[1]) or now)
 if tat < now then tat = now end
 local nxt = tat + emission
 if nxt - now > tolerance then return nxt - tolerance - now end
-redis.call('SET', KEYS[1], nxt, 'PX', nxt - now + 1000)
+redis.call('SET', KEYS[1], string.format('%d', nxt), 'PX', math.floor((nxt - now) / 1000) + 1000)
 return 0
 ";
 
@@ -75,8 +75,8 @@ impl Redis {
         let wait: i64 = self
             .script
             .key(format!("patchbay:rate:{key}"))
-            .arg(budget.emission_ms)
-            .arg(budget.tolerance_ms)
+            .arg(budget.emission_us)
+            .arg(budget.tolerance_us)
             .invoke_async(&mut conn)
             .await
             .map_err(|e| format!("Redis: {e}"))?;
@@ -165,7 +165,7 @@ impl Limits {
                 if self.down.swap(false, Ordering::Relaxed) {
                     tracing::info!(store = self.kind(), "shared rate limits are back");
                 }
-                answer.map_err(|ms| (ms as u64).div_ceil(1000).max(1))
+                answer.map_err(Budget::retry_after_secs)
             }
             Err(e) => {
                 if !self.down.swap(true, Ordering::Relaxed) {

@@ -478,7 +478,7 @@ fn net_list_query(
 ) -> (String, Vec<Bind>) {
     let key = side_column(side);
     let mut binds = vec![Bind::Text(enterprise.to_string())];
-    let cols = if deferred { "id" } else { sql::NET_COLS };
+    let cols = if deferred { "tenant, id" } else { sql::NET_COLS };
     let mut sql = format!("SELECT {cols} FROM net_connections WHERE {key} = $1");
     if let Some(a) = f.active {
         binds.push(Bind::Bool(a));
@@ -506,9 +506,9 @@ fn net_list_query(
     binds.push(Bind::Int(offset));
     sql.push_str(&format!(" ORDER BY created_at, id LIMIT ${} OFFSET ${}", binds.len() - 1, binds.len()));
     if deferred {
-        // The side's (enterprise, id) index finds the page's rows.
+        // The page's rows by primary key (ids are unique per tenant only).
         sql = format!(
-            "SELECT {} FROM net_connections WHERE {key} = $1 AND id IN ({sql}) ORDER BY created_at, id",
+            "SELECT {} FROM net_connections WHERE (tenant, id) IN ({sql}) ORDER BY created_at, id",
             sql::NET_COLS
         );
     }
@@ -2618,11 +2618,11 @@ crate::sandbox::impl_sandbox!(SqliteStore, sqlx::Sqlite, "BEGIN IMMEDIATE", "");
 crate::shared::impl_shared!(
     SqliteStore,
     "BEGIN IMMEDIATE",
-    "CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER)"
+    "CAST((julianday('now') - 2440587.5) * 86400000000.0 AS INTEGER)"
 );
 impl_helpers!(PgStore, sqlx::Postgres);
 crate::sandbox::impl_sandbox!(PgStore, sqlx::Postgres, "BEGIN", "LOCK TABLE");
-crate::shared::impl_shared!(PgStore, "BEGIN", "(EXTRACT(EPOCH FROM now()) * 1000)::BIGINT");
+crate::shared::impl_shared!(PgStore, "BEGIN", "(EXTRACT(EPOCH FROM now()) * 1000000)::BIGINT");
 
 static SQLITE_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/sqlite");
 static PG_MIGRATOR: sqlx::migrate::Migrator = sqlx::migrate!("./migrations/postgres");

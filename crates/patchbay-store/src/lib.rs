@@ -574,7 +574,7 @@ pub trait Store: Send + Sync + 'static {
     /// A stored file, whole; `None` when there is none of that name.
     async fn file_get(&self, name: &str) -> Result<Option<Vec<u8>>>;
     /// Takes one request from the key's budget, kept in the database on the database's
-    /// clock (every replica shares it); `Err(ms)` to wait when the budget is spent.
+    /// clock (every replica shares it); `Err(µs)` to wait when the budget is spent.
     async fn rate_take(
         &self,
         key: &str,

@@ -9,7 +9,7 @@ pub const FILE_CHUNK: usize = 1024 * 1024;
 pub(crate) const PRUNE_EVERY: u64 = 4096;
 
 /// The shared files and budgets of one backend, as inherent methods the `Store`
-/// implementation calls. `$now` is the database's clock in ms since the epoch (one
+/// implementation calls. `$now` is the database's clock in µs since the epoch (one
 /// value per statement), so replicas with drifting clocks still share one budget.
 macro_rules! impl_shared {
     ($ty:ty, $begin:expr, $now:expr) => {
@@ -57,7 +57,14 @@ macro_rules! impl_shared {
                 if self.takes.fetch_add(1, Ordering::Relaxed) % crate::shared::PRUNE_EVERY
                     == crate::shared::PRUNE_EVERY - 1
                 {
-                    sqlx::query(&format!("DELETE FROM rate_limits WHERE tat < {}", $now)).execute(&self.pool).await?;
+                    // Beside the take, not in its time: keys whose budget is whole again.
+                    let pool = self.pool.clone();
+                    tokio::spawn(async move {
+                        let prune = format!("DELETE FROM rate_limits WHERE tat < {}", $now);
+                        if let Err(e) = sqlx::query(&prune).execute(&pool).await {
+                            tracing::debug!(error = %e, "pruning rate-limit budgets failed");
+                        }
+                    });
                 }
                 // One statement takes a request's cost unless the key would run too far
                 // ahead (the row is locked for its length: concurrent takes queue).
@@ -71,8 +78,8 @@ macro_rules! impl_shared {
                     .replace("MAX_OF", crate::shared::greatest(self.backend())),
                 )
                 .bind(key)
-                .bind(budget.emission_ms)
-                .bind(budget.tolerance_ms)
+                .bind(budget.emission_us)
+                .bind(budget.tolerance_us)
                 .fetch_optional(&self.pool)
                 .await?;
                 if taken.is_some() {
@@ -85,7 +92,7 @@ macro_rules! impl_shared {
                         .await?
                         .map(|r| r.try_get("ahead"))
                         .transpose()?;
-                let wait = ahead.map_or(1, |a| a + budget.emission_ms - budget.tolerance_ms);
+                let wait = ahead.map_or(1, |a| a + budget.emission_us - budget.tolerance_us);
                 Ok(Err(wait.max(1)))
             }
         }

@@ -985,12 +985,12 @@ store_test!(files_are_kept_whole_in_chunks_and_replaced, |store, _url| {
 store_test!(rate_budgets_are_taken_on_the_database_clock, |store, _url| {
     use patchbay_core::ratelimit::Budget;
     // One a minute, three at once: three pass, the fourth waits about a minute.
-    let b = Budget { emission_ms: 60_000, tolerance_ms: 180_000 };
+    let b = Budget { emission_us: 60_000_000, tolerance_us: 180_000_000 };
     for _ in 0..3 {
         assert_eq!(store.rate_take("network:alice", b).await.unwrap(), Ok(()));
     }
     let wait = store.rate_take("network:alice", b).await.unwrap().unwrap_err();
-    assert!((55_000..=60_000).contains(&wait), "waits {wait} ms");
+    assert!((55_000_000..=60_000_000).contains(&wait), "waits {wait} µs");
     // Another key has its own budget.
     assert_eq!(store.rate_take("network:bob", b).await.unwrap(), Ok(()));
     // Concurrent takes on one key never hand out more than the budget.

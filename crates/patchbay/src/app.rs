@@ -140,6 +140,13 @@ pub async fn start(config: &Config, registry: Registry) -> Result<Running, Start
     if config.sandbox.enabled {
         tracing::warn!("sandbox controls are on (/admin/v1/sandbox): for testing, not for production");
     }
+    let export_settings = state.config.export.clone();
+    tokio::spawn(async move {
+        let removed = patchbay_http::export::runner::sweep_work(&export_settings).await;
+        if removed > 0 {
+            tracing::info!(removed, "removed exporters' work files left by an earlier process");
+        }
+    });
     let outbound = state.outbound.clone();
     let (tls, tls_ca) = tls_config(config)?;
     let listener =

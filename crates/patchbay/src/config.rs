@@ -157,14 +157,31 @@ impl TlsSection {
 
 /// `[rate_limits]`: a quota per face, shared by every replica — in PostgreSQL when that
 /// is the database, in Redis when `redis_url` is set, else (SQLite) in the process.
+/// Unknown keys are refused by name (a misspelt `redis_url` must not be read as a face, whose
+/// error would repeat the URL and its password).
 #[derive(Debug, Clone, Serialize, Deserialize, Default)]
-#[serde(default)]
+#[serde(default, deny_unknown_fields)]
 pub struct RateLimitsSection {
     /// `redis://[user:password@]host:port[/db]`: budgets kept in Redis.
     pub redis_url: Option<String>,
-    /// The faces' quotas (every other key of the section).
-    #[serde(flatten)]
-    pub faces: BTreeMap<String, RateQuota>,
+    pub network: Option<RateQuota>,
+    pub export: Option<RateQuota>,
+    pub integrations: Option<RateQuota>,
+    pub admin: Option<RateQuota>,
+}
+
+impl RateLimitsSection {
+    /// The quota of each face that has one.
+    pub fn quotas(&self) -> impl Iterator<Item = (Face, RateQuota)> {
+        [
+            (Face::Network, self.network),
+            (Face::Export, self.export),
+            (Face::Integrations, self.integrations),
+            (Face::Admin, self.admin),
+        ]
+        .into_iter()
+        .filter_map(|(f, q)| Some((f, q?)))
+    }
 }
 
 /// `[files]`: `backend = "local"` (under `data_dir`; several replicas need a shared
@@ -244,11 +261,6 @@ impl Config {
         if let Some(url) = self.rate_limits.redis_url.as_deref().filter(|u| !u.is_empty()) {
             redis_url_ok(url)?;
         }
-        for face in self.rate_limits.faces.keys() {
-            if Face::parse(face).is_none() {
-                anyhow::bail!("rate_limits.{face}: unknown face (network, export, integrations, admin)");
-            }
-        }
         if self.admin_token.as_deref().is_some_and(|t| t.trim().len() < 8) {
             anyhow::bail!("admin_token must be at least 8 characters");
         }
@@ -290,7 +302,7 @@ impl Config {
         HttpConfig {
             body_limit_bytes: self.body_limit_bytes,
             request_timeout: Duration::from_secs(self.request_timeout_secs.max(1)),
-            rate_limits: self.rate_limits.faces.iter().filter_map(|(k, v)| Some((Face::parse(k)?, *v))).collect(),
+            rate_limits: self.rate_limits.quotas().collect(),
             shared_budgets: match self.rate_limits.redis_url.as_deref().filter(|u| !u.is_empty()) {
                 Some(url) => SharedBudgets::Redis(url.to_string()),
                 None if self.database_url.starts_with("postgres") => SharedBudgets::Database,
@@ -420,9 +432,16 @@ mod tests {
     }
 
     #[test]
-    fn unknown_rate_limit_face_is_rejected() {
-        let mut c = Config::default();
-        c.rate_limits.faces.insert("netwrok".into(), RateQuota { per_second: 1, burst: 1 });
-        assert!(c.validate().unwrap_err().to_string().contains("netwrok"));
+    fn unknown_rate_limit_keys_are_refused_by_name() {
+        figment::Jail::expect_with(|jail| {
+            jail.create_file("a.toml", "[rate_limits.netwrok]\nper_second = 1\nburst = 1\n")?;
+            let e = Config::load(Path::new("a.toml"), true).unwrap_err().to_string();
+            assert!(e.contains("netwrok"), "{e}");
+            // A misspelt URL key: named, its value (a password) not repeated.
+            jail.create_file("b.toml", "[rate_limits]\nredisurl = \"redis://:hunter2@cache:6379\"\n")?;
+            let e = Config::load(Path::new("b.toml"), true).unwrap_err().to_string();
+            assert!(e.contains("redisurl") && !e.contains("hunter2"), "{e}");
+            Ok(())
+        });
     }
 }

@@ -343,8 +343,8 @@ both_backends!(ipv6_forms_of_refused_addresses_are_refused_on_the_token_and_api_
 both_backends!(a_faces_limit_covers_every_route_of_the_face, |db| {
     use patchbay_core::ratelimit::RateQuota;
     let mut c = config(&db, Some(ADMIN));
-    c.rate_limits.faces.insert("admin".into(), RateQuota { per_second: 1, burst: 1 });
-    c.rate_limits.faces.insert("integrations".into(), RateQuota { per_second: 1, burst: 1 });
+    c.rate_limits.admin = Some(RateQuota { per_second: 1, burst: 1 });
+    c.rate_limits.integrations = Some(RateQuota { per_second: 1, burst: 1 });
     let srv = start(&c, Registry::new()).await.unwrap();
     let http = reqwest::Client::new();
     let u = |p: &str| format!("http://{}{p}", srv.addr);

@@ -568,7 +568,7 @@ both_backends!(partners_directory_and_onboarding, |db| {
 both_backends!(rate_limited_callers_get_429_in_the_network_shape, |db| {
     let (_partner, url) = partner_server(0).await;
     let mut c = common::config(&db, Some(ADMIN));
-    c.rate_limits.faces.insert("network".into(), patchbay_core::ratelimit::RateQuota { per_second: 1, burst: 2 });
+    c.rate_limits.network = Some(patchbay_core::ratelimit::RateQuota { per_second: 1, burst: 2 });
     let srv = patchbay::start(&c, patchbay_store::worker::Registry::new()).await.unwrap();
     let http = reqwest::Client::new();
     let r = call(http.post(format!("http://{}/admin/v1/seed", srv.addr)).bearer_auth(ADMIN).body(seed(&url))).await;

@@ -104,7 +104,7 @@ server_test!(oversized_bodies_get_413_in_the_admin_shape, |db| {
 
 server_test!(admin_rate_limit_answers_429, |db| {
     let mut c = config(&db, Some(ADMIN));
-    c.rate_limits.faces.insert("admin".into(), patchbay_core::ratelimit::RateQuota { per_second: 1, burst: 1 });
+    c.rate_limits.admin = Some(patchbay_core::ratelimit::RateQuota { per_second: 1, burst: 1 });
     let srv = start(&c, Registry::new()).await.unwrap();
     assert_eq!(post_seed(srv.addr, Some(ADMIN), "{}").await.0, 200);
     let resp = reqwest::Client::new()

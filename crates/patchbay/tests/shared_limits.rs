@@ -24,7 +24,7 @@ async fn two_servers(db: &TestDb, redis_url: Option<&str>) -> (patchbay::Running
     let mut c = common::config(db, Some(ADMIN));
     // per_second 0 would be unlimited: one a second with a burst of three, and the
     // requests below all come well inside that second.
-    c.rate_limits.faces.insert("export".into(), RateQuota { per_second: 1, ..QUOTA });
+    c.rate_limits.export = Some(RateQuota { per_second: 1, ..QUOTA });
     c.rate_limits.redis_url = redis_url.map(str::to_string);
     let a = patchbay::start(&c, Registry::new()).await.unwrap();
     let b = patchbay::start(&c, Registry::new()).await.unwrap();
@@ -64,14 +64,42 @@ fn statuses(answers: &[(u16, Option<String>)]) -> Vec<u16> {
     answers.iter().map(|a| a.0).collect()
 }
 
+/// `n` requests alternating over `servers`, checked against budgets of three at once and
+/// one a second, `budgets` of them (one when shared): the first `3 × budgets` pass, and
+/// no more pass than the budgets allow in the time the requests took. When they took
+/// under 900 ms (as they do unless the machine is very busy), exactly the first pass.
+async fn check_budget(servers: &[&patchbay::Running], token: &str, n: usize, budgets: usize) {
+    let started = std::time::Instant::now();
+    let answers = alternate(servers, token, n).await;
+    let took = started.elapsed();
+    let passed = statuses(&answers).iter().filter(|s| **s == 200).count();
+    let at_once = 3 * budgets;
+    assert!(statuses(&answers)[..at_once].iter().all(|s| *s == 200), "{answers:?}");
+    assert!(passed <= at_once + budgets * took.as_secs_f64().ceil() as usize, "{answers:?} in {took:?}");
+    if took < std::time::Duration::from_millis(900) {
+        assert_eq!(passed, at_once, "{answers:?} in {took:?}");
+    }
+    for (status, retry) in &answers {
+        assert!(*status == 200 || (*status == 429 && retry.as_deref() == Some("1")), "{answers:?}");
+    }
+}
+
+/// Whether the Redis these machines run answers (CI makes sure it does).
+fn redis_up() -> bool {
+    let up = std::net::TcpStream::connect("127.0.0.1:6379").is_ok();
+    if !up {
+        assert!(std::env::var("CI").is_err(), "CI must run Redis at 127.0.0.1:6379 (.ci/run)");
+        eprintln!("skipping: no Redis at 127.0.0.1:6379");
+    }
+    up
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn postgres_replicas_share_one_budget_per_principal() {
     let Some(db) = TestDb::postgres("shared_limits_pg").await else { return };
     let (a, b, token) = two_servers(&db, None).await;
-    let answers = alternate(&[&a, &b], &token, 6).await;
     // Three in all, not three on each.
-    assert_eq!(statuses(&answers), [200, 200, 200, 429, 429, 429], "{answers:?}");
-    assert_eq!(answers[3].1.as_deref(), Some("1"));
+    check_budget(&[&a, &b], &token, 6, 1).await;
     let body = call(
         reqwest::Client::new().get(format!("http://{}/export/connections?iModelId={M1}", b.addr)).bearer_auth(&token),
     )
@@ -80,16 +108,17 @@ async fn postgres_replicas_share_one_budget_per_principal() {
     assert_eq!(body.body["error"]["code"], "RateLimitExceeded", "{}", body.body);
     // A second later the budget has one more request, for either server.
     tokio::time::sleep(std::time::Duration::from_millis(1100)).await;
-    assert_eq!(statuses(&alternate(&[&b, &a], &token, 2).await), [200, 429]);
+    assert_eq!(statuses(&alternate(&[&b], &token, 1).await), [200]);
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 }
 
 both_backends!(redis_shares_one_budget_between_servers, |db| {
+    if !redis_up() {
+        return;
+    }
     let (a, b, token) = two_servers(&db, Some("redis://127.0.0.1:6379")).await;
-    let answers = alternate(&[&a, &b], &token, 6).await;
-    assert_eq!(statuses(&answers), [200, 200, 200, 429, 429, 429], "{answers:?}");
-    assert!(answers[3..].iter().all(|a| a.1.as_deref() == Some("1")), "{answers:?}");
+    check_budget(&[&a, &b], &token, 6, 1).await;
     a.shutdown().await.unwrap();
     b.shutdown().await.unwrap();
 });
@@ -100,9 +129,8 @@ async fn an_unreachable_redis_leaves_each_server_limiting_on_its_own() {
     let db = TestDb::sqlite();
     let (a, b, token) = two_servers(&db, Some("redis://127.0.0.1:1")).await;
     let started = std::time::Instant::now();
-    let answers = alternate(&[&a, &b], &token, 8).await;
     // Three on each server, then each refuses on its own.
-    assert_eq!(statuses(&answers), [200, 200, 200, 200, 200, 200, 429, 429], "{answers:?}");
+    check_budget(&[&a, &b], &token, 8, 2).await;
     // Not one request waited for Redis more than the bounded attempt (then a second off).
     assert!(started.elapsed() < std::time::Duration::from_secs(5), "took {:?}", started.elapsed());
     a.shutdown().await.unwrap();

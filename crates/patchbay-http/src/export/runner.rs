@@ -169,9 +169,13 @@ impl JobHandler for ExportRunner {
         };
         let work = self.state.config.export.work_dir();
         tokio::fs::create_dir_all(&work).await.map_err(|e| JobError::Retry(format!("data directory: {e}")))?;
-        let file_id = self.state.job_entropy.uuid_string();
-        // The exporter writes here; the file is then stored (files.rs) and this removed.
-        let output = work.join(&file_id);
+        // One id per run, whatever attempt produces the file: an attempt that stored the file
+        // but died before the run said so is followed by one that replaces it, not a second.
+        let file_id = file_id_of(run_id);
+        // The exporter writes here (a name of this attempt's own: another replica may be
+        // running a lapsed attempt of the same run); the file is then stored (files.rs) and
+        // this removed. What a killed process leaves behind is swept at start ([`sweep_work`]).
+        let output = work.join(format!("{file_id}.{}", uuid::Uuid::new_v4().simple()));
         let _work_file = RemoveOnDrop(output.clone());
         let input = ExportInput {
             run_id,
@@ -237,11 +241,22 @@ impl JobHandler for ExportRunner {
                 }
                 let size = bytes.len();
                 // Stored before the run says it is done: a run that names a file can serve it.
-                self.state
-                    .files
-                    .put(&exporter::file_name(&file_id), bytes, self.state.clock.now_ms())
-                    .await
-                    .map_err(|e| JobError::Retry(format!("storing the output file: {e}")))?;
+                if let Err(e) = self.store_file(&file_id, bytes).await {
+                    if job.attempts < job.max_attempts {
+                        return Err(JobError::Retry(format!("storing the output file: {e}")));
+                    }
+                    // The last attempt: the run ends (its connection is free again) without a file.
+                    let f = ExportFailure {
+                        timed_out: false,
+                        exit_code: None,
+                        message: format!("could not store the output file: {e}"),
+                        logs: all_logs,
+                        retryable: false,
+                    };
+                    tracing::warn!(run = %run_id, error = %f.message, "export run failed");
+                    progress.complete(result::ERROR, Some(task_error(&f)), None).await?;
+                    return Ok(());
+                }
                 let ext = if export_type == "PDF" { "pdf" } else { "ifc" };
                 let rec = RecordWrite {
                     tenant: conn.tenant.clone(),
@@ -268,6 +283,23 @@ impl JobHandler for ExportRunner {
 }
 
 impl ExportRunner {
+    /// Stores a produced file, trying three times within the attempt (a brief outage of
+    /// the store does not cost the export's work).
+    async fn store_file(&self, file_id: &str, bytes: Vec<u8>) -> Result<(), crate::files::FileError> {
+        let name = exporter::file_name(file_id);
+        let mut tries = 0u64;
+        loop {
+            tries += 1;
+            match self.state.files.put(&name, bytes.clone(), self.state.clock.now_ms()).await {
+                Err(e) if tries < 3 => {
+                    tracing::warn!(file = %file_id, error = %e, "could not store an export file; trying again");
+                    tokio::time::sleep(Duration::from_millis(250 * tries)).await;
+                }
+                other => return other,
+            }
+        }
+    }
+
     /// PUTs a blob to an Azure SAS URL.
     async fn upload(&self, url: &str, body: Vec<u8>) -> Result<(), String> {
         let req = self
@@ -288,6 +320,39 @@ impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_file(&self.0);
     }
+}
+
+/// Removes exporters' work files left by a process that was killed mid-run: those older
+/// than any attempt can last (the longest configured exporter time-out, plus ten minutes).
+/// Returns how many were removed.
+pub async fn sweep_work(settings: &exporter::ExportSettings) -> usize {
+    let longest = settings
+        .exporters
+        .values()
+        .map(|e| match e {
+            ExporterConfig::Command { timeout_secs, .. } => *timeout_secs,
+            ExporterConfig::Simulate { delay_ms, .. } => delay_ms / 1000,
+        })
+        .max()
+        .unwrap_or(0);
+    let age = Duration::from_secs(longest.max(600).saturating_add(600));
+    let Ok(mut dir) = tokio::fs::read_dir(settings.work_dir()).await else { return 0 };
+    let mut removed = 0;
+    while let Ok(Some(entry)) = dir.next_entry().await {
+        let old = entry.metadata().await.ok().and_then(|m| m.modified().ok()).and_then(|t| t.elapsed().ok());
+        if old.is_some_and(|o| o > age) && tokio::fs::remove_file(entry.path()).await.is_ok() {
+            removed += 1;
+        }
+    }
+    removed
+}
+
+/// The id of the file a run produces: fixed by the run (a UUID made of a hash of its id).
+pub fn file_id_of(run_id: &str) -> String {
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(format!("patchbay.export.file:{run_id}").as_bytes());
+    let mut bytes = [0u8; 16];
+    bytes.copy_from_slice(&digest[..16]);
+    uuid::Builder::from_random_bytes(bytes).into_uuid().to_string()
 }
 
 /// The job that executes a run.
