@@ -109,15 +109,6 @@ impl Files {
         })
     }
 
-    /// Which backend (for logs and metrics).
-    pub fn kind(&self) -> &'static str {
-        match self.0 {
-            Backend::Local(_) => "local",
-            Backend::Database(_) => "database",
-            Backend::S3(_) => "s3",
-        }
-    }
-
     /// Stores `bytes` under `name`, replacing what was there; readers see the old
     /// file or the new one, whole.
     pub async fn put(&self, name: &str, bytes: Vec<u8>, now_ms: i64) -> Result<(), FileError> {
@@ -135,15 +126,8 @@ impl Files {
                 store.file_put(name, &bytes, now_ms).await.map_err(|e| FileError(format!("storing a file: {e}")))
             }
             Backend::S3(s3) => {
-                let S3 { bucket, credentials, prefix, client } = &**s3;
-                let bucket = bucket.as_ref().map_err(|e| FileError(e.clone()))?;
-                let url = bucket.put_object(Some(credentials), &format!("{prefix}{name}")).sign(SIGNED_FOR);
-                let resp = client
-                    .put(url)
-                    .body(bytes)
-                    .send()
-                    .await
-                    .map_err(|e| FileError(format!("the object store: {}", without_url(e))))?;
+                let url = s3.bucket()?.put_object(Some(&s3.credentials), &s3.key(name)).sign(SIGNED_FOR);
+                let resp = s3.client.put(url).body(bytes).send().await.map_err(transport)?;
                 if resp.status().is_success() {
                     Ok(())
                 } else {
@@ -165,21 +149,10 @@ impl Files {
                 store.file_get(name).await.map_err(|e| FileError(format!("reading a file: {e}")))
             }
             Backend::S3(s3) => {
-                let S3 { bucket, credentials, prefix, client } = &**s3;
-                let bucket = bucket.as_ref().map_err(|e| FileError(e.clone()))?;
-                let url = bucket.get_object(Some(credentials), &format!("{prefix}{name}")).sign(SIGNED_FOR);
-                let resp = client
-                    .get(url)
-                    .send()
-                    .await
-                    .map_err(|e| FileError(format!("the object store: {}", without_url(e))))?;
+                let url = s3.bucket()?.get_object(Some(&s3.credentials), &s3.key(name)).sign(SIGNED_FOR);
+                let resp = s3.client.get(url).send().await.map_err(transport)?;
                 match resp.status().as_u16() {
-                    200 => Ok(Some(
-                        resp.bytes()
-                            .await
-                            .map_err(|e| FileError(format!("the object store: {}", without_url(e))))?
-                            .to_vec(),
-                    )),
+                    200 => Ok(Some(resp.bytes().await.map_err(transport)?.to_vec())),
                     404 => Ok(None),
                     s => Err(FileError(format!("the object store answered HTTP {s} to a GET"))),
                 }
@@ -188,7 +161,19 @@ impl Files {
     }
 }
 
-/// A client error without the request's URL: a signed URL carries a signature.
-fn without_url(e: reqwest::Error) -> String {
-    e.without_url().to_string()
+impl S3 {
+    fn bucket(&self) -> Result<&rusty_s3::Bucket, FileError> {
+        self.bucket.as_ref().map_err(|e| FileError(e.clone()))
+    }
+
+    /// The object key of a file name.
+    fn key(&self, name: &str) -> String {
+        format!("{}{name}", self.prefix)
+    }
+}
+
+/// An object-store call that failed without an answer, told without the request's URL
+/// (a signed URL carries a signature).
+fn transport(e: reqwest::Error) -> FileError {
+    FileError(format!("the object store: {}", e.without_url()))
 }

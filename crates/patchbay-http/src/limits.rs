@@ -142,13 +142,11 @@ impl Limits {
     pub async fn take(&self, face: Face, key: &str) -> Result<(), u64> {
         let Some(budget) = self.quotas[face.index()] else { return Ok(()) };
         let local = &self.local[face.index()];
-        let now = self.start.elapsed().as_millis() as u64;
-        if matches!(self.shared, Shared::Local) || now < self.retry_at_ms.load(Ordering::Relaxed) {
-            return local.check(key);
-        }
+        let resting = (self.start.elapsed().as_millis() as u64) < self.retry_at_ms.load(Ordering::Relaxed);
         let shared_key = format!("{}:{key}", face.name());
         let taken = match &self.shared {
-            Shared::Local => unreachable!("answered above"),
+            Shared::Local => return local.check(key),
+            _ if resting => return local.check(key),
             Shared::Database(store) => {
                 match tokio::time::timeout(SHARED_TIMEOUT, store.rate_take(&shared_key, budget)).await {
                     Ok(r) => r.map_err(|e| format!("the database: {e}")),
@@ -182,10 +180,5 @@ impl Limits {
     /// Takes from this process's own budget of the key, whatever is configured.
     pub fn take_local(&self, face: Face, key: &str) -> Result<(), u64> {
         self.local[face.index()].check(key)
-    }
-
-    /// Whether the shared store failed last time it was asked.
-    pub fn degraded(&self) -> bool {
-        self.down.load(Ordering::Relaxed)
     }
 }

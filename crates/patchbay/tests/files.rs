@@ -38,15 +38,16 @@ fn config(db: &TestDb, data_dir: &std::path::Path, backend: FilesBackend, s3: S3
     c
 }
 
-/// Runs an export on `base` and returns the run's id and its file's id.
-async fn export_run(base: &str) -> (String, String) {
+/// Seeds `base`, makes an Export connection named `name` and starts a run of it; the
+/// run's URL.
+async fn start_run(base: &str, name: &str) -> String {
     let http = reqwest::Client::new();
     let r = call(http.post(format!("{base}/admin/v1/seed")).bearer_auth(ADMIN).json(&seed())).await;
     assert_eq!(r.status, 200, "{}", r.body);
     let a = call(
         http.post(format!("{base}/export/connections"))
             .bearer_auth("bob-token")
-            .json(&json!({"iModelId": M1, "displayName": "weekly/\"x\"", "authenticationType": "Service"})),
+            .json(&json!({"iModelId": M1, "displayName": name, "authenticationType": "Service"})),
     )
     .await;
     assert_eq!(a.status, 201, "{}", a.body);
@@ -58,7 +59,13 @@ async fn export_run(base: &str) -> (String, String) {
     )
     .await;
     assert_eq!(a.status, 202, "{}", a.body);
-    let run_url = a.headers["location"].to_str().unwrap().to_string();
+    a.headers["location"].to_str().unwrap().to_string()
+}
+
+/// Runs an export on `base` and returns the run's id and its file's id.
+async fn export_run(base: &str) -> (String, String) {
+    let http = reqwest::Client::new();
+    let run_url = start_run(base, "weekly/\"x\"").await;
     for _ in 0..400 {
         let r = call(http.get(&run_url).bearer_auth("bob-token")).await;
         if r.body["run"]["state"] == "Completed" {
@@ -200,22 +207,7 @@ async fn an_unreachable_object_store_leaves_the_run_waiting_not_failed() {
     let srv = patchbay::start(&config(&db, dir.path(), FilesBackend::S3, s3), Registry::new()).await.unwrap();
     let base = format!("http://{}", srv.addr);
     let http = reqwest::Client::new();
-    let r = call(http.post(format!("{base}/admin/v1/seed")).bearer_auth(ADMIN).json(&seed())).await;
-    assert_eq!(r.status, 200);
-    let a = call(
-        http.post(format!("{base}/export/connections"))
-            .bearer_auth("bob-token")
-            .json(&json!({"iModelId": M1, "displayName": "w", "authenticationType": "Service"})),
-    )
-    .await;
-    let ex_id = a.body["connection"]["id"].as_str().unwrap().to_string();
-    let a = call(
-        http.post(format!("{base}/export/connections/{ex_id}/runs"))
-            .bearer_auth("bob-token")
-            .json(&json!({"exportType": "IFC"})),
-    )
-    .await;
-    let run_url = a.headers["location"].to_str().unwrap().to_string();
+    let run_url = start_run(&base, "w").await;
     // Wait for the first attempt to fail (three tries of the store within it).
     let store = patchbay_store::connect(&db.url).await.unwrap();
     let mut stats = Vec::new();

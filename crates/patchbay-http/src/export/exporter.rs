@@ -113,6 +113,14 @@ pub struct ExportFailure {
     pub retryable: bool,
 }
 
+impl ExportFailure {
+    /// A failure after the exporter succeeded (delivering or storing its file), which
+    /// another attempt is not asked to mend.
+    pub fn final_step(message: String, logs: String) -> Self {
+        Self { timed_out: false, exit_code: None, message, logs, retryable: false }
+    }
+}
+
 const LOG_CAP: usize = 64 * 1024;
 
 fn substitute(arg: &str, input: &ExportInput<'_>) -> String {

@@ -229,13 +229,10 @@ impl JobHandler for ExportRunner {
                     && let Some(url) = out_opts["outputSasUrl"].as_str()
                     && let Err(e) = self.upload(url, bytes.clone()).await
                 {
-                    let f = ExportFailure {
-                        timed_out: false,
-                        exit_code: None,
-                        message: format!("could not upload the output to outputSasUrl: {e}"),
-                        logs: all_logs,
-                        retryable: false,
-                    };
+                    let f = ExportFailure::final_step(
+                        format!("could not upload the output to outputSasUrl: {e}"),
+                        all_logs,
+                    );
                     progress.complete(result::ERROR, Some(task_error(&f)), None).await?;
                     return Ok(());
                 }
@@ -246,13 +243,7 @@ impl JobHandler for ExportRunner {
                         return Err(JobError::Retry(format!("storing the output file: {e}")));
                     }
                     // The last attempt: the run ends (its connection is free again) without a file.
-                    let f = ExportFailure {
-                        timed_out: false,
-                        exit_code: None,
-                        message: format!("could not store the output file: {e}"),
-                        logs: all_logs,
-                        retryable: false,
-                    };
+                    let f = ExportFailure::final_step(format!("could not store the output file: {e}"), all_logs);
                     tracing::warn!(run = %run_id, error = %f.message, "export run failed");
                     progress.complete(result::ERROR, Some(task_error(&f)), None).await?;
                     return Ok(());
